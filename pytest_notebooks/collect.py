@@ -1,0 +1,131 @@
+"""Notebook + fixture -> pytest items: NotebookFile per notebook, NotebookItem per case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_notebooks.errors import CaseFailed, FixtureError
+from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
+from pytest_notebooks.notebook import read_notebook
+from pytest_notebooks.params import load_cases, sibling_fixture
+
+OPTIONS_KEY = pytest.StashKey[Options]()
+RESULT_KEY = pytest.StashKey[ExecutionResult]()
+
+
+def has_fixture(path: Path) -> bool:
+    """Whether ``path`` is a notebook with a fixture file beside it (the collection rule)."""
+    return path.suffix == ".ipynb" and (
+        path.with_suffix(".yaml").is_file() or path.with_suffix(".yml").is_file()
+    )
+
+
+class NotebookFile(pytest.File):
+    """A notebook with a sibling fixture file; yields one NotebookItem per case."""
+
+    def collect(self) -> Iterator[NotebookItem]:
+        label = self._label
+        try:
+            fixture = sibling_fixture(self.path, label(self.path.with_suffix(".yaml")))
+            assert fixture is not None  # has_fixture() chose this file
+            info = read_notebook(self.path, label(self.path))
+            cases = load_cases(fixture, info, label(fixture))
+        except FixtureError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in cases:
+            item = NotebookItem.from_parent(self, name=case.case_id, case=case)
+            if case.skip:
+                item.add_marker(pytest.mark.skip(reason=case.skip))
+            if case.xfail:
+                item.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed))
+            yield item
+
+    def _label(self, path: Path) -> str:
+        """``path`` as the user typed it: relative to the invocation directory when below it."""
+        base = self.config.invocation_params.dir
+        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+class NotebookItem(pytest.Item):
+    """One case of a notebook, run through papermill in its own kernel."""
+
+    def __init__(self, *, case: NotebookCase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker("notebook")
+
+    @property
+    def options(self) -> Options:
+        return self.config.stash[OPTIONS_KEY]
+
+    def run_settings(self) -> Any:
+        """Kernel: flag, case, notebook. Limits: case/fixture, then flag/ini defaults."""
+        from pytest_notebooks.execute import RunSettings
+
+        options, case = self.options, self.case
+        return RunSettings(
+            kernel=options.kernel or case.kernel,
+            timeout=case.timeout or options.timeout,
+            cell_timeout=case.cell_timeout or options.cell_timeout,
+        )
+
+    def output_path(self) -> str:
+        return self.options.output_path(self.case.notebook, self.case.case_id)
+
+    def runtest(self) -> None:
+        from pytest_notebooks.execute import run_case
+
+        output = self.output_path()
+        if "://" not in output:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+        self.user_properties.append(("notebook_output", output))
+        result = run_case(self.case, output, self.run_settings())
+        self.stash[RESULT_KEY] = result
+        if not result.passed:
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed):
+            from pytest_notebooks.report import failure_repr, relative_to
+
+            return failure_repr(
+                self.case,
+                excinfo.value.result,
+                self.run_settings(),
+                colour=self.options.colour,
+                relpath=relative_to(self.config.invocation_params.dir),
+            )
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}::{self.name}"
+
+    def record(self) -> dict[str, Any]:
+        """What the results file keeps of this case (sent to the xdist controller)."""
+        options, case = self.options, self.case
+        result = self.stash.get(RESULT_KEY, None)
+        return {
+            "notebook": _rel(case.notebook, options.rootdir),
+            "fixture": _rel(case.fixture, options.rootdir),
+            "case": case.case_id,
+            "parameters": case.parameters,
+            "notebook_sha256": case.notebook_sha256,
+            "fixture_sha256": case.fixture_sha256,
+            "output": _rel(Path(self.output_path()), options.rootdir)
+            if "://" not in self.output_path()
+            else self.output_path(),
+            "kernel": result.kernel_name if result else None,
+            "execution_seconds": round(result.duration, 3) if result else None,
+            "failure": result.failure.to_json() if result and result.failure else None,
+        }
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

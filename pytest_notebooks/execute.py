@@ -1,0 +1,267 @@
+"""NotebookCase -> ExecutionResult. The only module that imports papermill, nbclient or nbformat.
+
+A case runs through ``papermill.execute_notebook`` in its own kernel. Whatever happens (pass,
+cell error, timeout, dead kernel, missing kernel, Ctrl-C), the executed notebook is saved and
+stamped with the outcome before this module returns or re-raises.
+
+papermill alone gets two tags wrong, so the verdict is taken from the saved notebook, not from
+papermill's exception: a cell tagged ``raises-exception`` must raise (papermill fails the run when
+it does), and ``skip-execution`` cells are not run (passed to nbclient explicitly).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
+from pytest_notebooks.notebook import INJECTED_TAG, cell_source, cell_tags
+
+ERROR_MARKER_TAG = "papermill-error-cell-tag"  # papermill removes cells with this tag on re-runs
+RAISES_TAG = "raises-exception"
+SKIP_TAG = "skip-execution"
+KERNEL_START_TIMEOUT = 60.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+_ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The limits and kernel a case runs with, after fixture, ini and flags are merged."""
+
+    kernel: str | None
+    timeout: float | None
+    cell_timeout: float | None
+
+
+def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> ExecutionResult:
+    """Execute ``case`` with papermill, save the output notebook at ``output_path``, judge it."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    started = time.monotonic()
+    deadline = started + settings.timeout if settings.timeout else None
+    running: list[int] = []  # index (in the executed copy) of the cell that started last
+
+    def on_cell_start(cell: Any, cell_index: int) -> None:
+        running.append(cell_index)
+
+    def timeout_func(cell: Any) -> float | None:
+        limits = [settings.cell_timeout] if settings.cell_timeout else []
+        if deadline is not None:
+            limits.append(max(deadline - time.monotonic(), 0.01))
+        return min(limits) if limits else None
+
+    failure: CellFailure | None = None
+    kernel_name = settings.kernel
+    try:
+        papermill.execute_notebook(
+            str(case.notebook),
+            output_path,
+            parameters=case.parameters,
+            kernel_name=settings.kernel,
+            progress_bar=False,
+            cwd=str(case.notebook.parent),
+            start_timeout=KERNEL_START_TIMEOUT,
+            timeout_func=timeout_func,
+            on_cell_start=on_cell_start,
+            skip_cells_with_tag=SKIP_TAG,
+            config=_kernel_config(),
+        )
+    except papermill.PapermillExecutionError:
+        pass  # judged from the saved notebook below, where raises-exception is honoured
+    except CellTimeoutError:
+        hit_deadline = deadline is not None and time.monotonic() >= deadline - 0.05
+        kind = FailureKind.NOTEBOOK_TIMEOUT if hit_deadline else FailureKind.CELL_TIMEOUT
+        failure = CellFailure(kind, limit=settings.timeout if hit_deadline else settings.cell_timeout)
+    except DeadKernelError:
+        failure = CellFailure(FailureKind.DEAD_KERNEL)
+    except NoSuchKernel as exc:
+        kernel_name = exc.args[0] if exc.args else settings.kernel
+        failure = CellFailure(FailureKind.MISSING_KERNEL, detail=_missing_kernel(kernel_name))
+    except KeyboardInterrupt:
+        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running)
+        raise
+    except Exception as exc:  # noqa: BLE001 - papermill refused the notebook: report, don't crash
+        failure = CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc))
+    failure, kernel_name = _finish(case, output_path, failure, running, kernel_name)
+    return ExecutionResult(
+        case_id=case.case_id,
+        passed=failure is None,
+        duration=time.monotonic() - started,
+        output_path=output_path,
+        kernel_name=kernel_name,
+        failure=failure,
+    )
+
+
+def _kernel_config() -> Any:
+    """Talk to the kernel over IPC sockets: no TCP ports to race for under xdist, and no
+    plaintext-TCP warning from ipykernel on every start."""
+    import os
+    import tempfile
+    import uuid
+
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        return Config()
+    # Socket files are named <ip>-<port>: a unique prefix per kernel keeps xdist workers apart.
+    prefix = os.path.join(tempfile.gettempdir(), f"pytest-notebooks-{uuid.uuid4().hex[:12]}")
+    return Config({"KernelManager": {"transport": "ipc", "ip": prefix}})
+
+
+def _missing_kernel(name: str | None) -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = sorted(KernelSpecManager().find_kernel_specs())
+    return (
+        f"no kernel named {name!r} is installed here (installed: {', '.join(installed) or 'none'}); "
+        "pick another with --notebooks-kernel NAME or `kernel:` in the fixture file, or install it "
+        f"(for a Python environment: python -m ipykernel install --user --name {name})"
+    )
+
+
+def _finish(
+    case: NotebookCase,
+    output_path: str,
+    failure: CellFailure | None,
+    running: list[int],
+    kernel_name: str | None = None,
+) -> tuple[CellFailure | None, str | None]:
+    """Load the saved notebook (or the template), judge it, stamp it, write it back."""
+    import nbformat
+    from papermill.iorw import load_notebook_node, write_ipynb
+
+    try:
+        nb = load_notebook_node(output_path)
+    except (FileNotFoundError, OSError, ValueError):
+        nb = nbformat.read(str(case.notebook), as_version=4)  # papermill stopped before saving
+    nb.cells = [cell for cell in nb.cells if ERROR_MARKER_TAG not in cell_tags(cell)]
+    numbering = _TemplateNumbering.of(case.notebook, nb.cells)
+    if failure is None:
+        failure = _judge(nb.cells, numbering)
+    elif failure.kind not in (FailureKind.MISSING_KERNEL, FailureKind.SETUP) and running:
+        index = running[-1]
+        cell = nb.cells[index]
+        failure = CellFailure(
+            failure.kind,
+            cell_number=numbering.number(index),
+            cell_id=cell.get("id"),
+            exec_count=cell.get("execution_count"),
+            source=cell_source(cell),
+            limit=failure.limit,
+        )
+    kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name")
+    nb.metadata["pytest_notebooks"] = {
+        "case": case.case_id,
+        "fixture": case.fixture.name,
+        "outcome": "passed" if failure is None else "failed",
+        "failure": failure.to_json() if failure else None,
+    }
+    if failure is not None:
+        _mark(nb, failure, numbering)
+    write_ipynb(nb, output_path)
+    return failure, kernel_name
+
+
+@dataclass(frozen=True)
+class _TemplateNumbering:
+    """Maps a cell index in the executed copy to its 1-based number in the template."""
+
+    injected_index: int | None
+
+    @classmethod
+    def of(cls, template: Path, executed_cells: list[Any]) -> _TemplateNumbering:
+        injected = [i for i, c in enumerate(executed_cells) if INJECTED_TAG in cell_tags(c)]
+        if not injected:
+            return cls(None)
+        # papermill replaces an injected cell already in the template, so then nothing shifts
+        template_text = template.read_text(encoding="utf-8")
+        return cls(None if INJECTED_TAG in template_text else injected[0])
+
+    def number(self, index: int) -> int | None:
+        if self.injected_index is None or index < self.injected_index:
+            return index + 1
+        if index == self.injected_index:
+            return None  # the injected-parameters cell itself is not in the template
+        return index
+
+
+def _judge(cells: list[Any], numbering: _TemplateNumbering) -> CellFailure | None:
+    """The first cell that failed the case, honouring raises-exception and clean sys.exit."""
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        tagged = RAISES_TAG in cell_tags(cell)
+        ran = cell.get("execution_count") is not None
+        for error in errors:
+            if error.get("ename") == "SystemExit" and str(error.get("evalue", "")) in ("", "0"):
+                return None  # papermill treats a clean sys.exit as success; later cells did not run
+            if not tagged:
+                return _cell_failure(FailureKind.ERROR, cell, numbering.number(index), error)
+        if tagged and ran and not errors:
+            return _cell_failure(FailureKind.NO_RAISE, cell, numbering.number(index), None)
+    return None
+
+
+def _cell_failure(kind: FailureKind, cell: Any, number: int | None, error: Any) -> CellFailure:
+    exec_count = cell.get("execution_count")
+    traceback = tuple(error.get("traceback", ())) if error is not None else ()
+    return CellFailure(
+        kind,
+        cell_number=number,
+        cell_id=cell.get("id"),
+        exec_count=exec_count,
+        source=cell_source(cell),
+        line=_failing_line(traceback, exec_count),
+        ename=str(error.get("ename", "")) if error is not None else "",
+        evalue=strip_ansi(str(error.get("evalue", ""))) if error is not None else "",
+        traceback=traceback,
+    )
+
+
+def _failing_line(traceback: tuple[str, ...], exec_count: int | None) -> int | None:
+    """The line of the cell that raised, as IPython's traceback names it."""
+    text = strip_ansi("\n".join(traceback))
+    for match in _CELL_LINE.finditer(text):
+        if exec_count is None or int(match.group(1)) == exec_count:
+            return int(match.group(2))
+    arrow = _ARROW_LINE.search(text)
+    return int(arrow.group(1)) if arrow else None
+
+
+def _mark(nb: Any, failure: CellFailure, numbering: _TemplateNumbering) -> None:
+    """Put a banner at the top of the saved notebook and an anchor before the failing cell."""
+    import nbformat
+
+    style = 'style="color:red; font-size:1.5em;"'
+    banner = nbformat.v4.new_markdown_cell(
+        f"<span {style}>pytest-notebooks: this case failed at "
+        f'<a href="#pytest-notebooks-failure">{failure.where()}</a>: {_html(failure.headline())}</span>'
+    )
+    banner.metadata["tags"] = [ERROR_MARKER_TAG]
+    if failure.cell_number is not None:
+        anchor = nbformat.v4.new_markdown_cell(
+            f'<span id="pytest-notebooks-failure" {style}>The case failed in the next cell.</span>'
+        )
+        anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+        index = next((i for i in range(len(nb.cells)) if numbering.number(i) == failure.cell_number), None)
+        if index is not None:
+            nb.cells.insert(index, anchor)
+    nb.cells.insert(0, banner)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,165 @@
+"""Frozen records that cross module boundaries. Standard library only."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DeclaredParameter:
+    """One assignment in a notebook's ``parameters`` cell."""
+
+    name: str
+    type_name: str | None  # "str", "int", "float", "bool", "list", "dict"; None when unknown
+    line: int  # 1-based line in the parameters cell
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """What collection needs to know about a notebook, read without nbformat."""
+
+    path: Path
+    sha256: str
+    kernel_name: str | None
+    language: str | None
+    parameters_cell: int | None  # 1-based cell number in the template, None when untagged
+    parameters: tuple[DeclaredParameter, ...]
+    parameters_parsed: bool  # False when the cell is not Python or does not parse
+
+    def declared(self, name: str) -> DeclaredParameter | None:
+        """The declared parameter called ``name``, if any."""
+        for parameter in self.parameters:
+            if parameter.name == name:
+                return parameter
+        return None
+
+
+@dataclass(frozen=True)
+class NotebookCase:
+    """One test case: a notebook run with one set of parameters and settings."""
+
+    notebook: Path
+    fixture: Path
+    case_id: str
+    parameters: dict[str, Any]
+    timeout: float | None = None  # whole notebook, seconds
+    cell_timeout: float | None = None  # each cell, seconds
+    kernel: str | None = None
+    skip: str | None = None  # reason
+    xfail: str | None = None  # reason
+    line: int | None = None  # where the case starts in the fixture file
+    notebook_sha256: str = ""
+    fixture_sha256: str = ""
+
+
+class FailureKind(str, enum.Enum):
+    """Why a case failed."""
+
+    ERROR = "error"  # a cell raised
+    NO_RAISE = "no-raise"  # a cell tagged raises-exception did not raise
+    CELL_TIMEOUT = "cell-timeout"
+    NOTEBOOK_TIMEOUT = "notebook-timeout"
+    DEAD_KERNEL = "dead-kernel"
+    MISSING_KERNEL = "missing-kernel"
+    INTERRUPTED = "interrupted"
+    SETUP = "setup"  # papermill refused the notebook before any cell ran
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """Where and how a case failed, in the template's terms."""
+
+    kind: FailureKind
+    cell_number: int | None = None  # 1-based position in the template (not the executed copy)
+    cell_id: str | None = None
+    exec_count: int | None = None
+    source: str = ""
+    line: int | None = None  # 1-based line in the cell that raised, when the traceback says
+    ename: str = ""
+    evalue: str = ""
+    traceback: tuple[str, ...] = ()
+    limit: float | None = None  # the timeout that was hit, seconds
+    detail: str = ""  # extra text for kinds without an exception (hint for a missing kernel)
+
+    def where(self) -> str:
+        """``cell 4 (In [3])``, or ``cell 4`` when it never got an execution count."""
+        if self.cell_number is None:
+            return "notebook"
+        text = f"cell {self.cell_number}"
+        if self.exec_count is not None:
+            text += f" (In [{self.exec_count}])"
+        return text
+
+    def headline(self) -> str:
+        """The exception or condition, one line, no location."""
+        if self.kind is FailureKind.ERROR:
+            return f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+        if self.kind is FailureKind.NO_RAISE:
+            return "tagged raises-exception but raised nothing"
+        if self.kind is FailureKind.CELL_TIMEOUT:
+            return f"timed out after the per-cell limit of {self.limit:g} s"
+        if self.kind is FailureKind.NOTEBOOK_TIMEOUT:
+            return f"still running when the whole-notebook limit of {self.limit:g} s ran out"
+        if self.kind is FailureKind.DEAD_KERNEL:
+            return "the kernel died while this cell was running"
+        if self.kind is FailureKind.INTERRUPTED:
+            return "interrupted while this cell was running"
+        return f"{self.ename}: {self.evalue}" if self.ename else self.evalue
+
+    def summary(self) -> str:
+        """The one-line summary: ``cell 4 (In [3]): KeyError: 'fr'``."""
+        if self.cell_number is None:
+            return self.headline()
+        return f"{self.where()}: {self.headline()}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The failing cell as it goes into the results file."""
+        return {
+            "kind": self.kind.value,
+            "cell": self.cell_number,
+            "cell_id": self.cell_id,
+            "execution_count": self.exec_count,
+            "line": self.line,
+            "ename": self.ename,
+            "evalue": self.evalue,
+            "summary": self.summary(),
+        }
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What running one case produced."""
+
+    case_id: str
+    passed: bool
+    duration: float
+    output_path: str
+    kernel_name: str | None
+    failure: CellFailure | None = None
+    reproduce: tuple[str, ...] = field(default=())  # argv of the papermill CLI call
+
+
+@dataclass(frozen=True)
+class Options:
+    """The plugin's settings after flags and ini are merged (flags win)."""
+
+    rootdir: Path
+    output_dir: str  # a local directory (absolute) or an s3:// URL
+    results_path: Path
+    kernel: str | None  # overrides fixture and notebook when set
+    timeout: float | None  # default whole-notebook limit; a fixture's value wins
+    cell_timeout: float | None  # default per-cell limit; a fixture's value wins
+    colour: bool
+
+    def output_path(self, notebook: Path, case_id: str) -> str:
+        """Where the executed copy of ``case_id`` of ``notebook`` is saved: one file per case."""
+        try:
+            relative = notebook.with_suffix("").relative_to(self.rootdir)
+        except ValueError:  # outside the rootdir: keep the whole path, minus its anchor
+            relative = Path(*notebook.with_suffix("").parts[1:])
+        if "://" in self.output_dir:
+            return f"{self.output_dir.rstrip('/')}/{relative.as_posix()}/{case_id}.ipynb"
+        return str(Path(self.output_dir, relative, f"{case_id}.ipynb"))

@@ -1,0 +1,154 @@
+"""The pytest11 entry module (``-p no:notebooks`` turns it off): options and hook wiring only.
+
+notebook + fixture   params.py, notebook.py   -> NotebookCase
+cases -> items       collect.py               -> NotebookFile / NotebookItem
+items -> execution   execute.py               -> ExecutionResult (papermill)
+result -> report     report.py                -> the failure block
+reports -> file      recorder.py              -> results.json (controller only)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_notebooks.collect import OPTIONS_KEY, NotebookFile, NotebookItem, has_fixture
+from pytest_notebooks.models import Options
+from pytest_notebooks.recorder import REPORT_ATTRIBUTE, Recorder
+
+RECORDER_KEY = pytest.StashKey[Recorder]()
+DEFAULT_OUTPUT_DIR = "notebook-outputs"
+DEFAULT_CELL_TIMEOUT = 600.0
+
+_SETTINGS: tuple[tuple[str, str, str | None], ...] = (
+    # (name, help, default) -> flag --notebooks-<name> and ini notebooks_<name>
+    (
+        "output-dir",
+        "where executed notebooks are saved, one per case: a directory (relative to "
+        f"the rootdir) or an s3:// URL. Default: {DEFAULT_OUTPUT_DIR}",
+        None,
+    ),
+    (
+        "results",
+        "where the JSON results file is written. Default: <output-dir>/results.json "
+        "(notebook-results.json in the rootdir when the output dir is a URL)",
+        None,
+    ),
+    (
+        "kernel",
+        "run every notebook with this kernel, overriding the fixture's `kernel` and the "
+        "notebook's kernelspec",
+        None,
+    ),
+    (
+        "timeout",
+        "default whole-notebook limit in seconds for fixtures without `timeout` (default: none)",
+        None,
+    ),
+    (
+        "cell-timeout",
+        "default per-cell limit in seconds for fixtures without `cell_timeout` "
+        f"(default: {DEFAULT_CELL_TIMEOUT:g})",
+        None,
+    ),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("notebooks", "notebooks (pytest-notebooks)")
+    for name, help_text, default in _SETTINGS:
+        group.addoption(
+            f"--notebooks-{name}", dest=f"notebooks_{name.replace('-', '_')}", default=default, help=help_text
+        )
+        parser.addini(f"notebooks_{name.replace('-', '_')}", help_text, default=default)
+
+
+def _setting(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(name) or config.getini(name)
+    return str(value) if value else None
+
+
+def _seconds(config: pytest.Config, name: str, default: float | None) -> float | None:
+    text = _setting(config, name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise pytest.UsageError(
+            f"--{name.replace('_', '-')} / {name}: expected seconds, got {text!r}"
+        ) from None
+    return value if value > 0 else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "notebook: a notebook case collected by pytest-notebooks")
+    rootdir = Path(config.rootpath)
+    output_dir = _setting(config, "notebooks_output_dir") or DEFAULT_OUTPUT_DIR
+    remote = "://" in output_dir
+    if not remote:
+        output_dir = str((rootdir / output_dir).resolve())
+    results = _setting(config, "notebooks_results")
+    if results:
+        results_path = (rootdir / results).resolve()
+    else:
+        results_path = rootdir / "notebook-results.json" if remote else Path(output_dir, "results.json")
+    config.stash[OPTIONS_KEY] = Options(
+        rootdir=rootdir,
+        output_dir=output_dir,
+        results_path=results_path,
+        kernel=_setting(config, "notebooks_kernel"),
+        timeout=_seconds(config, "notebooks_timeout", None),
+        cell_timeout=_seconds(config, "notebooks_cell_timeout", DEFAULT_CELL_TIMEOUT),
+        colour=config.get_terminal_writer().hasmarkup if config.option.color == "yes" else False,
+    )
+    if not config.option.collectonly:
+        _register_recorder(config, config.stash[OPTIONS_KEY])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    options = config.stash[OPTIONS_KEY]
+    outputs, results = _shown(config, options.output_dir), _shown(config, options.results_path)
+    return f"notebooks: outputs in {outputs}, results in {results}"
+
+
+def _shown(config: pytest.Config, path: str | Path) -> str:
+    from pytest_notebooks.report import relative_to
+
+    return relative_to(config.invocation_params.dir)(path)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
+    if has_fixture(file_path):
+        return NotebookFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if isinstance(item, NotebookItem):
+        setattr(report, REPORT_ATTRIBUTE, item.record())  # travels to the xdist controller
+    return report
+
+
+def _register_recorder(config: pytest.Config, options: Options) -> None:
+    """On the controller (or a run without xdist), record every case into the results file."""
+    if hasattr(config, "workerinput"):
+        return  # xdist worker: its reports reach the controller, which writes the file
+    from pytest_notebooks.gitinfo import git_state
+
+    ignore = [options.results_path.parent]
+    if "://" not in options.output_dir:
+        ignore.append(Path(options.output_dir))
+    recorder = Recorder(
+        path=options.results_path,
+        rootdir=options.rootdir,
+        output_dir=options.output_dir,
+        git=git_state(options.rootdir, ignore=tuple(ignore)),
+    )
+    config.stash[RECORDER_KEY] = recorder
+    config.pluginmanager.register(recorder, "notebooks-recorder")

@@ -1,0 +1,179 @@
+"""ExecutionResult -> the failure block a person reads. The only module touching _pytest internals.
+
+The block is returned as a ``ReprExceptionInfo`` holding one native entry (our lines) and a
+``reprcrash`` whose message is the one-line summary. pytest-xdist serializes that shape natively,
+so ``FAILED nb.ipynb::fr - cell 4 (In [3]): KeyError: 'fr'`` reads the same with and without
+``-n``, and ``--junitxml`` takes the same message.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+
+from pytest_notebooks.execute import RunSettings, strip_ansi
+from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
+
+MAX_TRACEBACK_LINES = 40
+SOURCE_CONTEXT = 3
+
+
+def failure_repr(
+    case: NotebookCase,
+    result: ExecutionResult,
+    settings: RunSettings,
+    *,
+    colour: bool,
+    relpath: Callable[[str | Path], str],
+) -> ReprExceptionInfo:
+    """The pytest representation of a failed case."""
+    failure = result.failure
+    assert failure is not None
+    summary = failure.summary()
+    lines = failure_lines(case, result, settings, colour=colour, relpath=relpath)
+    crash = ReprFileLocation(relpath(case.notebook), failure.cell_number or 0, summary)
+    return ReprExceptionInfo(
+        reprtraceback=ReprTracebackNative([line + "\n" for line in lines]), reprcrash=crash
+    )
+
+
+def failure_lines(
+    case: NotebookCase,
+    result: ExecutionResult,
+    settings: RunSettings,
+    *,
+    colour: bool,
+    relpath: Callable[[str | Path], str],
+) -> list[str]:
+    """The failure block: where, what, the cell, the traceback, the output, how to reproduce."""
+    failure = result.failure
+    assert failure is not None
+    lines = [f"{relpath(case.notebook)}::{case.case_id} failed at {_where(failure)}: {failure.headline()}"]
+    if failure.source and failure.cell_number is not None:
+        lines += ["", *source_excerpt(failure.source, failure.line)]
+    if failure.traceback:
+        lines += ["", *traceback_lines(failure.traceback, colour=colour)]
+    elif failure.kind is FailureKind.SETUP:
+        lines += ["", f"papermill refused to run the notebook: {failure.ename}: {failure.evalue}"]
+    if failure.detail:
+        lines += ["", failure.detail]
+    if failure.kind is FailureKind.NO_RAISE:
+        lines += ["", "remove the raises-exception tag if the cell is meant to succeed now"]
+    if failure.kind is FailureKind.CELL_TIMEOUT:
+        lines += [
+            "",
+            "raise `cell_timeout` in the fixture (or --notebooks-cell-timeout) if the cell is slow by design",
+        ]
+    if failure.kind is FailureKind.NOTEBOOK_TIMEOUT:
+        lines += [
+            "",
+            "raise `timeout` in the fixture (or --notebooks-timeout) if the notebook is slow by design",
+        ]
+    lines += [
+        "",
+        f"parameters: {format_parameters(case.parameters)}",
+        f"output notebook: {relpath(result.output_path)}",
+        f"reproduce: {papermill_command(case, result, settings, relpath)}",
+    ]
+    return lines
+
+
+def _where(failure: CellFailure) -> str:
+    where = failure.where()
+    return f"{where}, id {failure.cell_id}" if failure.cell_id and failure.cell_number else where
+
+
+def source_excerpt(source: str, line: int | None) -> list[str]:
+    """A few numbered lines of the cell around ``line``, the failing one marked with ``-->``."""
+    rows = source.splitlines() or [""]
+    if line is not None and 1 <= line <= len(rows):
+        first, last = max(1, line - SOURCE_CONTEXT), min(len(rows), line + SOURCE_CONTEXT)
+    else:
+        first, last = 1, min(len(rows), 2 * SOURCE_CONTEXT + 1)
+    width = len(str(last))
+    out = [f"{'-->' if n == line else '   '} {n:>{width}} | {rows[n - 1]}" for n in range(first, last + 1)]
+    if last < len(rows):
+        out.append(f"    {'':>{width}}   ... {len(rows) - last} more lines")
+    return out
+
+
+def traceback_lines(traceback: tuple[str, ...], *, colour: bool) -> list[str]:
+    """IPython's traceback, ANSI-free unless colour is on, cut to fit one screen."""
+    text = "\n".join(traceback)
+    lines = (text if colour else strip_ansi(text)).splitlines()
+    if len(lines) > MAX_TRACEBACK_LINES:
+        head, tail = 5, MAX_TRACEBACK_LINES - 6
+        omitted = len(lines) - head - tail
+        lines = [
+            *lines[:head],
+            f"... {omitted} lines omitted: the output notebook has them all ...",
+            *lines[-tail:],
+        ]
+    return lines
+
+
+def format_parameters(parameters: Mapping[str, Any]) -> str:
+    """``region_code='fr', run_date='2017-01-01'``."""
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items()) or "(none, notebook defaults)"
+
+
+def papermill_command(
+    case: NotebookCase,
+    result: ExecutionResult,
+    settings: RunSettings,
+    relpath: Callable[[str | Path], str],
+) -> str:
+    """The papermill CLI call that runs this case the same way."""
+    argv = ["papermill", relpath(case.notebook), relpath(result.output_path)]
+    argv += ["--cwd", relpath(case.notebook.parent)]
+    kernel = settings.kernel or result.kernel_name
+    if kernel:
+        argv += ["-k", kernel]
+    for name, value in case.parameters.items():
+        argv += _parameter_args(name, value)
+    if settings.cell_timeout:
+        argv += ["--execution-timeout", f"{settings.cell_timeout:g}"]
+    return shlex.join(argv)
+
+
+def _parameter_args(name: str, value: Any) -> list[str]:
+    """``-p`` when papermill's CLI parses the text back to the same value, else ``-r``/``-y``."""
+    if isinstance(value, str):
+        return ["-p", name, value] if _papermill_cli_type(value) == value else ["-r", name, value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return ["-p", name, repr(value)]
+    import json
+
+    return ["-y", f"{name}: {json.dumps(value)}"]
+
+
+def _papermill_cli_type(text: str) -> Any:
+    """What ``papermill -p name TEXT`` passes (mirrors papermill.cli._resolve_type)."""
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def relative_to(base: Path) -> Callable[[str | Path], str]:
+    """A function that shows paths relative to ``base`` where they are below it."""
+
+    def relpath(path: str | Path) -> str:
+        text = str(path)
+        if "://" in text:
+            return text
+        try:
+            return os.path.relpath(text, base) if Path(text).is_absolute() else text
+        except ValueError:
+            return text
+
+    return relpath
