@@ -101,8 +101,10 @@ class NotebookItem(pytest.Item):
             )
         return super().repr_failure(excinfo, style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}::{self.name}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Points at the case in the fixture file: a skip reads ``nb.yaml:7: reason``."""
+        line = self.case.line - 1 if self.case.line else 0
+        return self.case.fixture, line, f"{self.path.name}::{self.name}"
 
     def record(self) -> dict[str, Any]:
         """What the results file keeps of this case (sent to the xdist controller)."""

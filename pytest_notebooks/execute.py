@@ -11,6 +11,7 @@ it does), and ``skip-execution`` cells are not run (passed to nbclient explicitl
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -177,25 +178,29 @@ def _finish(
 
 @dataclass(frozen=True)
 class _TemplateNumbering:
-    """Maps a cell index in the executed copy to its 1-based number in the template."""
+    """Maps a cell index in the executed copy to its 1-based number in the template.
 
-    injected_index: int | None
+    papermill drops the template's old error-marker cells and inserts an injected-parameters
+    cell (or replaces the template's own), so positions differ between the two.
+    """
+
+    template_positions: tuple[int, ...]  # template index of each cell papermill kept
+    injected_index: int | None  # index of the inserted parameters cell in the executed copy
 
     @classmethod
     def of(cls, template: Path, executed_cells: list[Any]) -> _TemplateNumbering:
+        cells = json.loads(template.read_bytes()).get("cells", [])
+        kept = tuple(i for i, c in enumerate(cells) if ERROR_MARKER_TAG not in cell_tags(c))
+        replaced = any(INJECTED_TAG in cell_tags(cells[i]) for i in kept)
         injected = [i for i, c in enumerate(executed_cells) if INJECTED_TAG in cell_tags(c)]
-        if not injected:
-            return cls(None)
-        # papermill replaces an injected cell already in the template, so then nothing shifts
-        template_text = template.read_text(encoding="utf-8")
-        return cls(None if INJECTED_TAG in template_text else injected[0])
+        return cls(kept, None if replaced or not injected else injected[0])
 
     def number(self, index: int) -> int | None:
-        if self.injected_index is None or index < self.injected_index:
-            return index + 1
-        if index == self.injected_index:
-            return None  # the injected-parameters cell itself is not in the template
-        return index
+        if self.injected_index is not None and index >= self.injected_index:
+            if index == self.injected_index:
+                return None  # the injected-parameters cell itself is not in the template
+            index -= 1
+        return self.template_positions[index] + 1 if index < len(self.template_positions) else None
 
 
 def _judge(cells: list[Any], numbering: _TemplateNumbering) -> CellFailure | None:

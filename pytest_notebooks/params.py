@@ -24,7 +24,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
@@ -45,7 +45,8 @@ _TAG_HINT = (
 class NoDatesSafeLoader(yaml.SafeLoader):
     """papermill's loader for ``-f``/``-y``: SafeLoader without the timestamp resolver."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+    # RUF012: PyYAML declares this as a class attribute that subclasses replace, as papermill does
+    yaml_implicit_resolvers = {  # noqa: RUF012
         key: [resolver for resolver in resolvers if resolver[0] != "tag:yaml.org,2002:timestamp"]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }

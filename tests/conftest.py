@@ -1,0 +1,13 @@
+"""Shared fixtures: the plugin is tested through pytester with real kernels."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester whose runs do not pick up the outer repository's config."""
+    # In-process runs find the plugin already imported by the outer run; that is expected here.
+    pytester.makeini("[pytest]\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n")
+    return pytester
