@@ -19,9 +19,7 @@ RESULT_KEY = pytest.StashKey[ExecutionResult]()
 
 def has_fixture(path: Path) -> bool:
     """Whether ``path`` is a notebook with a fixture file beside it (the collection rule)."""
-    return path.suffix == ".ipynb" and (
-        path.with_suffix(".yaml").is_file() or path.with_suffix(".yml").is_file()
-    )
+    return path.suffix == ".ipynb" and (path.with_suffix(".yaml").is_file() or path.with_suffix(".yml").is_file())
 
 
 class NotebookFile(pytest.File):
@@ -96,15 +94,18 @@ class NotebookItem(pytest.Item):
                 self.case,
                 excinfo.value.result,
                 self.run_settings(),
-                colour=self.options.colour,
                 relpath=relative_to(self.config.invocation_params.dir),
             )
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        """Points at the case in the fixture file: a skip reads ``nb.yaml:7: reason``."""
+        """Points at the case in the fixture file: a skip reads ``nb.yaml:7: reason``.
+
+        The domain heads the failure section. Like doctest's ``[doctest] name`` it starts with a
+        bracket, so pytest's verbose line keeps the node id as it is.
+        """
         line = self.case.line - 1 if self.case.line else 0
-        return self.case.fixture, line, f"{self.path.name}::{self.name}"
+        return self.case.fixture, line, f"[notebook] {self.nodeid}"
 
     def record(self) -> dict[str, Any]:
         """What the results file keeps of this case (sent to the xdist controller)."""

@@ -25,6 +25,7 @@ ERROR_MARKER_TAG = "papermill-error-cell-tag"  # papermill removes cells with th
 RAISES_TAG = "raises-exception"
 SKIP_TAG = "skip-execution"
 KERNEL_START_TIMEOUT = 60.0
+TIMEOUT_ENAME = "PytestNotebooksTimeout"  # marks nbclient's synthesized reply to a timed-out cell
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
@@ -53,18 +54,40 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
     started = time.monotonic()
     deadline = started + settings.timeout if settings.timeout else None
     running: list[int] = []  # index (in the executed copy) of the cell that started last
+    limit_of_running: list[tuple[FailureKind, float]] = []  # the limit the running cell was given
+    timed_out: list[int] = []  # index of the cell that hit its limit and was interrupted
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         running.append(cell_index)
 
     def timeout_func(cell: Any) -> float | None:
-        limits = [settings.cell_timeout] if settings.cell_timeout else []
+        limits = [(FailureKind.CELL_TIMEOUT, settings.cell_timeout)] if settings.cell_timeout else []
         if deadline is not None:
-            limits.append(max(deadline - time.monotonic(), 0.01))
-        return min(limits) if limits else None
+            remaining = max(deadline - time.monotonic(), 0.01)
+            limits.append((FailureKind.NOTEBOOK_TIMEOUT, remaining))
+        if not limits:
+            return None
+        chosen = min(limits, key=lambda pair: pair[1])
+        limit_of_running.append(chosen)
+        return chosen[1]
+
+    def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        if execute_reply.get("content", {}).get("ename") == TIMEOUT_ENAME:
+            timed_out.append(cell_index)
+
+    def timeout_failure() -> CellFailure:
+        kind = limit_of_running[-1][0] if limit_of_running else FailureKind.CELL_TIMEOUT
+        return CellFailure(
+            kind, limit=settings.timeout if kind is FailureKind.NOTEBOOK_TIMEOUT else settings.cell_timeout
+        )
 
     failure: CellFailure | None = None
-    kernel_name = settings.kernel
+    kernel_name = settings.kernel or _notebook_kernel(case.notebook)
+    spec = _kernel_spec(kernel_name)
+    if kernel_name and spec is None:
+        failure = _missing_kernel(kernel_name)
+        failure, kernel_name = _finish(case, output_path, failure, running, kernel_name)
+        return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure)
     try:
         papermill.execute_notebook(
             str(case.notebook),
@@ -75,21 +98,27 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
             cwd=str(case.notebook.parent),
             start_timeout=KERNEL_START_TIMEOUT,
             timeout_func=timeout_func,
+            # On a timeout, interrupt the cell (its KeyboardInterrupt traceback shows where it
+            # hung) and stop at once; the kernel then shuts down idle instead of mid-request.
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
             on_cell_start=on_cell_start,
+            on_cell_executed=on_cell_executed,
             skip_cells_with_tag=SKIP_TAG,
             config=_kernel_config(),
+            extra_arguments=_quiet_ipykernel(spec),
         )
     except papermill.PapermillExecutionError:
-        pass  # judged from the saved notebook below, where raises-exception is honoured
-    except CellTimeoutError:
-        hit_deadline = deadline is not None and time.monotonic() >= deadline - 0.05
-        kind = FailureKind.NOTEBOOK_TIMEOUT if hit_deadline else FailureKind.CELL_TIMEOUT
-        failure = CellFailure(kind, limit=settings.timeout if hit_deadline else settings.cell_timeout)
+        if timed_out:
+            failure = timeout_failure()
+        # otherwise judged from the saved notebook below, where raises-exception is honoured
+    except CellTimeoutError:  # the kernel ignored the interrupt: no output came back in time
+        failure = timeout_failure()
     except DeadKernelError:
         failure = CellFailure(FailureKind.DEAD_KERNEL)
-    except NoSuchKernel as exc:
-        kernel_name = exc.args[0] if exc.args else settings.kernel
-        failure = CellFailure(FailureKind.MISSING_KERNEL, detail=_missing_kernel(kernel_name))
+    except NoSuchKernel as exc:  # checked above; kept for a kernelspec removed in between
+        kernel_name = str(exc.args[0]) if exc.args else str(kernel_name)
+        failure = _missing_kernel(kernel_name)
     except KeyboardInterrupt:
         _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running)
         raise
@@ -122,14 +151,44 @@ def _kernel_config() -> Any:
     return Config({"KernelManager": {"transport": "ipc", "ip": prefix}})
 
 
-def _missing_kernel(name: str | None) -> str:
+def _notebook_kernel(notebook: Path) -> str | None:
+    kernelspec = json.loads(notebook.read_bytes()).get("metadata", {}).get("kernelspec") or {}
+    name = kernelspec.get("name")
+    return str(name) if name else None
+
+
+def _kernel_spec(name: str | None) -> Any:
+    """The installed kernelspec called ``name``, or None."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    if not name:
+        return None
+    try:
+        return KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        return None
+
+
+def _quiet_ipykernel(spec: Any) -> list[str]:
+    """Silence ipykernel's own log (jupyter_client interrupts every kernel it shuts down, and
+    ipykernel logs that as an error). Cell output is unaffected; fatal errors still reach stderr.
+    Other kernels get no extra arguments."""
+    argv = " ".join(getattr(spec, "argv", []) or [])
+    return ["--IPKernelApp.log_level=CRITICAL"] if "ipykernel" in argv else []
+
+
+def _missing_kernel(name: str) -> CellFailure:
     from jupyter_client.kernelspec import KernelSpecManager
 
     installed = sorted(KernelSpecManager().find_kernel_specs())
-    return (
-        f"no kernel named {name!r} is installed here (installed: {', '.join(installed) or 'none'}); "
-        "pick another with --notebooks-kernel NAME or `kernel:` in the fixture file, or install it "
-        f"(for a Python environment: python -m ipykernel install --user --name {name})"
+    return CellFailure(
+        FailureKind.MISSING_KERNEL,
+        evalue=f"no kernel named {name!r} is installed here",
+        detail=(
+            f"installed kernels: {', '.join(installed) or 'none'}. Pick another with --notebooks-kernel "
+            "NAME or `kernel:` in the fixture file, or install it (for a Python environment: "
+            f"python -m ipykernel install --user --name {name})"
+        ),
     )
 
 
@@ -155,12 +214,16 @@ def _finish(
     elif failure.kind not in (FailureKind.MISSING_KERNEL, FailureKind.SETUP) and running:
         index = running[-1]
         cell = nb.cells[index]
+        error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+        traceback = tuple(error.get("traceback", ())) if error else ()  # where an interrupt landed
         failure = CellFailure(
             failure.kind,
             cell_number=numbering.number(index),
-            cell_id=cell.get("id"),
+            cell_id=numbering.cell_id(index),
             exec_count=cell.get("execution_count"),
             source=cell_source(cell),
+            line=_failing_line(traceback, cell.get("execution_count")),
+            traceback=traceback,
             limit=failure.limit,
         )
     kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name")
@@ -186,6 +249,7 @@ class _TemplateNumbering:
 
     template_positions: tuple[int, ...]  # template index of each cell papermill kept
     injected_index: int | None  # index of the inserted parameters cell in the executed copy
+    template_ids: tuple[str | None, ...]  # cell ids as saved in the template (older ones have none)
 
     @classmethod
     def of(cls, template: Path, executed_cells: list[Any]) -> _TemplateNumbering:
@@ -193,7 +257,13 @@ class _TemplateNumbering:
         kept = tuple(i for i, c in enumerate(cells) if ERROR_MARKER_TAG not in cell_tags(c))
         replaced = any(INJECTED_TAG in cell_tags(cells[i]) for i in kept)
         injected = [i for i, c in enumerate(executed_cells) if INJECTED_TAG in cell_tags(c)]
-        return cls(kept, None if replaced or not injected else injected[0])
+        ids = tuple(c.get("id") for c in cells)
+        return cls(kept, None if replaced or not injected else injected[0], ids)
+
+    def cell_id(self, index: int) -> str | None:
+        """The template's id of the executed cell at ``index`` (nbformat invents ids for old files)."""
+        number = self.number(index)
+        return self.template_ids[number - 1] if number is not None else None
 
     def number(self, index: int) -> int | None:
         if self.injected_index is not None and index >= self.injected_index:
@@ -215,19 +285,25 @@ def _judge(cells: list[Any], numbering: _TemplateNumbering) -> CellFailure | Non
             if error.get("ename") == "SystemExit" and str(error.get("evalue", "")) in ("", "0"):
                 return None  # papermill treats a clean sys.exit as success; later cells did not run
             if not tagged:
-                return _cell_failure(FailureKind.ERROR, cell, numbering.number(index), error)
+                return _cell_failure(FailureKind.ERROR, cell, index, numbering, error)
         if tagged and ran and not errors:
-            return _cell_failure(FailureKind.NO_RAISE, cell, numbering.number(index), None)
+            return _cell_failure(FailureKind.NO_RAISE, cell, index, numbering, None)
+        if not errors and cell.get("metadata", {}).get("papermill", {}).get("exception") is True:
+            # nbclient raised for this cell without an error output (papermill's own rule)
+            failed = {"ename": "CellExecutionError", "evalue": "the cell failed without an error output"}
+            return _cell_failure(FailureKind.ERROR, cell, index, numbering, failed)
     return None
 
 
-def _cell_failure(kind: FailureKind, cell: Any, number: int | None, error: Any) -> CellFailure:
+def _cell_failure(
+    kind: FailureKind, cell: Any, index: int, numbering: _TemplateNumbering, error: Any
+) -> CellFailure:
     exec_count = cell.get("execution_count")
     traceback = tuple(error.get("traceback", ())) if error is not None else ()
     return CellFailure(
         kind,
-        cell_number=number,
-        cell_id=cell.get("id"),
+        cell_number=numbering.number(index),
+        cell_id=numbering.cell_id(index),
         exec_count=exec_count,
         source=cell_source(cell),
         line=_failing_line(traceback, exec_count),

@@ -37,7 +37,6 @@ def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
         branch = None if repo.head.is_detached else repo.active_branch.name
         root = Path(repo.working_tree_dir or path).resolve()
         dirty = repo.is_dirty(untracked_files=False) or any(
-            not any((root / name).resolve().is_relative_to(i) for i in ignore)
-            for name in repo.untracked_files
+            not any((root / name).resolve().is_relative_to(i) for i in ignore) for name in repo.untracked_files
         )
         return GitState(commit=commit, dirty=dirty, branch=branch, root=root)

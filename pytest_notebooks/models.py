@@ -152,7 +152,6 @@ class Options:
     kernel: str | None  # overrides fixture and notebook when set
     timeout: float | None  # default whole-notebook limit; a fixture's value wins
     cell_timeout: float | None  # default per-cell limit; a fixture's value wins
-    colour: bool
 
     def output_path(self, notebook: Path, case_id: str) -> str:
         """Where the executed copy of ``case_id`` of ``notebook`` is saved: one file per case."""

@@ -261,12 +261,8 @@ class _Builder:
         out: dict[str, Any] = {}
         for key in ("timeout", "cell_timeout"):
             value = data.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-            ):
-                raise self.fail(
-                    (*path, key), f"`{key}` must be a positive number of seconds, got {_kind(value)}"
-                )
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise self.fail((*path, key), f"`{key}` must be a positive number of seconds, got {_kind(value)}")
             out[key] = None if value is None else float(value)
         kernel = data.get("kernel")
         if kernel is not None and (not isinstance(kernel, str) or not kernel):
@@ -283,9 +279,7 @@ class _Builder:
             elif value is False:
                 value = None
             elif value is not None and (not isinstance(value, str) or not value.strip()):
-                raise self.fail(
-                    (*path, key), f"`{key}` must be a reason (a string) or true, got {_kind(value)}"
-                )
+                raise self.fail((*path, key), f"`{key}` must be a reason (a string) or true, got {_kind(value)}")
             out[key] = value
         return out
 

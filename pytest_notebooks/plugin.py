@@ -39,8 +39,7 @@ _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
     ),
     (
         "kernel",
-        "run every notebook with this kernel, overriding the fixture's `kernel` and the "
-        "notebook's kernelspec",
+        "run every notebook with this kernel, overriding the fixture's `kernel` and the notebook's kernelspec",
         None,
     ),
     (
@@ -50,8 +49,7 @@ _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
     ),
     (
         "cell-timeout",
-        "default per-cell limit in seconds for fixtures without `cell_timeout` "
-        f"(default: {DEFAULT_CELL_TIMEOUT:g})",
+        f"default per-cell limit in seconds for fixtures without `cell_timeout` (default: {DEFAULT_CELL_TIMEOUT:g})",
         None,
     ),
 )
@@ -78,9 +76,7 @@ def _seconds(config: pytest.Config, name: str, default: float | None) -> float |
     try:
         value = float(text)
     except ValueError:
-        raise pytest.UsageError(
-            f"--{name.replace('_', '-')} / {name}: expected seconds, got {text!r}"
-        ) from None
+        raise pytest.UsageError(f"--{name.replace('_', '-')} / {name}: expected seconds, got {text!r}") from None
     return value if value > 0 else None
 
 
@@ -103,7 +99,6 @@ def pytest_configure(config: pytest.Config) -> None:
         kernel=_setting(config, "notebooks_kernel"),
         timeout=_seconds(config, "notebooks_timeout", None),
         cell_timeout=_seconds(config, "notebooks_cell_timeout", DEFAULT_CELL_TIMEOUT),
-        colour=config.get_terminal_writer().hasmarkup if config.option.color == "yes" else False,
     )
     if not config.option.collectonly:
         _register_recorder(config, config.stash[OPTIONS_KEY])

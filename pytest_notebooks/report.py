@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from _pytest._code.code import ReprEntryNative as _PytestNativeEntry
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
+from _pytest._io import TerminalWriter
 
 from pytest_notebooks.execute import RunSettings, strip_ansi
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
@@ -23,23 +25,40 @@ MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3
 
 
+class ReprEntryNative(_PytestNativeEntry):
+    """pytest's native entry, plus a coloured copy of the lines for a terminal with colour on.
+
+    It keeps pytest's class name on purpose: xdist and ``--junitxml`` serialize an entry by class
+    name and its ``lines`` field, so both get the plain lines, and only a colour terminal in the
+    same process gets the coloured ones.
+    """
+
+    def __init__(self, lines: list[str], coloured: list[str]) -> None:
+        super().__init__(lines)
+        self.coloured = coloured
+
+    def toterminal(self, tw: TerminalWriter) -> None:
+        tw.write("".join(self.coloured if tw.hasmarkup else self.lines))
+
+
 def failure_repr(
     case: NotebookCase,
     result: ExecutionResult,
     settings: RunSettings,
     *,
-    colour: bool,
     relpath: Callable[[str | Path], str],
 ) -> ReprExceptionInfo:
     """The pytest representation of a failed case."""
     failure = result.failure
     assert failure is not None
-    summary = failure.summary()
-    lines = failure_lines(case, result, settings, colour=colour, relpath=relpath)
-    crash = ReprFileLocation(relpath(case.notebook), failure.cell_number or 0, summary)
-    return ReprExceptionInfo(
-        reprtraceback=ReprTracebackNative([line + "\n" for line in lines]), reprcrash=crash
+    plain, coloured = (
+        [line + "\n" for line in failure_lines(case, result, settings, colour=colour, relpath=relpath)]
+        for colour in (False, True)
     )
+    traceback = ReprTracebackNative([])
+    traceback.reprentries = [ReprEntryNative(plain, coloured)]
+    crash = ReprFileLocation(relpath(case.notebook), failure.cell_number or 0, failure.summary())
+    return ReprExceptionInfo(reprtraceback=traceback, reprcrash=crash)
 
 
 def failure_lines(
@@ -53,7 +72,8 @@ def failure_lines(
     """The failure block: where, what, the cell, the traceback, the output, how to reproduce."""
     failure = result.failure
     assert failure is not None
-    lines = [f"{relpath(case.notebook)}::{case.case_id} failed at {_where(failure)}: {failure.headline()}"]
+    at = f" at {_where(failure)}" if failure.cell_number is not None else ""
+    lines = [f"{relpath(case.notebook)}::{case.case_id} failed{at}: {failure.headline()}"]
     if failure.source and failure.cell_number is not None:
         lines += ["", *source_excerpt(failure.source, failure.line)]
     if failure.traceback:

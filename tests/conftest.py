@@ -6,8 +6,12 @@ import pytest
 
 
 @pytest.fixture
-def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester whose runs do not pick up the outer repository's config."""
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester whose runs do not pick up the outer repository's config.
+
+    CI is set so that pytest prints whole summary lines whatever the terminal width, here and in CI.
+    """
+    monkeypatch.setenv("CI", "true")
     # In-process runs find the plugin already imported by the outer run; that is expected here.
     pytester.makeini("[pytest]\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n")
     return pytester

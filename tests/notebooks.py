@@ -18,10 +18,7 @@ def write_notebook(path: Path, cells: Sequence[Cell], kernel: str = "python3") -
     nb.metadata["language_info"] = {"name": "python"}
     for index, spec in enumerate(cells):
         source, tags = (spec, ()) if isinstance(spec, str) else spec
-        if source.startswith("md:"):
-            cell = new_markdown_cell(source[3:])
-        else:
-            cell = new_code_cell(source)
+        cell = new_markdown_cell(source[3:]) if source.startswith("md:") else new_code_cell(source)
         cell.id = f"cell-{index + 1}"
         if tags:
             cell.metadata["tags"] = list(tags)
@@ -31,4 +28,4 @@ def write_notebook(path: Path, cells: Sequence[Cell], kernel: str = "python3") -
     return path
 
 
-PARAMS = ('region_code = "luna"\nrun_date = "2017-01-01"', ["parameters"])
+PARAMS: Cell = ('region_code = "luna"\nrun_date = "2017-01-01"', ["parameters"])

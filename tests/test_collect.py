@@ -82,9 +82,7 @@ def test_fixture_error_under_xdist(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "vid_agg.ipynb", [PARAMS])
     (pytester.path / "vid_agg.yaml").write_text("case:\n  fr: {}\n")
     result = pytester.runpytest_subprocess("-n", "2")
-    result.stdout.fnmatch_lines(
-        ["*vid_agg.yaml:1: unknown top-level key 'case'", "  hint: did you mean 'cases'? *"]
-    )
+    result.stdout.fnmatch_lines(["*vid_agg.yaml:1: unknown top-level key 'case'", "  hint: did you mean 'cases'? *"])
     assert "Traceback" not in result.stdout.str()
     assert result.ret != pytest.ExitCode.OK
 

@@ -11,11 +11,11 @@ from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase
 from pytest_notebooks.notebook import parse_parameters, read_notebook
 from pytest_notebooks.params import load_cases, sibling_fixture
-from tests.notebooks import PARAMS, write_notebook
+from tests.notebooks import PARAMS, Cell, write_notebook
 
 
 def cases_for(tmp_path: Path, fixture: str, params_cell: str | None = PARAMS[0]) -> list[NotebookCase]:
-    cells: list[str | tuple[str, list[str]]] = ["md:# title"]
+    cells: list[Cell] = ["md:# title"]
     if params_cell is not None:
         cells.append((params_cell, ["parameters"]))
     cells.append("print(1)")
@@ -229,7 +229,7 @@ def test_two_fixture_files_are_ambiguous(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("")
     assert sibling_fixture(nb) == tmp_path / "a.yaml"
     (tmp_path / "a.yml").write_text("")
-    with pytest.raises(FixtureError, match="a.ipynb has two fixture files, a.yaml and a.yml"):
+    with pytest.raises(FixtureError, match=r"a\.ipynb has two fixture files, a\.yaml and a\.yml"):
         sibling_fixture(nb)
 
 

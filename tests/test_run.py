@@ -1,0 +1,409 @@
+"""Running cases end to end through pytester: real papermill, real ipykernel kernels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.notebooks import PARAMS, Cell, write_notebook
+
+TWO_REGIONS = """\
+parameters:
+  run_date: "2017-01-01"
+cases:
+  luna:
+    region_code: luna
+  fr:
+    region_code: fr
+"""
+
+FAILING: list[Cell] = [
+    "md:# Aggregate plays by device",
+    PARAMS,
+    "counts = {'luna': 3}",
+    "total = 0\nfor device in ['tv', 'web']:\n    total += 1\nvalue = counts[region_code]\nprint(value)",
+    "print('done')",
+]
+
+
+def output(pytester: pytest.Pytester, *parts: str) -> dict[str, Any]:
+    path = pytester.path.joinpath("notebook-outputs", *parts)
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def sources(nb: dict[str, Any]) -> list[str]:
+    return ["".join(cell["source"]) for cell in nb["cells"]]
+
+
+def test_passing_cases_save_their_executed_notebooks(pytester: pytest.Pytester) -> None:
+    write_notebook(
+        pytester.path / "notebooks" / "vid_agg.ipynb",
+        [PARAMS, "from pathlib import Path\nprint(region_code, Path('data.txt').read_text())"],
+    )
+    (pytester.path / "notebooks" / "data.txt").write_text("read from the notebook's directory")
+    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["notebooks/vid_agg.ipynb::luna PASSED*", "notebooks/vid_agg.ipynb::fr PASSED*"])
+    for region in ("luna", "fr"):
+        nb = output(pytester, "notebooks", "vid_agg", f"{region}.ipynb")
+        assert nb["metadata"]["pytest_notebooks"]["outcome"] == "passed"
+        assert nb["metadata"]["papermill"]["parameters"] == {"run_date": "2017-01-01", "region_code": region}
+        printed = "".join(nb["cells"][2]["outputs"][0]["text"])
+        assert printed == f"{region} read from the notebook's directory\n"
+
+
+FAILURE_BLOCK = [
+    "*_ [[]notebook] notebooks/vid_agg.ipynb::fr _*",
+    "notebooks/vid_agg.ipynb::fr failed at cell 4 (In [4]), id cell-4: KeyError: 'fr'",
+    "",
+    "    1 | total = 0",
+    "    2 | for device in ['tv', 'web']:",
+    "    3 |     total += 1",
+    "--> 4 | value = counts[region_code]",
+    "    5 | print(value)",
+    "",
+    "-*",
+    "KeyError*Traceback (most recent call last)",
+    "Cell In[4], line 4",
+    "*",
+    "KeyError: 'fr'",
+    "",
+    "parameters: run_date='2017-01-01', region_code='fr'",
+    "output notebook: notebook-outputs/notebooks/vid_agg/fr.ipynb",
+    "reproduce: papermill notebooks/vid_agg.ipynb notebook-outputs/notebooks/vid_agg/fr.ipynb --cwd notebooks "
+    "-k python3 -p run_date 2017-01-01 -p region_code fr --execution-timeout 600",
+]
+SUMMARY = "FAILED notebooks/vid_agg.ipynb::fr - cell 4 (In [4]): KeyError: 'fr'"
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_failing_cell_report_is_the_same_with_and_without_xdist(pytester: pytest.Pytester, workers: list[str]) -> None:
+    write_notebook(pytester.path / "notebooks" / "vid_agg.ipynb", FAILING)
+    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
+    result = pytester.runpytest_subprocess(*workers)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([*FAILURE_BLOCK, "*short test summary info*", SUMMARY])
+    text = result.stdout.str()
+    assert "\x1b[" not in text
+    assert "pytest_notebooks" not in text  # no plugin traceback
+    nb = output(pytester, "notebooks", "vid_agg", "fr.ipynb")
+    assert nb["metadata"]["pytest_notebooks"]["failure"]["summary"] == "cell 4 (In [4]): KeyError: 'fr'"
+    # the saved copy says where it failed, and a later papermill run removes those markers
+    banner = nb["cells"][0]
+    assert banner["metadata"]["tags"] == ["papermill-error-cell-tag"]
+    assert "cell 4 (In [4])" in "".join(banner["source"])
+
+
+def test_papermill_reproduce_command_works(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "notebooks" / "vid_agg.ipynb", FAILING)
+    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
+    result = pytester.runpytest("-k", "fr")
+    line = next(x for x in result.stdout.lines if x.startswith("reproduce: "))
+    argv = line.removeprefix("reproduce: ").split()
+    assert argv[0] == "papermill"
+    rerun = pytester.run(sys.executable, "-m", *argv)
+    assert rerun.ret == 1
+    assert "KeyError: 'fr'" in rerun.stderr.str() + rerun.stdout.str()
+
+
+def test_junitxml_gets_the_plain_message_and_the_output_path(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "notebooks" / "vid_agg.ipynb", FAILING)
+    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
+    pytester.runpytest("--junitxml=junit.xml", "--color=yes")
+    xml = (pytester.path / "junit.xml").read_text()
+    assert "message=\"cell 4 (In [4]): KeyError: 'fr'\"" in xml
+    assert "\x1b" not in xml
+    assert "#x1B" not in xml
+    assert "Cell In[4], line 4" in xml  # the block itself, plain
+    expected = pytester.path / "notebook-outputs" / "notebooks" / "vid_agg" / "fr.ipynb"
+    assert f'<property name="notebook_output" value="{expected}" />' in xml
+
+
+def test_colour_keeps_ansi_in_the_traceback_only_when_asked(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "vid_agg.ipynb", FAILING)
+    (pytester.path / "vid_agg.yaml").write_text(TWO_REGIONS)
+    coloured = pytester.runpytest("--color=yes", "-k", "fr").stdout.str()
+    block = coloured.split("failed at cell 4")[1].split("parameters: ")[0]
+    assert "\x1b[" in block  # IPython's coloured traceback
+    plain = pytester.runpytest("--color=no", "-k", "fr").stdout.str()
+    assert "\x1b[" not in plain
+
+
+def test_per_cell_timeout_names_the_cell_and_the_limit(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "slow.ipynb", [PARAMS, "x = 1", "import time\ntime.sleep(30)", "y = 2"])
+    (pytester.path / "slow.yaml").write_text("cell_timeout: 2\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "slow.ipynb::default failed at cell 3 (In [3]), id cell-3: timed out after the per-cell limit of 2 s",
+            "",
+            "    1 | import time",
+            "--> 2 | time.sleep(30)",
+            "",
+            "-*",
+            "KeyboardInterrupt*Traceback (most recent call last)",
+            "*",
+            "KeyboardInterrupt: ",
+            "",
+            "raise `cell_timeout` in the fixture (or --notebooks-cell-timeout) if the cell is slow by design",
+            "*",
+            "FAILED slow.ipynb::default - cell 3 (In [3]): timed out after the per-cell limit of 2 s",
+        ]
+    )
+    nb = output(pytester, "slow", "default.ipynb")
+    assert nb["metadata"]["pytest_notebooks"]["failure"]["kind"] == "cell-timeout"
+
+
+def test_whole_notebook_timeout_names_the_running_cell(pytester: pytest.Pytester) -> None:
+    cells: list[Cell] = [PARAMS, "import time\ntime.sleep(1.5)", "time.sleep(1.5)", "time.sleep(1.5)", "done = True"]
+    write_notebook(pytester.path / "slow.ipynb", cells)
+    (pytester.path / "slow.yaml").write_text("timeout: 2.5\ncell_timeout: 60\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED slow.ipynb::default - cell 3 (In [3]): still running when the whole-notebook limit of 2.5 s ran out"]
+    )
+
+
+def test_flag_sets_the_default_cell_timeout(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "slow.ipynb", ["import time\ntime.sleep(30)"])
+    (pytester.path / "slow.yaml").write_text("")
+    result = pytester.runpytest("--notebooks-cell-timeout=1")
+    result.stdout.fnmatch_lines(
+        ["FAILED slow.ipynb::default - cell 1 (In [1]): timed out after the per-cell limit of 1 s"]
+    )
+
+
+def test_dead_kernel_names_the_cell(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "crash.ipynb", ["x = 1", "import os\nos._exit(3)", "y = 2"])
+    (pytester.path / "crash.yaml").write_text("")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED crash.ipynb::default - cell 2*: the kernel died while this cell was running"]
+    )
+    nb = output(pytester, "crash", "default.ipynb")
+    assert nb["metadata"]["pytest_notebooks"]["failure"]["kind"] == "dead-kernel"
+
+
+def test_sys_exit_zero_passes_and_nonzero_fails_as_in_papermill(pytester: pytest.Pytester) -> None:
+    write_notebook(
+        pytester.path / "early.ipynb",
+        [
+            PARAMS,
+            "import sys\nif region_code == 'luna':\n    sys.exit(0)\nsys.exit(3)",
+            "raise RuntimeError('not reached')",
+        ],
+    )
+    (pytester.path / "early.yaml").write_text(TWO_REGIONS)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED early.ipynb::fr - cell 2 (In [3]): SystemExit: 3"])
+
+
+def test_skip_execution_cells_are_not_run(pytester: pytest.Pytester) -> None:
+    write_notebook(
+        pytester.path / "nb.ipynb",
+        [PARAMS, ("import time\ntime.sleep(100)\nraise RuntimeError('ran')", ["skip-execution"]), "x = 1"],
+    )
+    (pytester.path / "nb.yaml").write_text("cell_timeout: 20\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert output(pytester, "nb", "default.ipynb")["cells"][2]["outputs"] == []
+
+
+def test_raises_exception_cell_that_raises_passes(pytester: pytest.Pytester) -> None:
+    write_notebook(
+        pytester.path / "nb.ipynb",
+        [PARAMS, ("{}['missing']", ["raises-exception"]), "after = 1\nprint('after ran')"],
+    )
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    nb = output(pytester, "nb", "default.ipynb")
+    assert not any("papermill-error-cell-tag" in c["metadata"].get("tags", []) for c in nb["cells"])
+    assert nb["cells"][-1]["outputs"][0]["text"] == ["after ran\n"]
+
+
+def test_raises_exception_cell_that_does_not_raise_fails(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, ("x = 1", ["raises-exception"]), "y = 2"])
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "nb.ipynb::default failed at cell 2 (In [2]), id cell-2: tagged raises-exception but raised nothing",
+            "*",
+            "remove the raises-exception tag if the cell is meant to succeed now",
+            "*",
+            "FAILED nb.ipynb::default - cell 2 (In [2]): tagged raises-exception but raised nothing",
+        ]
+    )
+
+
+def test_a_later_error_after_an_expected_one_is_reported(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, ("1 / 0", ["raises-exception"]), "int('x')"])
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(
+        ["FAILED nb.ipynb::default - cell 3 (In [3]): ValueError: invalid literal for int() with base 10: 'x'"]
+    )
+
+
+def test_missing_kernel_says_which_and_how_to_pick_another(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", ["x = 1"], kernel="julia-1.9")
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "nb.ipynb::default failed: no kernel named 'julia-1.9' is installed here",
+            "",
+            "installed kernels: *python3*. Pick another with --notebooks-kernel NAME or `kernel:` in the "
+            "fixture file, or install it (for a Python environment: python -m ipykernel install --user "
+            "--name julia-1.9)",
+            "*",
+            "FAILED nb.ipynb::default - no kernel named 'julia-1.9' is installed here",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert (pytester.path / "notebook-outputs" / "nb" / "default.ipynb").exists()
+    result = pytester.runpytest("--notebooks-kernel=python3")
+    result.assert_outcomes(passed=1)
+
+
+def test_two_cases_under_xdist_write_separate_outputs_and_one_results_file(pytester: pytest.Pytester) -> None:
+    nb_path = write_notebook(
+        pytester.path / "notebooks" / "vid_agg.ipynb", [PARAMS, "assert region_code != 'boom'\nprint(region_code)"]
+    )
+    fixture = pytester.path / "notebooks" / "vid_agg.yaml"
+    fixture.write_text(TWO_REGIONS + "  boom:\n    region_code: boom\n")
+    write_notebook(pytester.path / "notebooks" / "report.ipynb", ["print('report')"])
+    (pytester.path / "notebooks" / "report.yaml").write_text("")
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=3, failed=1)
+    for region in ("luna", "fr", "boom"):
+        nb = output(pytester, "notebooks", "vid_agg", f"{region}.ipynb")
+        assert nb["metadata"]["papermill"]["parameters"]["region_code"] == region
+    results = output(pytester, "results.json")
+    assert results["schema"] == "pytest-notebooks/results"
+    assert results["version"] == 1
+    assert results["summary"] == {"passed": 3, "failed": 1}
+    by_case = {(c["notebook"], c["case"]): c for c in results["cases"]}
+    assert set(by_case) == {
+        ("notebooks/vid_agg.ipynb", "luna"),
+        ("notebooks/vid_agg.ipynb", "fr"),
+        ("notebooks/vid_agg.ipynb", "boom"),
+        ("notebooks/report.ipynb", "default"),
+    }
+    boom = by_case[("notebooks/vid_agg.ipynb", "boom")]
+    assert boom["outcome"] == "failed"
+    assert boom["failure"]["summary"] == "cell 2 (In [3]): AssertionError"
+    assert boom["output"] == "notebook-outputs/notebooks/vid_agg/boom.ipynb"
+    assert boom["parameters"] == {"run_date": "2017-01-01", "region_code": "boom"}
+    assert by_case[("notebooks/vid_agg.ipynb", "fr")]["outcome"] == "passed"
+    notebooks = {n["path"]: n for n in results["notebooks"]}
+    agg = notebooks["notebooks/vid_agg.ipynb"]
+    assert agg["sha256"] == hashlib.sha256(nb_path.read_bytes()).hexdigest()
+    assert agg["fixture_sha256"] == hashlib.sha256(fixture.read_bytes()).hexdigest()
+    assert agg["cases"] == ["luna", "fr", "boom"] or sorted(agg["cases"]) == ["boom", "fr", "luna"]
+    assert agg["outcome"] == "not passed"
+    assert notebooks["notebooks/report.ipynb"]["outcome"] == "passed"
+    assert set(results["versions"]) >= {"pytest-notebooks", "papermill", "nbclient", "ipykernel", "python"}
+    assert results["git"] is None  # pytester.path is not a git repository
+
+
+def test_results_file_records_git_state_and_skips(pytester: pytest.Pytester) -> None:
+    import git
+
+    repo = git.Repo.init(pytester.path)
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS])
+    (pytester.path / "nb.yaml").write_text("cases:\n  a: {}\n  b:\n    parameters: {}\n    skip: later\n")
+    (pytester.path / "tox.ini").write_text("[pytest]\n")
+    repo.index.add(["nb.ipynb", "nb.yaml", "tox.ini"])
+    commit = repo.index.commit("notebooks").hexsha
+    pytester.runpytest("--notebooks-results=out/results.json")
+    results = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert results["git"] == {"commit": commit, "dirty": False, "branch": repo.active_branch.name}
+    assert {c["case"]: c["outcome"] for c in results["cases"]} == {"a": "passed", "b": "skipped"}
+    (pytester.path / "nb.yaml").write_text("")
+    pytester.runpytest("--notebooks-results=out/results.json")
+    assert json.loads((pytester.path / "out" / "results.json").read_text())["git"]["dirty"] is True
+
+
+def test_output_dir_from_ini_and_flag(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", ["x = 1"])
+    (pytester.path / "nb.yaml").write_text("")
+    pytester.makeini("[pytest]\nnotebooks_output_dir = build/executed\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert (pytester.path / "build" / "executed" / "nb" / "default.ipynb").exists()
+    assert (pytester.path / "build" / "executed" / "results.json").exists()
+    pytester.runpytest("--notebooks-output-dir", "elsewhere").assert_outcomes(passed=1)
+    assert (pytester.path / "elsewhere" / "nb" / "default.ipynb").exists()
+
+
+def test_interrupted_run_keeps_the_output_notebook(pytester: pytest.Pytester) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_notebook(pytester.path / "nb.ipynb", ["print('started', flush=True)", "import time\ntime.sleep(60)"])
+    (pytester.path / "nb.yaml").write_text("")
+    target = pytester.path / "notebook-outputs" / "nb" / "default.ipynb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if target.exists() and "started\\n" in target.read_text():  # the output, not the source
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in out
+    nb = json.loads(target.read_text())
+    assert nb["metadata"]["pytest_notebooks"]["outcome"] == "failed"
+    failure = nb["metadata"]["pytest_notebooks"]["failure"]
+    assert (failure["kind"], failure["cell"]) == ("interrupted", 2)
+    assert nb["cells"][1]["outputs"][0]["text"] == ["started\n"]
+
+
+def test_papermill_own_test_notebooks(pytester: pytest.Pytester) -> None:
+    """As a new user would: papermill's simple_execute with a fixture, and broken1 for a failure."""
+    import papermill
+
+    shipped = Path(papermill.__file__).parent / "tests" / "notebooks"
+    if not shipped.is_dir():
+        pytest.skip("this papermill wheel ships no test notebooks")
+    for name in ("simple_execute", "broken1"):
+        (pytester.path / f"{name}.ipynb").write_bytes((shipped / f"{name}.ipynb").read_bytes())
+    (pytester.path / "simple_execute.yaml").write_text("cases:\n  hello: {msg: hello}\n  empty: {}\n")
+    (pytester.path / "broken1.yaml").write_text("")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "broken1.ipynb::default failed at cell 7 (In [2]): AssertionError",
+            "",
+            "--> 1 | assert False",
+            "*",
+            "FAILED broken1.ipynb::default - cell 7 (In [2]): AssertionError",
+        ]
+    )
+    hello = output(pytester, "simple_execute", "hello.ipynb")
+    assert hello["cells"][2]["outputs"][0]["text"] == ["hello\n"]
