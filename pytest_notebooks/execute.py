@@ -295,9 +295,7 @@ def _judge(cells: list[Any], numbering: _TemplateNumbering) -> CellFailure | Non
     return None
 
 
-def _cell_failure(
-    kind: FailureKind, cell: Any, index: int, numbering: _TemplateNumbering, error: Any
-) -> CellFailure:
+def _cell_failure(kind: FailureKind, cell: Any, index: int, numbering: _TemplateNumbering, error: Any) -> CellFailure:
     exec_count = cell.get("execution_count")
     traceback = tuple(error.get("traceback", ())) if error is not None else ()
     return CellFailure(

@@ -186,9 +186,7 @@ def test_dead_kernel_names_the_cell(pytester: pytest.Pytester) -> None:
     (pytester.path / "crash.yaml").write_text("")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["FAILED crash.ipynb::default - cell 2*: the kernel died while this cell was running"]
-    )
+    result.stdout.fnmatch_lines(["FAILED crash.ipynb::default - cell 2*: the kernel died while this cell was running"])
     nb = output(pytester, "crash", "default.ipynb")
     assert nb["metadata"]["pytest_notebooks"]["failure"]["kind"] == "dead-kernel"
 

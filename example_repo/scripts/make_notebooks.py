@@ -156,9 +156,7 @@ def build(name: str) -> Any:
     cells = [
         nbformat.v4.new_markdown_cell(_source(title), id=f"{name}-title"),
         nbformat.v4.new_code_cell(_source(LIB_PATH), id=f"{name}-lib-path"),
-        nbformat.v4.new_code_cell(
-            _source(parameters), id=f"{name}-parameters", metadata={"tags": ["parameters"]}
-        ),
+        nbformat.v4.new_code_cell(_source(parameters), id=f"{name}-parameters", metadata={"tags": ["parameters"]}),
     ]
     cells += [
         nbformat.v4.new_code_cell(_source(step), id=f"{name}-step-{number}")

@@ -35,7 +35,6 @@ def aggregate_by_device(plays: Iterable[GeoPlay], region_code: str, run_date: st
         seconds[play.device_type] = seconds.get(play.device_type, 0) + play.seconds
         users.setdefault(play.device_type, set()).add(play.user_id)
     totals = [
-        DeviceTotals(region_code, day, device, counts[device], seconds[device], len(users[device]))
-        for device in counts
+        DeviceTotals(region_code, day, device, counts[device], seconds[device], len(users[device])) for device in counts
     ]
     return sorted(totals, key=lambda t: (-t.seconds, t.device_type))

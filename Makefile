@@ -1,0 +1,30 @@
+# Two commands, each works on a fresh machine: the first use creates .venv and installs into it.
+#   make demo   the main job: test the example repository's notebooks (outputs + results.json)
+#   make test   lint, type-check and run the project's test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd example_repo && ../$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	@echo "executed notebooks and results.json are in example_repo/notebook-outputs/"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2
+
+clean:
+	rm -rf $(VENV) example_repo/notebook-outputs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""example_repo/ is the acceptance fixture: a copy of it passes serially and under xdist."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_repo"
+IGNORED = shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache")
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    target = tmp_path / "example_repo"
+    shutil.copytree(EXAMPLE, target, ignore=IGNORED)
+    return target
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_example_repo_passes(example: Path, workers: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *workers],
+        cwd=example,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads((example / "notebook-outputs" / "results.json").read_text())
+    assert results["summary"] == {"passed": len(results["cases"])}
+    cases = {(c["notebook"], c["case"]) for c in results["cases"]}
+    assert {("notebooks/vid_agg.ipynb", "luna"), ("notebooks/vid_agg.ipynb", "fr")} <= cases
+    for case in results["cases"]:
+        assert (example / case["output"]).is_file()
+
+
+def test_committed_notebooks_match_their_generator() -> None:
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLE / "scripts" / "make_notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
