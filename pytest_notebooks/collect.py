@@ -78,8 +78,6 @@ class NotebookItem(pytest.Item):
         from pytest_notebooks.execute import run_case
 
         output = self.output_path()
-        if "://" not in output:
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
         self.user_properties.append(("notebook_output", output))
         result = run_case(self.case, output, self.run_settings())
         self.stash[RESULT_KEY] = result

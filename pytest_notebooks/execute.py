@@ -81,6 +81,17 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
             kind, limit=settings.timeout if kind is FailureKind.NOTEBOOK_TIMEOUT else settings.cell_timeout
         )
 
+    if "://" not in output_path:
+        try:
+            Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            unsaved = CellFailure(
+                FailureKind.SETUP,
+                ename=type(exc).__name__,
+                evalue=f"cannot create the output directory for {output_path}: {exc}",
+            )
+            return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
+
     failure: CellFailure | None = None
     kernel_name = settings.kernel or _notebook_kernel(case.notebook)
     spec = _kernel_spec(kernel_name)
@@ -235,7 +246,13 @@ def _finish(
     }
     if failure is not None:
         _mark(nb, failure, numbering)
-    write_ipynb(nb, output_path)
+    try:
+        write_ipynb(nb, output_path)
+    except Exception as exc:  # noqa: BLE001 - any store (disk, S3) may refuse: say so, keep the verdict
+        unsaved = CellFailure(
+            FailureKind.SETUP, ename=type(exc).__name__, evalue=f"could not save the output notebook: {exc}"
+        )
+        return failure or unsaved, kernel_name
     return failure, kernel_name
 
 

@@ -144,6 +144,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
         rootdir=options.rootdir,
         output_dir=options.output_dir,
         git=git_state(options.rootdir, ignore=tuple(ignore)),
+        shown_path=_shown(config, options.results_path),
     )
     config.stash[RECORDER_KEY] = recorder
     config.pluginmanager.register(recorder, "notebooks-recorder")

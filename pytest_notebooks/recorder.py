@@ -43,7 +43,9 @@ class Recorder:
     rootdir: Path
     output_dir: str
     git: GitState | None
+    shown_path: str = ""  # how the summary line names the file
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcome: str = ""  # the summary line: where the file went, or why it could not be written
 
     def add(
         self, nodeid: str, when: str, outcome: str, duration: float, record: dict[str, Any], wasxfail: bool
@@ -77,8 +79,19 @@ class Recorder:
 
     def pytest_sessionfinish(self) -> None:
         """pytest hook: write the file when any notebook case ran."""
-        if self.cases:
+        if not self.cases:
+            return
+        try:
             self.write()
+        except OSError as exc:
+            self.outcome = f"could not write the results file {self.shown_path}: {exc}"
+        else:
+            self.outcome = f"{len(self.cases)} cases recorded in {self.shown_path}"
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """pytest hook: one line saying where the results went (runs after sessionfinish)."""
+        if self.outcome:
+            terminalreporter.write_line(f"notebooks: {self.outcome}", red=self.outcome.startswith("could not"))
 
     def document(self) -> dict[str, Any]:
         """The results file's content."""

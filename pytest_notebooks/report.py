@@ -78,8 +78,6 @@ def failure_lines(
         lines += ["", *source_excerpt(failure.source, failure.line)]
     if failure.traceback:
         lines += ["", *traceback_lines(failure.traceback, colour=colour)]
-    elif failure.kind is FailureKind.SETUP:
-        lines += ["", f"papermill refused to run the notebook: {failure.ename}: {failure.evalue}"]
     if failure.detail:
         lines += ["", failure.detail]
     if failure.kind is FailureKind.NO_RAISE:

@@ -405,3 +405,19 @@ def test_papermill_own_test_notebooks(pytester: pytest.Pytester) -> None:
     )
     hello = output(pytester, "simple_execute", "hello.ipynb")
     assert hello["cells"][2]["outputs"][0]["text"] == ["hello\n"]
+
+
+def test_unwritable_output_dir_is_a_clear_failure(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", ["x = 1"])
+    (pytester.path / "nb.yaml").write_text("")
+    (pytester.path / "blocked").write_text("a file where the output directory should be")
+    result = pytester.runpytest("--notebooks-output-dir=blocked/out")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "notebooks: could not write the results file blocked/out/results.json: *",
+            "FAILED nb.ipynb::default - *Error: cannot create the output directory for *blocked/out/nb/default.ipynb*",
+        ]
+    )
+    assert "pytest_notebooks/" not in result.stdout.str()
+    assert "INTERNALERROR" not in result.stdout.str()
