@@ -29,3 +29,14 @@ def write_notebook(path: Path, cells: Sequence[Cell], kernel: str = "python3") -
 
 
 PARAMS: Cell = ('region_code = "luna"\nrun_date = "2017-01-01"', ["parameters"])
+
+# A fixture with shared defaults and two cases, as in the README.
+TWO_REGIONS = """\
+parameters:
+  run_date: "2017-01-01"
+cases:
+  luna:
+    region_code: luna
+  fr:
+    region_code: fr
+"""

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.notebooks import PARAMS, write_notebook
-
-FIXTURE = """\
-parameters:
-  run_date: "2017-01-01"
-cases:
-  luna:
-    region_code: luna
-  fr:
-    region_code: fr
-"""
+from tests.notebooks import PARAMS, TWO_REGIONS, write_notebook
 
 
 def test_only_notebooks_with_a_sibling_fixture_are_collected(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "notebooks" / "vid_agg.ipynb", [PARAMS, "x = 1"])
-    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(FIXTURE)
+    (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
     write_notebook(pytester.path / "notebooks" / "report.ipynb", [PARAMS])
     (pytester.path / "notebooks" / "report.yml").write_text("")
     write_notebook(pytester.path / "notebooks" / "scratch.ipynb", ["raise SystemExit(1)"])
@@ -41,7 +31,7 @@ def test_a_repository_without_fixtures_is_unchanged(pytester: pytest.Pytester) -
 
 def test_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "vid_agg.ipynb", [PARAMS])
-    (pytester.path / "vid_agg.yaml").write_text(FIXTURE)
+    (pytester.path / "vid_agg.yaml").write_text(TWO_REGIONS)
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:notebooks")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert "notebooks:" not in result.stdout.str()
@@ -112,7 +102,7 @@ def test_fixture_skip_and_xfail_become_pytest_outcomes(pytester: pytest.Pytester
 
 def test_cases_select_with_k_and_the_notebook_marker(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [PARAMS])
-    (pytester.path / "nb.yaml").write_text(FIXTURE)
+    (pytester.path / "nb.yaml").write_text(TWO_REGIONS)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = pytester.runpytest("--collect-only", "-q", "-k", "fr", "--strict-markers")
     result.stdout.fnmatch_lines(["nb.ipynb::fr", "", "1/3 tests collected (2 deselected)*"])

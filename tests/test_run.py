@@ -10,17 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.notebooks import PARAMS, Cell, write_notebook
-
-TWO_REGIONS = """\
-parameters:
-  run_date: "2017-01-01"
-cases:
-  luna:
-    region_code: luna
-  fr:
-    region_code: fr
-"""
+from tests.notebooks import PARAMS, TWO_REGIONS, Cell, write_notebook
 
 FAILING: list[Cell] = [
     "md:# Aggregate plays by device",
