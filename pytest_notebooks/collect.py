@@ -15,6 +15,7 @@ from pytest_notebooks.params import load_cases, sibling_fixture
 
 OPTIONS_KEY = pytest.StashKey[Options]()
 RESULT_KEY = pytest.StashKey[ExecutionResult]()
+SNAPSHOT_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def has_fixture(path: Path) -> bool:
@@ -83,6 +84,50 @@ class NotebookItem(pytest.Item):
         self.stash[RESULT_KEY] = result
         if not result.passed:
             raise CaseFailed(result)
+        if self.compares_snapshot():
+            self._check_snapshot(result)
+
+    def compares_snapshot(self) -> bool:
+        """The fixture's `snapshot` (case, then file) decides; else --notebooks-snapshots."""
+        return self.case.snapshot if self.case.snapshot is not None else self.options.snapshots
+
+    def _check_snapshot(self, result: ExecutionResult) -> None:
+        import dataclasses
+
+        from pytest_notebooks.models import CellFailure, FailureKind
+        from pytest_notebooks.normalize import Replacement
+        from pytest_notebooks.snapshot import check_snapshot, snapshot_path
+
+        assert result.notebook is not None
+        rules = [Replacement(p, r) for p, r in (*self.options.snapshot_replace, *self.case.snapshot_replace)]
+        path = snapshot_path(self.case.notebook, self.case.case_id)
+        check = check_snapshot(result.notebook, path, rules, update=self.options.update_snapshots)
+        shown = _rel(path, self.options.rootdir)
+        self.stash[SNAPSHOT_KEY] = check.to_json(shown)
+        if check.status == "missing":
+            failure = CellFailure(
+                FailureKind.SNAPSHOT_MISSING,
+                evalue=shown,
+                detail="run once with --notebooks-update-snapshots to write it from this run, then commit it",
+            )
+        elif check.status == "mismatch":
+            first = check.diff.changes[0]
+            failure = CellFailure(
+                FailureKind.SNAPSHOT_MISMATCH,
+                cell_number=first.head_number or first.base_number,
+                evalue=shown,
+                detail="\n".join(
+                    [
+                        "- snapshot, + this run (outputs normalised; see the README's snapshot section):",
+                        *check.diff.lines(),
+                        "",
+                        "if the change is intended: pytest --notebooks-update-snapshots, then commit the snapshot",
+                    ]
+                ),
+            )
+        else:
+            return
+        raise CaseFailed(dataclasses.replace(result, passed=False, failure=failure))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailed):
@@ -122,6 +167,7 @@ class NotebookItem(pytest.Item):
             "kernel": result.kernel_name if result else None,
             "execution_seconds": round(result.duration, 3) if result else None,
             "failure": result.failure.to_json() if result and result.failure else None,
+            "snapshot": self.stash.get(SNAPSHOT_KEY, None),
         }
 
 

@@ -19,21 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
-from pytest_notebooks.notebook import INJECTED_TAG, cell_source, cell_tags
+from pytest_notebooks.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
 
-ERROR_MARKER_TAG = "papermill-error-cell-tag"  # papermill removes cells with this tag on re-runs
 RAISES_TAG = "raises-exception"
 SKIP_TAG = "skip-execution"
 KERNEL_START_TIMEOUT = 60.0
 TIMEOUT_ENAME = "PytestNotebooksTimeout"  # marks nbclient's synthesized reply to a timed-out cell
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
-
-
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal colour codes."""
-    return _ANSI.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -97,8 +90,8 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
     spec = _kernel_spec(kernel_name)
     if kernel_name and spec is None:
         failure = _missing_kernel(kernel_name)
-        failure, kernel_name = _finish(case, output_path, failure, running, kernel_name)
-        return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure)
+        failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
+        return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
     try:
         papermill.execute_notebook(
             str(case.notebook),
@@ -135,7 +128,7 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
         raise
     except Exception as exc:  # noqa: BLE001 - papermill refused the notebook: report, don't crash
         failure = CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc))
-    failure, kernel_name = _finish(case, output_path, failure, running, kernel_name)
+    failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
     return ExecutionResult(
         case_id=case.case_id,
         passed=failure is None,
@@ -143,6 +136,7 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
         output_path=output_path,
         kernel_name=kernel_name,
         failure=failure,
+        notebook=nb,
     )
 
 
@@ -209,7 +203,7 @@ def _finish(
     failure: CellFailure | None,
     running: list[int],
     kernel_name: str | None = None,
-) -> tuple[CellFailure | None, str | None]:
+) -> tuple[CellFailure | None, str | None, dict[str, Any]]:
     """Load the saved notebook (or the template), judge it, stamp it, write it back."""
     import nbformat
     from papermill.iorw import load_notebook_node, write_ipynb
@@ -252,8 +246,8 @@ def _finish(
         unsaved = CellFailure(
             FailureKind.SETUP, ename=type(exc).__name__, evalue=f"could not save the output notebook: {exc}"
         )
-        return failure or unsaved, kernel_name
-    return failure, kernel_name
+        return failure or unsaved, kernel_name, nb
+    return failure, kernel_name, nb
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class NotebookCase:
     line: int | None = None  # where the case starts in the fixture file
     notebook_sha256: str = ""
     fixture_sha256: str = ""
+    snapshot: bool | None = None  # None: not said in the fixture (the flag decides)
+    snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the fixture
 
 
 class FailureKind(str, enum.Enum):
@@ -65,6 +67,8 @@ class FailureKind(str, enum.Enum):
     DEAD_KERNEL = "dead-kernel"
     MISSING_KERNEL = "missing-kernel"
     INTERRUPTED = "interrupted"
+    SNAPSHOT_MISMATCH = "snapshot-mismatch"  # ran fine, but outputs differ from the snapshot
+    SNAPSHOT_MISSING = "snapshot-missing"
     SETUP = "setup"  # papermill refused the notebook before any cell ran
 
 
@@ -107,6 +111,10 @@ class CellFailure:
             return "the kernel died while this cell was running"
         if self.kind is FailureKind.INTERRUPTED:
             return "interrupted while this cell was running"
+        if self.kind is FailureKind.SNAPSHOT_MISMATCH:
+            return f"outputs differ from the snapshot {self.evalue}"
+        if self.kind is FailureKind.SNAPSHOT_MISSING:
+            return f"no snapshot at {self.evalue}"
         return f"{self.ename}: {self.evalue}" if self.ename else self.evalue
 
     def summary(self) -> str:
@@ -139,7 +147,7 @@ class ExecutionResult:
     output_path: str
     kernel_name: str | None
     failure: CellFailure | None = None
-    reproduce: tuple[str, ...] = field(default=())  # argv of the papermill CLI call
+    notebook: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # as saved
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,9 @@ class Options:
     kernel: str | None  # overrides fixture and notebook when set
     timeout: float | None  # default whole-notebook limit; a fixture's value wins
     cell_timeout: float | None  # default per-cell limit; a fixture's value wins
+    snapshots: bool = False  # --notebooks-snapshots: every case compares with its snapshot
+    update_snapshots: bool = False  # --notebooks-update-snapshots: write them instead
+    snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the ini
 
     def output_path(self, notebook: Path, case_id: str) -> str:
         """Where the executed copy of ``case_id`` of ``notebook`` is saved: one file per case."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ from pytest_notebooks.models import DeclaredParameter, NotebookInfo
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+ERROR_MARKER_TAG = "papermill-error-cell-tag"  # papermill removes cells with this tag on re-runs
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _LITERAL_TYPES = (str, bool, int, float, list, dict, tuple)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes."""
+    return _ANSI.sub("", text)
 
 
 def cell_source(cell: dict[str, Any]) -> str:

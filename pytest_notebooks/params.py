@@ -30,10 +30,22 @@ import yaml
 
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase, NotebookInfo
+from pytest_notebooks.normalize import check_pattern
 
 DEFAULT_CASE_ID = "default"
-TOP_LEVEL_KEYS = ("parameters", "cases", "timeout", "cell_timeout", "kernel", "strict", "skip", "xfail")
-CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail")
+TOP_LEVEL_KEYS = (
+    "parameters",
+    "cases",
+    "timeout",
+    "cell_timeout",
+    "kernel",
+    "strict",
+    "skip",
+    "xfail",
+    "snapshot",
+    "snapshot_replace",
+)
+CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot")
 _CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _TAG_HINT = (
     "tag the cell that holds the defaults with `parameters`: in JupyterLab select it, open the "
@@ -171,6 +183,7 @@ class _Builder:
             raise self.fail(("strict",), f"`strict` must be true or false, got {_kind(strict)}")
         defaults = self.parameters(data.get("parameters"), ("parameters",), "the defaults")
         settings = self.settings(data, ())
+        settings["snapshot_replace"] = self.replacements(data.get("snapshot_replace"))
         cases = data.get("cases")
         if cases is None:
             if "cases" in data:
@@ -272,6 +285,10 @@ class _Builder:
                 "list installed kernels with `jupyter kernelspec list`",
             )
         out["kernel"] = kernel
+        snapshot = data.get("snapshot")
+        if snapshot is not None and not isinstance(snapshot, bool):
+            raise self.fail((*path, "snapshot"), f"`snapshot` must be true or false, got {_kind(snapshot)}")
+        out["snapshot"] = snapshot
         for key in ("skip", "xfail"):
             value = data.get(key)
             if value is True:
@@ -282,6 +299,24 @@ class _Builder:
                 raise self.fail((*path, key), f"`{key}` must be a reason (a string) or true, got {_kind(value)}")
             out[key] = value
         return out
+
+    def replacements(self, value: Any) -> tuple[tuple[str, str], ...]:
+        if value is None:
+            return ()
+        hint = "write one `'REGEX': 'replacement'` per line; single quotes keep backslashes as written"
+        if not isinstance(value, dict):
+            raise self.fail(("snapshot_replace",), f"`snapshot_replace` must be a mapping, got {_kind(value)}", hint)
+        pairs = []
+        for pattern, replacement in value.items():
+            where = ("snapshot_replace", str(pattern))
+            if not isinstance(pattern, str) or not isinstance(replacement, str):
+                raise self.fail(where, f"`snapshot_replace` entry {pattern!r}: both sides must be strings", hint)
+            try:
+                check_pattern(pattern)
+            except ValueError as exc:
+                raise self.fail(where, f"`snapshot_replace`: {exc}", hint) from None
+            pairs.append((pattern, replacement))
+        return tuple(pairs)
 
     def check_declared(self, values: dict[str, Any], path: tuple[str, ...], case_id: str) -> None:
         nb = self.notebook

@@ -17,6 +17,7 @@ import pytest
 
 from pytest_notebooks.collect import OPTIONS_KEY, NotebookFile, NotebookItem, has_fixture
 from pytest_notebooks.models import Options
+from pytest_notebooks.normalize import parse_replacement
 from pytest_notebooks.recorder import REPORT_ATTRIBUTE, Recorder
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
@@ -57,6 +58,22 @@ _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("notebooks", "notebooks (pytest-notebooks)")
+    group.addoption(
+        "--notebooks-snapshots",
+        action="store_true",
+        help="compare every case's outputs with its snapshot (__snapshots__/<notebook>/<case>.ipynb)",
+    )
+    group.addoption(
+        "--notebooks-update-snapshots",
+        action="store_true",
+        help="write or refresh the snapshots of the cases that compare with one, from this run",
+    )
+    parser.addini(
+        "notebooks_snapshot_replace",
+        "extra 'REGEX => REPLACEMENT' lines applied to outputs before snapshot comparison",
+        type="linelist",
+        default=[],
+    )
     for name, help_text, default in _SETTINGS:
         group.addoption(
             f"--notebooks-{name}", dest=f"notebooks_{name.replace('-', '_')}", default=default, help=help_text
@@ -92,6 +109,13 @@ def pytest_configure(config: pytest.Config) -> None:
         results_path = (rootdir / results).resolve()
     else:
         results_path = rootdir / "notebook-results.json" if remote else Path(output_dir, "results.json")
+    replacements = []
+    for line in config.getini("notebooks_snapshot_replace"):
+        try:
+            rule = parse_replacement(line)
+        except ValueError as exc:
+            raise pytest.UsageError(f"notebooks_snapshot_replace: {exc}") from None
+        replacements.append((rule.pattern, rule.replacement))
     config.stash[OPTIONS_KEY] = Options(
         rootdir=rootdir,
         output_dir=output_dir,
@@ -99,6 +123,9 @@ def pytest_configure(config: pytest.Config) -> None:
         kernel=_setting(config, "notebooks_kernel"),
         timeout=_seconds(config, "notebooks_timeout", None),
         cell_timeout=_seconds(config, "notebooks_cell_timeout", DEFAULT_CELL_TIMEOUT),
+        snapshots=bool(config.getoption("notebooks_snapshots")),
+        update_snapshots=bool(config.getoption("notebooks_update_snapshots")),
+        snapshot_replace=tuple(replacements),
     )
     if not config.option.collectonly:
         _register_recorder(config, config.stash[OPTIONS_KEY])

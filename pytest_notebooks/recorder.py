@@ -46,6 +46,7 @@ class Recorder:
     shown_path: str = ""  # how the summary line names the file
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     outcome: str = ""  # the summary line: where the file went, or why it could not be written
+    snapshots_written: list[str] = field(default_factory=list)
 
     def add(
         self, nodeid: str, when: str, outcome: str, duration: float, record: dict[str, Any], wasxfail: bool
@@ -68,6 +69,9 @@ class Recorder:
         """pytest hook (this object is registered as a plugin on the controller only)."""
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if record is not None:
+            snapshot = record.get("snapshot") or {}
+            if snapshot.get("status") == "written" and report.when == "call":
+                self.snapshots_written.append(snapshot["path"])
             self.add(
                 report.nodeid,
                 report.when,
@@ -90,6 +94,9 @@ class Recorder:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """pytest hook: one line saying where the results went (runs after sessionfinish)."""
+        if self.snapshots_written:
+            written = sorted(self.snapshots_written)
+            terminalreporter.write_line(f"notebooks: wrote {len(written)} snapshots: {', '.join(written)}")
         if self.outcome:
             terminalreporter.write_line(f"notebooks: {self.outcome}", red=self.outcome.startswith("could not"))
 

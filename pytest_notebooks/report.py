@@ -18,8 +18,9 @@ from _pytest._code.code import ReprEntryNative as _PytestNativeEntry
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest._io import TerminalWriter
 
-from pytest_notebooks.execute import RunSettings, strip_ansi
+from pytest_notebooks.execute import RunSettings
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
+from pytest_notebooks.notebook import strip_ansi
 
 MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3

@@ -111,7 +111,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     assert message.splitlines() == [
         "notebooks/vid_agg.yaml:2: unknown top-level key 'case'",
         "  hint: did you mean 'cases'? allowed keys: parameters, cases, timeout, cell_timeout, "
-        "kernel, strict, skip, xfail",
+        "kernel, strict, skip, xfail, snapshot, snapshot_replace",
     ]
 
 
@@ -212,6 +212,9 @@ def test_skip_in_a_short_form_case_is_an_undeclared_parameter(tmp_path: Path) ->
         ("cell_timeout: soon\n", "`cell_timeout` must be a positive number of seconds, got a string"),
         ("kernel: [python3]\n", "`kernel` must be a kernel name, got a list"),
         ("strict: maybe\n", "`strict` must be true or false, got a string"),
+        ("snapshot: yes please\n", "`snapshot` must be true or false, got a string"),
+        ("snapshot_replace: [a]\n", "`snapshot_replace` must be a mapping, got a list"),
+        ("snapshot_replace: {a: 1}\n", "`snapshot_replace` entry 'a': both sides must be strings"),
         ("cases: [fr, us]\n", "`cases` must be a non-empty mapping of case ids to cases, got a list"),
         ("cases:\n", "`cases` is empty"),
         ("cases:\n  fr/1: {}\n", "case id 'fr/1' is not a usable test id"),

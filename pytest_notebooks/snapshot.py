@@ -1,0 +1,77 @@
+"""Executed notebook + committed snapshot -> SnapshotCheck. Pure apart from reading/writing the file.
+
+A snapshot is the normalised executed notebook of one case, committed beside the template:
+
+    notebooks/vid_agg.ipynb  ->  notebooks/__snapshots__/vid_agg/fr.ipynb
+
+It is a valid notebook (open it in Jupyter), stripped of everything volatile (see normalize.py),
+so its git diff shows only real changes. Only outputs are compared: a template edit that leaves
+the outputs alone does not fail a snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_notebooks.diff import NotebookDiff, diff_notebooks
+from pytest_notebooks.normalize import Replacement, normalize
+
+SNAPSHOT_DIR = "__snapshots__"
+NO_CHANGES = NotebookDiff(())
+
+
+def snapshot_path(notebook: Path, case_id: str) -> Path:
+    """Where the snapshot of ``case_id`` of ``notebook`` lives."""
+    return notebook.parent / SNAPSHOT_DIR / notebook.stem / f"{case_id}.ipynb"
+
+
+@dataclass(frozen=True)
+class SnapshotCheck:
+    """The outcome of comparing one case with its snapshot."""
+
+    status: str  # "matched", "mismatch", "missing", "written"
+    path: Path
+    diff: NotebookDiff = NO_CHANGES
+
+    def to_json(self, relpath: str) -> dict[str, Any]:
+        return {"status": self.status, "path": relpath, "changes": [c.to_json() for c in self.diff.changes]}
+
+
+def check_snapshot(
+    executed: dict[str, Any], path: Path, replacements: Sequence[Replacement], *, update: bool
+) -> SnapshotCheck:
+    """Compare ``executed`` with the snapshot at ``path``; with ``update``, (re)write it instead."""
+    actual = normalize(executed, replacements)
+    if update:
+        if not path.is_file() or normalize(_read(path), replacements) != actual:
+            _write(path, actual)
+            return SnapshotCheck("written", path)
+        return SnapshotCheck("matched", path)
+    if not path.is_file():
+        return SnapshotCheck("missing", path)
+    expected = normalize(_read(path), replacements)
+    if expected == actual:
+        return SnapshotCheck("matched", path)
+    found = diff_notebooks(expected, actual, sources=False, outputs=True)
+    return SnapshotCheck("mismatch" if found else "matched", path, found)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _write(path: Path, nb: dict[str, Any]) -> None:
+    snapshot = {**nb, "nbformat_minor": 4}  # 4.4: cells without ids are valid
+    text = json.dumps(snapshot, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
