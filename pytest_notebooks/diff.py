@@ -36,13 +36,14 @@ class CellChange:
         moved = f", was cell {self.base_number}" if self.base_number != self.head_number else ""
         return f"~ cell {self.head_number} ({self.cell_type}){moved}"
 
-    def lines(self) -> list[str]:
-        """The change as text: title, then source and output diffs."""
+    def lines(self, indent: str = "    ") -> list[str]:
+        """The change as text: title, then source and output diffs (``indent=""`` keeps the
+        diff's +/- in the first column, for a Markdown ``diff`` fence to colour them)."""
         out = [self.title()]
         if self.source_diff:
-            out += ["  source:", *(f"    {line}" for line in self.source_diff)]
+            out += ["  source:", *(f"{indent}{line}" for line in self.source_diff)]
         if self.output_diff:
-            out += ["  outputs:", *(f"    {line}" for line in self.output_diff)]
+            out += ["  outputs:", *(f"{indent}{line}" for line in self.output_diff)]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -76,10 +77,10 @@ class NotebookDiff:
     def __bool__(self) -> bool:
         return bool(self.changes)
 
-    def lines(self) -> list[str]:
+    def lines(self, indent: str = "    ") -> list[str]:
         out: list[str] = []
         for change in self.changes:
-            out += change.lines()
+            out += change.lines(indent)
         return out
 
 

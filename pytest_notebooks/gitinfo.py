@@ -40,3 +40,89 @@ def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
             not any((root / name).resolve().is_relative_to(i) for i in ignore) for name in repo.untracked_files
         )
         return GitState(commit=commit, dirty=dirty, branch=branch, root=root)
+
+
+def committed_files(root: Path, under: Path | None = None) -> tuple[str, ...]:
+    """Paths (POSIX, relative to ``root``) of the files in HEAD's tree, optionally only below ``under``.
+
+    ``root`` is a repository's working tree root (``GitState.root``). Empty without commits.
+    """
+    import git
+
+    with git.Repo(root) as repo:
+        try:
+            repo.head.commit  # noqa: B018 -- raises ValueError when there are no commits yet
+        except ValueError:
+            return ()
+        args = ["-r", "-z", "--name-only", "--full-tree", "HEAD"]
+        if under is not None and under.resolve() != root.resolve():
+            args += ["--", under.resolve().relative_to(root.resolve()).as_posix()]
+        listing: str = repo.git.ls_tree(*args)
+    return tuple(sorted(name for name in listing.split("\0") if name))
+
+
+class RevisionError(ValueError):
+    """A revision that this repository does not have (say, a branch that was never fetched)."""
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """A file that differs between two commits, with its bytes on each side."""
+
+    status: str  # "added", "removed", "modified", "renamed"
+    old_path: str | None
+    new_path: str | None
+    old_bytes: bytes | None
+    new_bytes: bytes | None
+
+    @property
+    def path(self) -> str:
+        """The path on the head side, or the base side for a removed file."""
+        return self.new_path or self.old_path or ""
+
+
+_STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "modified"}
+
+
+def changed_files(path: Path, base: str, head: str = "HEAD", suffix: str = ".ipynb") -> list[ChangedFile]:
+    """Files ending in ``suffix`` that changed from the merge base of ``base`` and ``head`` to ``head``.
+
+    Like a pull request's diff (``git diff base...head``), with renames detected. Raises
+    RevisionError for an unknown revision and ValueError outside a repository.
+    """
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ValueError(f"{path} is not inside a git repository") from None
+    with repo:
+        commits = []
+        for rev in (base, head):
+            try:
+                commits.append(repo.commit(rev))
+            except (git.BadName, ValueError, git.GitCommandError):
+                raise RevisionError(
+                    f"unknown revision {rev!r}; fetch it first "
+                    "(in GitHub Actions: actions/checkout with fetch-depth: 0)"
+                ) from None
+        bases = repo.merge_base(commits[0], commits[1])
+        start = bases[0] if bases else commits[0]
+        found = []
+        # Small notebooks share most of their JSON boilerplate, so git's default 50% similarity
+        # pairs unrelated files as renames; 90% keeps real renames (with small edits) only.
+        for item in start.diff(commits[1], find_renames="90%"):
+            paths = [p for p in (item.a_path, item.b_path) if p]
+            if not any(p.endswith(suffix) for p in paths):
+                continue
+            status = _STATUS.get(item.change_type or "M", "modified")
+            found.append(
+                ChangedFile(
+                    status=status,
+                    old_path=None if status == "added" else item.a_path,
+                    new_path=None if status == "removed" else item.b_path,
+                    old_bytes=item.a_blob.data_stream.read() if item.a_blob and status != "added" else None,
+                    new_bytes=item.b_blob.data_stream.read() if item.b_blob and status != "removed" else None,
+                )
+            )
+        return sorted(found, key=lambda change: change.path)

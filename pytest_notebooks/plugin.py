@@ -9,6 +9,7 @@ reports -> file      recorder.py              -> results.json (controller only)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--notebooks-update-snapshots",
         action="store_true",
         help="write or refresh the snapshots of the cases that compare with one, from this run",
+    )
+    group.addoption(
+        "--notebooks-review",
+        metavar="FILE",
+        help="write the review Markdown (results table, template changes, snapshot diffs) here at the "
+        "end of the session; also appended to $GITHUB_STEP_SUMMARY when that is set",
+    )
+    group.addoption(
+        "--notebooks-review-base",
+        metavar="REV",
+        help="with --notebooks-review: list the notebooks changed since REV (e.g. origin/main)",
     )
     parser.addini(
         "notebooks_snapshot_replace",
@@ -175,3 +187,45 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
     )
     config.stash[RECORDER_KEY] = recorder
     config.pluginmanager.register(recorder, "notebooks-recorder")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On the controller: the review document, when asked for."""
+    recorder = session.config.stash.get(RECORDER_KEY, None)
+    target = session.config.getoption("notebooks_review")
+    if recorder is None or not target:
+        return
+    from pytest_notebooks.changes import template_changes
+    from pytest_notebooks.github import append_step_summary
+    from pytest_notebooks.gitinfo import RevisionError
+    from pytest_notebooks.review import Review, render_markdown
+
+    base = session.config.getoption("notebooks_review_base")
+    templates, problem = [], ""
+    try:
+        templates = template_changes(recorder.rootdir, base) if base else []
+    except (RevisionError, ValueError) as exc:
+        problem = str(exc)
+    review = Review(
+        results=recorder.document() if recorder.cases else None,
+        templates=tuple(templates),
+        base=base,
+        head="HEAD",
+        problem=problem,
+    )
+    markdown = render_markdown(review)
+    path = Path(session.config.invocation_params.dir, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown, encoding="utf-8")
+    append_step_summary(markdown)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Under GitHub Actions, one ::error annotation per failing case (at most 10)."""
+    recorder = config.stash.get(RECORDER_KEY, None)
+    if recorder is None or not recorder.cases or os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from pytest_notebooks.github import error_annotations
+
+    for line in error_annotations(recorder.document(), recorder.rootdir):
+        terminalreporter.write_line(line)

@@ -12,6 +12,8 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     CI is set so that pytest prints whole summary lines whatever the terminal width, here and in CI.
     """
     monkeypatch.setenv("CI", "true")
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):  # set when this suite runs in Actions
+        monkeypatch.delenv(name, raising=False)
     # In-process runs find the plugin already imported by the outer run; that is expected here.
     pytester.makeini("[pytest]\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n")
     return pytester

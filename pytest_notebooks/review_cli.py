@@ -1,0 +1,77 @@
+"""``nbreview``: the review document for a pull request, from git and a results file.
+
+    nbreview --base origin/main [--head HEAD] [--results notebook-outputs/results.json]
+             [--output review.md] [--format markdown|text] [--repo .]
+
+Exit codes: 0 the document was written; 2 bad arguments, an unknown revision or an unreadable
+results file (one line on stderr). Test failures do not change the exit code: pytest gates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_notebooks.changes import template_changes
+from pytest_notebooks.github import append_step_summary
+from pytest_notebooks.gitinfo import RevisionError
+from pytest_notebooks.review import DEFAULT_BUDGET, Review, render_markdown, render_text
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbreview",
+        description="Write the notebook review for a pull request: test results, template changes "
+        "(base...head, as GitHub shows a PR) and snapshot output changes, as Markdown for a PR "
+        "comment or text for a terminal. With $GITHUB_STEP_SUMMARY set, the Markdown is also "
+        "appended to the job summary.",
+    )
+    parser.add_argument("--base", help="the revision the PR merges into, e.g. origin/main")
+    parser.add_argument("--head", default="HEAD", help="the PR's revision (default: HEAD)")
+    parser.add_argument("--results", type=Path, help="a pytest-notebooks results.json")
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
+    parser.add_argument("--format", choices=("markdown", "text"), default="markdown")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
+    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="Markdown size cap in characters")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        results = _load_results(args.results) if args.results else None
+        templates = template_changes(args.repo, args.base, args.head) if args.base else []
+    except (RevisionError, ValueError, OSError) as exc:
+        print(f"nbreview: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    review = Review(results=results, templates=tuple(templates), base=args.base, head=args.head)
+    markdown = render_markdown(review, budget=args.budget)
+    text = markdown if args.format == "markdown" else render_text(review)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    append_step_summary(markdown)
+    return EXIT_OK
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the results file {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != "pytest-notebooks/results":
+        raise ValueError(f"{path} is not a pytest-notebooks results file")
+    return data
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
