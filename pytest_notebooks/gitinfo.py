@@ -126,3 +126,38 @@ def changed_files(path: Path, base: str, head: str = "HEAD", suffix: str = ".ipy
                 )
             )
         return sorted(found, key=lambda change: change.path)
+
+
+def changed_since(path: Path, rev: str) -> tuple[Path, set[Path]]:
+    """(repository root, absolute paths of files that differ from ``rev`` in the working tree).
+
+    Committed, staged and unstaged changes count, and so do untracked files that git does not
+    ignore; a deleted file is listed too (it no longer exists). Raises RevisionError for an
+    unknown revision and ValueError outside a repository.
+    """
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ValueError(f"{path} is not inside a git repository") from None
+    with repo:
+        root = Path(repo.working_tree_dir or path).resolve()
+        try:
+            repo.commit(rev)
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise RevisionError(
+                f"unknown revision {rev!r}; fetch it first (in GitHub Actions: actions/checkout with fetch-depth: 0)"
+            ) from None
+        names = repo.git.diff("--name-only", "--no-renames", "-z", rev).split("\0")
+        names += repo.untracked_files
+        return root, {root / name for name in names if name}
+
+
+def python_files(root: Path) -> list[str]:
+    """The repository's .py files (tracked, or untracked and not ignored), relative to ``root``."""
+    import git
+
+    with git.Repo(root) as repo:
+        listing: str = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard", "--", "*.py")
+    return sorted({name for name in listing.split("\0") if name})

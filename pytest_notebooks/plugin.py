@@ -80,6 +80,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="REV",
         help="with --notebooks-review: list the notebooks changed since REV (e.g. origin/main)",
     )
+    group.addoption(
+        "--notebooks-changed-since",
+        metavar="REV",
+        help="run only the cases whose notebook or fixture changed since REV, or whose notebook "
+        "imports a repository module that changed (see the README for the rule and its limits)",
+    )
+    group.addoption(
+        "--notebooks-shard",
+        metavar="I/N",
+        help="run only shard I of N (1-based) of the notebook cases; other tests run in shard 1",
+    )
+    group.addoption(
+        "--notebooks-durations",
+        metavar="FILE",
+        help="a results.json from an earlier run: balance --notebooks-shard by its case durations",
+    )
     parser.addini(
         "notebooks_snapshot_replace",
         "extra 'REGEX => REPLACEMENT' lines applied to outputs before snapshot comparison",
@@ -229,3 +245,74 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     for line in error_annotations(recorder.document(), recorder.rootdir):
         terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--notebooks-changed-since and --notebooks-shard: the same selection on every xdist worker."""
+    rev, shard = config.getoption("notebooks_changed_since"), config.getoption("notebooks_shard")
+    if not rev and not shard:
+        return
+    keep = list(items)
+    if rev:
+        keep = _changed_only(config, keep, rev)
+    if shard:
+        keep = _one_shard(config, keep, shard)
+    kept = set(map(id, keep))
+    deselected = [item for item in items if id(item) not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = keep
+
+
+def _changed_only(config: pytest.Config, items: list[pytest.Item], rev: str) -> list[pytest.Item]:
+    from pytest_notebooks.gitinfo import RevisionError, changed_since, python_files
+    from pytest_notebooks.select import affected_modules, is_affected, notebook_imports
+
+    try:
+        root, changed = changed_since(config.rootpath, rev)
+    except (RevisionError, ValueError) as exc:
+        raise pytest.UsageError(f"--notebooks-changed-since: {exc}") from None
+    sources = {}
+    for name in python_files(root):
+        try:
+            sources[name] = (root / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    changed_py = [p.relative_to(root).as_posix() for p in changed if p.suffix == ".py"]
+    affected = affected_modules(changed_py, sources)
+    imports: dict[Path, set[str]] = {}
+    keep = []
+    for item in items:
+        if not isinstance(item, NotebookItem):
+            keep.append(item)
+            continue
+        case = item.case
+        if case.notebook in changed or case.fixture in changed:
+            keep.append(item)
+            continue
+        if case.notebook not in imports:
+            imports[case.notebook] = notebook_imports(case.notebook)
+        if affected and is_affected(imports[case.notebook], affected):
+            keep.append(item)
+    return keep
+
+
+def _one_shard(config: pytest.Config, items: list[pytest.Item], text: str) -> list[pytest.Item]:
+    import json
+
+    from pytest_notebooks.select import assign_shards, durations_from_results, parse_shard
+
+    try:
+        index, total = parse_shard(text)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--notebooks-shard: {exc}") from None
+    durations = None
+    source = config.getoption("notebooks_durations")
+    if source:
+        try:
+            durations = durations_from_results(json.loads(Path(source).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise pytest.UsageError(f"--notebooks-durations: cannot read {source}: {exc}") from None
+    notebook_ids = [item.nodeid for item in items if isinstance(item, NotebookItem)]
+    shards = assign_shards(notebook_ids, total, durations)
+    return [item for item in items if (shards[item.nodeid] == index if isinstance(item, NotebookItem) else index == 1)]

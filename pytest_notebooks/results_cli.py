@@ -1,0 +1,42 @@
+"""``nbresults merge``: one results file from the results files of CI shards.
+
+    nbresults merge -o notebook-outputs/results.json shard-1/results.json shard-2/results.json
+
+Exit codes: 0 merged; 2 the files cannot be merged (different commits, schema, or notebook
+hashes) or read, with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_notebooks.recorder import MergeError, merge_documents
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nbresults", description="Work with pytest-notebooks results files.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    merge = commands.add_parser("merge", help="merge the results files of shards of one run into one")
+    merge.add_argument("-o", "--output", type=Path, required=True, help="the merged results file")
+    merge.add_argument("inputs", type=Path, nargs="+", help="results files, one per shard")
+    args = parser.parse_args(argv)
+    try:
+        documents = [json.loads(path.read_text(encoding="utf-8")) for path in args.inputs]
+        merged = merge_documents(documents)
+    except (OSError, ValueError) as exc:  # MergeError is a ValueError
+        kind = "cannot merge" if isinstance(exc, MergeError) else "cannot read"
+        print(f"nbresults: {kind}: {exc}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(merged["summary"].items()))
+    print(f"nbresults: merged {len(documents)} files into {args.output}: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
