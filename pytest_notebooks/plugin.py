@@ -191,7 +191,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
         return  # xdist worker: its reports reach the controller, which writes the file
     from pytest_notebooks.gitinfo import git_state
 
-    ignore = [options.results_path.parent]
+    ignore = [options.results_path]  # the file only: with an s3:// output dir it sits in the rootdir
     if "://" not in options.output_dir:
         ignore.append(Path(options.output_dir))
     recorder = Recorder(

@@ -1,0 +1,327 @@
+"""The ``nbpromote`` console script: arguments and config -> publish.py -> text and an exit code.
+
+nbpromote [--results FILE] [--target URL] [--source-root DIR] [--dry-run] [--prune] ...
+nbpromote status   [--target URL]
+nbpromote history  [--target URL] [--limit N]
+nbpromote rollback RELEASE [--target URL] [--dry-run] [--prune]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pytest_notebooks import __version__
+from pytest_notebooks.gitinfo import git_state
+from pytest_notebooks.promote.errors import Failed, Refused, UsageError
+from pytest_notebooks.promote.inputs import gather
+from pytest_notebooks.promote.models import Action, Change, Drift, ExitCode, Manifest, PointerState
+from pytest_notebooks.promote.publish import Options, Outcome, history, live_heads, promote, read_state, rollback
+from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
+from pytest_notebooks.promote.store import open_store
+
+COMMANDS = ("promote", "status", "history", "rollback")
+EXIT_CODES = f"""\
+exit codes:
+  {ExitCode.PROMOTED:d}  promoted: a release was made (status, history: done; --dry-run: would promote)
+  {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network, a lost race; nothing half-done
+  {ExitCode.USAGE:d}  usage: bad arguments or [tool.nbpromote] table
+  {ExitCode.NOTHING_TO_DO:d}  nothing to do: what is live is what would be promoted
+  {ExitCode.REFUSED:d}  refused: a case did not pass, a file changed since tested, the results are from
+     another commit or a dirty tree, or a live object was changed by hand (drift)
+"""
+SYMBOLS = {
+    Action.ADD: "+",
+    Action.CHANGE: "~",
+    Action.RESTORE: "!",
+    Action.KEEP: "=",
+    Action.REVIVE: "+",
+    Action.RETIRE: "-",
+    Action.KEEP_RETIRED: "-",
+    Action.PRUNE: "x",
+}
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run nbpromote with ``argv`` (default: the command line); returns the exit code."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = 0
+    while args[first : first + 1] == ["-C"]:  # like git -C DIR status
+        first += 2
+    if first >= len(args) or args[first] not in (*COMMANDS, "-h", "--help", "--version"):
+        args.insert(min(first, len(args)), "promote")
+    try:
+        namespace = _parser().parse_args(args)
+    except SystemExit as exc:  # argparse has printed the usage or the help
+        return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+    try:
+        code: int = namespace.run(namespace, out)
+    except UsageError as exc:
+        print(f"nbpromote: error: {exc}", file=err)
+        return ExitCode.USAGE
+    except Refused as exc:
+        if len(exc.reasons) == 1:
+            print(f"nbpromote: refused: {exc.reasons[0]}", file=err)
+        else:
+            print(f"nbpromote: refused, {len(exc.reasons)} reasons:", file=err)
+            for reason in exc.reasons:
+                print(f"  {reason}", file=err)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=err)
+        return ExitCode.REFUSED
+    except Failed as exc:
+        print(f"nbpromote: failed: {exc}", file=err)
+        return ExitCode.FAILED
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbpromote",
+        description="Publish the notebook templates that passed their tests, byte for byte, to where "
+        "the scheduler reads them. Without a command: promote.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"nbpromote (pytest-notebooks {__version__})")
+    parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
+    commands = parser.add_subparsers(
+        title="commands", metavar="{promote,status,history,rollback}", dest="command", required=True
+    )
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        # SUPPRESS: a -C given before the command is not reset by the command's default
+        sub.add_argument(
+            "-C", dest="directory", metavar="DIR", default=argparse.SUPPRESS, help="run as if started in DIR"
+        )
+        sub.add_argument(
+            "--target",
+            metavar="URL",
+            help="s3://bucket/prefix/, file:///path or a directory. Default: target in [tool.nbpromote]",
+        )
+        return sub
+
+    sub = command("promote", "publish the templates that passed (the default command)")
+    sub.add_argument("--results", metavar="FILE", help=f"the results file. Default: {DEFAULT_RESULTS}")
+    sub.add_argument(
+        "--source-root",
+        metavar="DIR",
+        help="live keys are paths below this directory. Default: source_root in [tool.nbpromote], else the "
+        "repository root",
+    )
+    sub.add_argument(
+        "--clear-outputs", action="store_true", help="publish with outputs cleared (default: as committed)"
+    )
+    _writing_options(sub)
+    sub.set_defaults(run=_promote)
+
+    sub = command("status", "what is live, from which commit, tested when; drift")
+    sub.set_defaults(run=_status)
+
+    sub = command("history", "the releases, newest first")
+    sub.add_argument("--limit", type=int, metavar="N", help="show the newest N only")
+    sub.set_defaults(run=_history)
+
+    sub = command("rollback", "make a new release with the templates of an earlier one, byte for byte")
+    sub.add_argument("release", help="a release id from `nbpromote history`, or its number")
+    _writing_options(sub)
+    sub.set_defaults(run=_rollback)
+    return parser
+
+
+def _writing_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    sub.add_argument(
+        "--prune", action="store_true", help="delete retired templates from the live path (default: left in place)"
+    )
+    sub.add_argument(
+        "--overwrite-drift",
+        action="store_true",
+        help="replace live templates changed outside nbpromote (each still conditional on the ETag just read)",
+    )
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, root, config = _context(namespace)
+    target = _target(namespace, base, config)
+    project = config.path.parent if config.path else root or base  # where pytest ran, as a rule
+    results = base / namespace.results if namespace.results else config.results or project / DEFAULT_RESULTS
+    source_root = base / namespace.source_root if namespace.source_root else config.source_root
+    ignore = (target.path,) if target.path is not None else ()
+    inputs = gather(results, base, source_root, ignore, project)
+    for note in inputs.notes:
+        print(note, file=out)
+    options = Options(
+        dry_run=namespace.dry_run,
+        prune=namespace.prune,
+        clear_outputs=namespace.clear_outputs or bool(config.clear_outputs),
+        overwrite_drift=namespace.overwrite_drift,
+    )
+    outcome = promote(open_store(target), inputs, options)
+    return _report(outcome, target, options, out)
+
+
+def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, _, config = _context(namespace)
+    target = _target(namespace, base, config)
+    options = Options(dry_run=namespace.dry_run, prune=namespace.prune, overwrite_drift=namespace.overwrite_drift)
+    outcome = rollback(open_store(target), namespace.release, options)
+    return _report(outcome, target, options, out)
+
+
+def _status(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, _, config = _context(namespace)
+    target = _target(namespace, base, config)
+    store = open_store(target)
+    state = read_state(store)
+    if state.pointer is None or state.manifest is None:
+        print(f"{target.url}: nothing has been promoted here yet", file=out)
+        return ExitCode.PROMOTED
+    manifest, pointer = state.manifest, state.pointer
+    print(f"{target.url}: release {_describe(manifest)}", file=out)
+    if pointer.state is PointerState.APPLYING:
+        print(
+            f"  INTERRUPTED: the live keys were being replaced when a run stopped (base: release {pointer.base}); "
+            "run nbpromote without --dry-run to finish it",
+            file=out,
+        )
+    print(f"  commit {manifest.commit or '-'}{_on(manifest.branch)}, tested {manifest.tested_at or '-'}", file=out)
+    heads = live_heads(store, manifest)
+    width = max((len(k) for k in heads), default=0)
+    for key, head in heads.items():
+        entry = manifest.templates.get(key) or manifest.retired[key]
+        if key in manifest.templates:
+            what = f"sha256 {entry.sha256[:12]}  from {entry.source_path}, published in {entry.published_in}"
+        else:
+            what = f"retired, still in the live path (--prune deletes it); was {entry.source_path}"
+        expected = pointer.etags.get(key)
+        if pointer.state is PointerState.APPLYING:
+            check = ""
+        elif (head.etag if head else None) == expected:
+            check = "  ok"
+        else:
+            check = f"  DRIFT: {Drift(key, expected, head).describe()}"
+        print(f"  {key:<{width}}  {what}{check}", file=out)
+    return ExitCode.PROMOTED
+
+
+def _history(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, _, config = _context(namespace)
+    target = _target(namespace, base, config)
+    store = open_store(target)
+    state = read_state(store)
+    releases = history(store, state, namespace.limit)
+    if not releases:
+        print(f"{target.url}: nothing has been promoted here yet", file=out)
+    for index, manifest in enumerate(releases):
+        mark = ""
+        if index == 0:
+            applying = state.pointer is not None and state.pointer.state is PointerState.APPLYING
+            mark = "  (current, INTERRUPTED: run nbpromote to finish it)" if applying else "  (current)"
+        counts = _counts(manifest.changes)
+        print(f"{_describe(manifest)}: {counts}{mark}", file=out)
+    return ExitCode.PROMOTED
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _context(namespace: argparse.Namespace) -> tuple[Path, Path | None, Config]:
+    """The directory to work from, the repository root (None outside git) and the config."""
+    base = Path(namespace.directory or ".").absolute()
+    if not base.is_dir():
+        raise UsageError(f"-C {namespace.directory}: not a directory")
+    state = git_state(base)
+    root = state.root if state else None
+    return base, root, find_config(base, root)
+
+
+def _target(namespace: argparse.Namespace, base: Path, config: Config) -> Target:
+    if namespace.target:
+        return parse_target(namespace.target, base)
+    if config.target and config.target_base is not None:
+        return parse_target(config.target, config.target_base)
+    raise UsageError("no target: pass --target URL, or set target in [tool.nbpromote] of pyproject.toml")
+
+
+def _report(outcome: Outcome, target: Target, options: Options, out: TextIO) -> int:
+    current = outcome.current
+    manifest = outcome.manifest
+    for note in outcome.notes:
+        print(note, file=out)
+    print(f"{target.url}: {'release ' + _describe(current) if current else 'no release yet'}", file=out)
+    changes = outcome.plan.changes
+    width = max((len(c.key) for c in changes), default=0)
+    for change in changes:
+        print(
+            f"  {SYMBOLS[change.action]} {change.key:<{width}}  {change.action.value:<13}  {_detail(change, manifest)}",
+            file=out,
+        )
+    counts = _counts(manifest.changes)
+    if outcome.plan.empty:
+        print(
+            f"nothing to do: what is live is what would be {'rolled back to' if manifest.rollback_of else 'promoted'}",
+            file=out,
+        )
+    elif options.dry_run:
+        print(f"dry run: would make release {manifest.release} ({counts}); nothing was written", file=out)
+    elif manifest.rollback_of:
+        print(f"rolled back to release {manifest.rollback_of} as release {manifest.release} ({counts})", file=out)
+    else:
+        print(f"promoted release {manifest.release} ({counts})", file=out)
+    return outcome.code
+
+
+def _detail(change: Change, manifest: Manifest) -> str:
+    after, before = change.after, change.before
+    if change.action is Action.ADD and after is not None:
+        return f"from {after.source_path}, sha256 {after.sha256[:12]}, cases {', '.join(after.cases) or '-'}"
+    if change.action is Action.CHANGE and after is not None and before is not None:
+        again = f", back to the bytes of release {after.published_in}" if after.published_in != manifest.release else ""
+        return f"sha256 {before.sha256[:12]} -> {after.sha256[:12]}{again}"
+    if change.action is Action.RESTORE and after is not None:
+        return f"drifted; put back to the bytes of release {after.published_in}"
+    if change.action is Action.KEEP and after is not None:
+        return f"live since release {after.published_in}"
+    if change.action is Action.REVIVE and after is not None:
+        return f"retired earlier, live again with the bytes of release {after.published_in} (not rewritten)"
+    if change.action is Action.RETIRE:
+        why = f"not in release {manifest.rollback_of}" if manifest.rollback_of else "gone from git"
+        return f"{why}; left in the live path (--prune deletes it)"
+    if change.action is Action.KEEP_RETIRED:
+        return "left in the live path (--prune deletes it)"
+    return "deleted from the live path"
+
+
+def _describe(manifest: Manifest) -> str:
+    kind = f"rollback to {manifest.rollback_of}" if manifest.rollback_of else f"commit {(manifest.commit or '-')[:7]}"
+    return f"{manifest.release} ({kind}, {manifest.created})"
+
+
+def _counts(changes: Mapping[str, tuple[str, ...]]) -> str:
+    parts = [
+        f"{len(changes[a.value])} {a.value}" for a in Action if a is not Action.KEEP_RETIRED and changes.get(a.value)
+    ]
+    return ", ".join(parts) or "no changes"
+
+
+def _on(branch: str | None) -> str:
+    return f" on {branch}" if branch else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

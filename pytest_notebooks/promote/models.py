@@ -1,0 +1,316 @@
+"""Frozen records that cross nbpromote's module boundaries, and their JSON forms. Standard library only.
+
+The JSON documents kept in a target (schemas ``nbpromote/release`` and ``nbpromote/current``,
+version 1) are described in ``pytest_notebooks/promote/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+RELEASE_SCHEMA = "nbpromote/release"
+POINTER_SCHEMA = "nbpromote/current"
+SCHEMA_VERSION = 1
+HIDDEN = ".nbpromote/"  # everything nbpromote owns lives under this prefix of the target
+POINTER_KEY = HIDDEN + "current.json"
+
+
+def object_key(sha256: str) -> str:
+    """Where the published bytes with this sha256 are kept, create-only."""
+    return f"{HIDDEN}objects/{sha256}.ipynb"
+
+
+def release_key(release: str) -> str:
+    """Where the manifest of ``release`` is kept, create-only."""
+    return f"{HIDDEN}releases/{release}.json"
+
+
+class ExitCode(enum.IntEnum):
+    """nbpromote's exit codes; documented in ``nbpromote --help`` and the README."""
+
+    PROMOTED = 0  # a release was made (status/history: done)
+    FAILED = 1  # could not be done: target, credentials, bucket, network, a lost race; also any crash
+    USAGE = 2  # bad command line or [tool.nbpromote] table
+    NOTHING_TO_DO = 3  # what is live already is what would be promoted
+    REFUSED = 4  # the inputs do not allow it: a failed case, a changed file, git state, drift
+
+
+class Outputs(str, enum.Enum):
+    """What happens to the outputs stored in a template when it is published."""
+
+    KEPT = "as committed"
+    CLEARED = "cleared"
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a store says about a key without reading it."""
+
+    etag: str
+    modified: str | None = None  # ISO-8601, when the store knows
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A key's bytes and the ETag they were read with."""
+
+    data: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A live key that is not what the current release recorded (changed by hand, or a lost race)."""
+
+    key: str
+    expected: str | None  # the ETag recorded, None = should be absent
+    observed: Head | None  # what is there now, None = absent
+
+    def describe(self) -> str:
+        if self.observed is None:
+            return "deleted"
+        when = f", modified {self.observed.modified}" if self.observed.modified else ""
+        if self.expected is None:
+            return f"present (ETag {self.observed.etag}{when}) but nbpromote never wrote it"
+        return f"ETag {self.observed.etag}{when}; release recorded {self.expected}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A notebook that may be published: it passed every case and is unchanged since tested."""
+
+    key: str  # the live key, relative to the target: the path below the source root
+    source_path: str  # relative to the repository root, POSIX separators
+    sha256: str  # of the source bytes, as recorded in the results file and checked on disk
+    size: int
+    cases: tuple[str, ...]
+    fixture: str | None
+    fixture_sha256: str | None
+    data: bytes = field(repr=False, compare=False, default=b"")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything promotion learned from the results file, git and the disk."""
+
+    commit: str
+    branch: str | None
+    tested_at: str | None  # the results file's ``created``
+    source_root: str  # relative to the repository root ("" for the root itself)
+    candidates: tuple[Candidate, ...]
+    untested: frozenset[str]  # live keys of committed notebooks that have no fixture
+    notes: tuple[str, ...]  # "not promoted" lines that do not block the others
+
+
+@dataclass(frozen=True)
+class TemplateEntry:
+    """One template as a release records it."""
+
+    source_path: str
+    sha256: str  # of the source notebook as tested (the results file's sha256)
+    size: int
+    object: str  # sha256 of the published bytes: the source plus the provenance stamp
+    object_size: int
+    published_in: str  # the release whose stamp the published bytes carry
+    commit: str | None  # the commit stamped into the published bytes
+    cases: tuple[str, ...] = ()
+    fixture: str | None = None
+    fixture_sha256: str | None = None
+    outputs: Outputs = Outputs.KEPT
+
+    def same_source(self, other: TemplateEntry) -> bool:
+        """Whether publishing ``other`` would not change what this entry put live."""
+        return self.sha256 == other.sha256 and self.outputs == other.outputs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source_path": self.source_path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "object": self.object,
+            "object_size": self.object_size,
+            "published_in": self.published_in,
+            "commit": self.commit,
+            "cases": list(self.cases),
+            "fixture": self.fixture,
+            "fixture_sha256": self.fixture_sha256,
+            "outputs": self.outputs.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TemplateEntry:
+        return cls(
+            source_path=str(data["source_path"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            object=str(data["object"]),
+            object_size=int(data["object_size"]),
+            published_in=str(data["published_in"]),
+            commit=data.get("commit"),
+            cases=tuple(data.get("cases", ())),
+            fixture=data.get("fixture"),
+            fixture_sha256=data.get("fixture_sha256"),
+            outputs=Outputs(data.get("outputs", Outputs.KEPT.value)),
+        )
+
+
+class Action(str, enum.Enum):
+    """What a release does to one live key."""
+
+    ADD = "added"  # new live key
+    CHANGE = "changed"  # new bytes replace the live ones
+    RESTORE = "restored"  # unchanged in git, but the live copy drifted and --overwrite-drift puts it back
+    KEEP = "unchanged"  # not rewritten
+    REVIVE = "revived"  # retired earlier, wanted again with the bytes still in the live path: not rewritten
+    RETIRE = "retired"  # gone from git (or from the rolled-back release): recorded, left in place
+    KEEP_RETIRED = "still retired"  # retired earlier and still left in place
+    PRUNE = "pruned"  # retired and deleted from the live path (--prune)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the live key is written (put or deleted)."""
+        return self in (Action.ADD, Action.CHANGE, Action.RESTORE, Action.PRUNE)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One live key in a plan: before and after (None = absent / deleted)."""
+
+    key: str
+    action: Action
+    before: TemplateEntry | None
+    after: TemplateEntry | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a release would do; ``refusals`` non-empty means it must not be done."""
+
+    changes: tuple[Change, ...]
+    refusals: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write and nothing newly retired: the release would change nothing."""
+        return not any(c.action.writes or c.action in (Action.RETIRE, Action.REVIVE) for c in self.changes)
+
+    def keys(self, *actions: Action) -> tuple[str, ...]:
+        return tuple(c.key for c in self.changes if c.action in actions)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """An immutable release record (``.nbpromote/releases/<release>.json``)."""
+
+    release: str
+    sequence: int
+    kind: str  # "promote" or "rollback"
+    created: str  # ISO-8601 UTC
+    commit: str | None  # the commit promoted (for a rollback: the commit of the release rolled back to)
+    branch: str | None
+    tested_at: str | None  # when the results file was written
+    previous: str | None  # the release that was current when this one was made
+    rollback_of: str | None  # for a rollback: the release whose templates it puts back
+    source_root: str | None
+    templates: Mapping[str, TemplateEntry]  # live key -> entry: what this release makes live
+    retired: Mapping[str, TemplateEntry]  # live key -> entry: retired, still in the live path
+    changes: Mapping[str, tuple[str, ...]]  # Action value -> keys
+    tool: str = ""
+    run: str = ""  # a random id of the nbpromote run that made it: two runs never write the same bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": RELEASE_SCHEMA,
+            "version": SCHEMA_VERSION,
+            "release": self.release,
+            "sequence": self.sequence,
+            "kind": self.kind,
+            "created": self.created,
+            "commit": self.commit,
+            "branch": self.branch,
+            "tested_at": self.tested_at,
+            "previous": self.previous,
+            "rollback_of": self.rollback_of,
+            "source_root": self.source_root,
+            "tool": self.tool,
+            "run": self.run,
+            "templates": {k: v.to_json() for k, v in sorted(self.templates.items())},
+            "retired": {k: v.to_json() for k, v in sorted(self.retired.items())},
+            "changes": {k: list(v) for k, v in self.changes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
+        if data.get("schema") != RELEASE_SCHEMA or data.get("version") != SCHEMA_VERSION:
+            raise ValueError(f"not a {RELEASE_SCHEMA} version {SCHEMA_VERSION} document")
+        return cls(
+            release=str(data["release"]),
+            sequence=int(data["sequence"]),
+            kind=str(data["kind"]),
+            created=str(data["created"]),
+            commit=data.get("commit"),
+            branch=data.get("branch"),
+            tested_at=data.get("tested_at"),
+            previous=data.get("previous"),
+            rollback_of=data.get("rollback_of"),
+            source_root=data.get("source_root"),
+            tool=str(data.get("tool", "")),
+            run=str(data.get("run", "")),
+            templates={k: TemplateEntry.from_json(v) for k, v in data.get("templates", {}).items()},
+            retired={k: TemplateEntry.from_json(v) for k, v in data.get("retired", {}).items()},
+            changes={k: tuple(v) for k, v in data.get("changes", {}).items()},
+        )
+
+
+class PointerState(str, enum.Enum):
+    LIVE = "live"  # the release is complete: every live key holds its bytes
+    APPLYING = "applying"  # claimed; live keys are being replaced (or a run was interrupted doing so)
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """The mutable pointer to the current release (``.nbpromote/current.json``), swapped by CAS.
+
+    ``etags`` maps each live key nbpromote manages (templates and retired ones left in place) to its
+    ETag: once ``live``, the ETags as the release left them, which the next release's conditional
+    writes expect. While ``applying`` they are the ETags each key must have *before* it is replaced
+    (the base release's, or those found with --overwrite-drift); ``base`` and ``base_etags`` say how to
+    put the base release back.
+    """
+
+    release: str
+    state: PointerState
+    etags: Mapping[str, str]
+    updated: str
+    base: str | None = None  # while applying: the release being replaced
+    base_etags: Mapping[str, str] = field(default_factory=dict)  # while applying: what ``base`` recorded
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "schema": POINTER_SCHEMA,
+            "version": SCHEMA_VERSION,
+            "release": self.release,
+            "state": self.state.value,
+            "updated": self.updated,
+            "etags": dict(sorted(self.etags.items())),
+        }
+        if self.state is PointerState.APPLYING:
+            document["base"] = self.base
+            document["base_etags"] = dict(sorted(self.base_etags.items()))
+        return document
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Pointer:
+        if data.get("schema") != POINTER_SCHEMA or data.get("version") != SCHEMA_VERSION:
+            raise ValueError(f"not a {POINTER_SCHEMA} version {SCHEMA_VERSION} document")
+        return cls(
+            release=str(data["release"]),
+            state=PointerState(data["state"]),
+            etags={str(k): str(v) for k, v in data.get("etags", {}).items()},
+            updated=str(data.get("updated", "")),
+            base=data.get("base"),
+            base_etags={str(k): str(v) for k, v in data.get("base_etags", {}).items()},
+        )

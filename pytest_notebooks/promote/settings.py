@@ -1,0 +1,162 @@
+"""``[tool.nbpromote]`` and target URLs -> ``Config`` and ``Target``. Pure apart from reading the TOML file.
+
+A relative path in the table is relative to the directory of that pyproject.toml; a relative path
+on the command line is relative to the current directory (or ``-C DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pytest_notebooks.promote.errors import TargetError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest depends on tomli below 3.11, so it is installed wherever the plugin is
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+TABLE = "nbpromote"
+KEYS = {
+    "target": "where templates go live: s3://bucket/prefix/, file:///path or a directory",
+    "source_root": "the directory whose layout the live keys mirror (default: the repository root)",
+    "results": "the results file (default: notebook-outputs/results.json)",
+    "clear_outputs": "publish templates with their outputs cleared (default: false, outputs as committed)",
+}
+DEFAULT_RESULTS = "notebook-outputs/results.json"
+# AWS's rules for new bucket names: 3-63 of lower-case letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where templates go live."""
+
+    url: str  # normalised, for messages: s3://bucket/prefix/ or file:///abs/path/
+    bucket: str | None  # S3 only
+    prefix: str  # S3 key prefix, "" or ending in "/"
+    path: Path | None  # local directory only
+
+    @property
+    def is_s3(self) -> bool:
+        return self.bucket is not None
+
+    def show(self, key: str) -> str:
+        """The URL of one key in this target."""
+        return self.url + key
+
+
+@dataclass(frozen=True)
+class Config:
+    """The ``[tool.nbpromote]`` table, paths resolved; every value None when not set."""
+
+    path: Path | None  # the pyproject.toml it came from
+    target: str | None
+    target_base: Path | None  # the directory a relative local target is resolved against
+    source_root: Path | None
+    results: Path | None
+    clear_outputs: bool | None
+
+
+def parse_target(text: str, base: Path) -> Target:
+    """``s3://bucket/prefix/``, ``file:///path`` or a directory (relative to ``base``) -> Target.
+
+    Raises TargetError with a one-line message for anything else.
+    """
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "s3":
+        bucket = parts.netloc
+        if not bucket:
+            raise TargetError(f"bad target {text!r}: no bucket name; write s3://bucket/prefix/")
+        if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+            raise TargetError(
+                f"bad target {text!r}: {bucket!r} is not a valid S3 bucket name "
+                "(3-63 lower-case letters, digits, dots and hyphens)"
+            )
+        if parts.query or parts.fragment:
+            raise TargetError(f"bad target {text!r}: an S3 target takes no '?' or '#' part")
+        prefix = parts.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        if "//" in prefix or any(p in (".", "..") for p in prefix.split("/")[:-1]):
+            raise TargetError(f"bad target {text!r}: empty, '.' or '..' path segments in the prefix")
+        return Target(url=f"s3://{bucket}/{prefix}", bucket=bucket, prefix=prefix, path=None)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise TargetError(f"bad target {text!r}: file:// URLs must name a local path (file:///path)")
+        return _local(Path(unquote(parts.path)), text)
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise TargetError(
+            f"bad target {text!r}: unsupported scheme {scheme + '://'!r}; "
+            "use s3://bucket/prefix/, file:///path or a directory"
+        )
+    if not text.strip():
+        raise TargetError("bad target '': give s3://bucket/prefix/, file:///path or a directory")
+    return _local(base / text, text)
+
+
+def _local(path: Path, text: str) -> Target:
+    path = Path(os.path.abspath(path.expanduser()))  # normalises "..", unlike Path.absolute()
+    if path.exists() and not path.is_dir():
+        raise TargetError(f"bad target {text!r}: {path} exists and is not a directory")
+    if not path.exists() and not path.parent.is_dir():
+        raise TargetError(f"bad target {text!r}: the parent directory {path.parent} does not exist; create it first")
+    return Target(url=path.as_uri().rstrip("/") + "/", bucket=None, prefix="", path=path)
+
+
+def find_config(start: Path, stop: Path | None) -> Config:
+    """The first pyproject.toml with a ``[tool.nbpromote]`` table from ``start`` up to ``stop``.
+
+    ``stop`` is the repository root (None outside git: search up to the filesystem root).
+    """
+    start = start.absolute()
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            table = _table(candidate)
+            if table is not None:
+                return _config(candidate, table)
+        if stop is not None and directory == stop:
+            break
+    return Config(path=None, target=None, target_base=None, source_root=None, results=None, clear_outputs=None)
+
+
+def _table(path: Path) -> dict[str, Any] | None:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    table = document.get("tool", {}).get(TABLE)
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [tool.{TABLE}] must be a table")
+    return table
+
+
+def _config(path: Path, table: dict[str, Any]) -> Config:
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key(s) in [tool.{TABLE}]: {', '.join(unknown)}; known keys: {', '.join(KEYS)}"
+        )
+    for key in ("target", "source_root", "results"):
+        if key in table and not isinstance(table[key], str):
+            raise UsageError(f"{path}: [tool.{TABLE}] {key} must be a string, got {table[key]!r}")
+    if "clear_outputs" in table and not isinstance(table["clear_outputs"], bool):
+        raise UsageError(f"{path}: [tool.{TABLE}] clear_outputs must be true or false, got {table['clear_outputs']!r}")
+    base = path.parent
+    return Config(
+        path=path,
+        target=table.get("target"),
+        target_base=base,
+        source_root=base / table["source_root"] if "source_root" in table else None,
+        results=base / table["results"] if "results" in table else None,
+        clear_outputs=table.get("clear_outputs"),
+    )
