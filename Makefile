@@ -1,5 +1,5 @@
 # Two commands, each works on a fresh machine: the first use creates .venv and installs into it.
-#   make demo   the main job: test the example repository's notebooks (outputs + results.json)
+#   make demo   the main job: test example_repo's notebooks and promote them to its local store
 #   make test   lint, type-check and run the project's test suite
 PYTHON ?= python3
 VENV := .venv
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	cd example_repo && ../$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 	@echo "executed notebooks and results.json are in example_repo/notebook-outputs/"
+	cd example_repo && ../$(BIN)/nbpromote promote || [ $$? -eq 3 ]  # 3: nothing to do
+	cd example_repo && ../$(BIN)/nbpromote status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -27,4 +29,4 @@ test: lint
 	$(BIN)/python -m pytest -n 2
 
 clean:
-	rm -rf $(VENV) example_repo/notebook-outputs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) example_repo/notebook-outputs example_repo/promoted-templates .pytest_cache .mypy_cache .ruff_cache
