@@ -118,7 +118,7 @@ def render_text(review: Review) -> str:
     lines = [f"Notebook tests {'passed' if ok else 'FAILED'}: {verdict}"]
     if review.problem:
         lines.append(f"Template changes could not be listed: {review.problem}")
-    for case in (review.results or {}).get("cases", []):
+    for case in _ordered((review.results or {}).get("cases", [])):
         failure = (case.get("failure") or {}).get("summary", "")
         lines.append(f"  {case['outcome']:<8} {case['notebook']}::{case['case']}  {failure}".rstrip())
     for title, sections in (
@@ -149,7 +149,7 @@ def _table(results: dict[str, Any] | None) -> list[str]:
     if not cases:
         return []
     rows = ["| | notebook | case | duration | failing cell |", "|---|---|---|---|---|"]
-    ordered = sorted(cases, key=lambda c: (c["outcome"] == "passed", c["notebook"], c["case"]))
+    ordered = _ordered(cases)
     for case in ordered[:MAX_TABLE_ROWS]:
         failure = (case.get("failure") or {}).get("summary", "")
         rows.append(
@@ -159,6 +159,11 @@ def _table(results: dict[str, Any] | None) -> list[str]:
     if len(ordered) > MAX_TABLE_ROWS:
         rows.append(f"| | {len(ordered) - MAX_TABLE_ROWS} more cases | | | see the artifact |")
     return [*rows, ""]
+
+
+def _ordered(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cases that did not pass first, then by notebook and case: the same in every run."""
+    return sorted(cases, key=lambda c: (c["outcome"] == "passed", c["notebook"], c["case"]))
 
 
 def fence_for(lines: Sequence[str]) -> str:

@@ -145,8 +145,8 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
     text = render_text(Review(results, templates, "main", "feature"))
     assert text.splitlines()[:3] == [
         "Notebook tests FAILED: 1 failed, 1 passed",
-        "  passed   notebooks/vid_agg.ipynb::luna",
         "  failed   notebooks/vid_agg.ipynb::fr  cell 3 (In [3]): KeyError: 'fr'",
+        "  passed   notebooks/vid_agg.ipynb::luna",
     ]
 
 
