@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_notebooks.errors import CaseFailed, FixtureError
+from pytest_notebooks.kernels import KernelPool
 from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
 from pytest_notebooks.notebook import read_notebook
 from pytest_notebooks.params import load_cases, sibling_fixture
@@ -16,6 +17,8 @@ from pytest_notebooks.params import load_cases, sibling_fixture
 OPTIONS_KEY = pytest.StashKey[Options]()
 RESULT_KEY = pytest.StashKey[ExecutionResult]()
 SNAPSHOT_KEY = pytest.StashKey[dict[str, Any]]()
+NEXT_KEY = pytest.StashKey["pytest.Item | None"]()  # the item pytest runs after this one
+POOL_KEY = pytest.StashKey[KernelPool]()
 
 
 def has_fixture(path: Path) -> bool:
@@ -76,11 +79,16 @@ class NotebookItem(pytest.Item):
         return self.options.output_path(self.case.notebook, self.case.case_id)
 
     def runtest(self) -> None:
-        from pytest_notebooks.execute import run_case
+        from pytest_notebooks.execute import NextCase, run_case
 
         output = self.output_path()
         self.user_properties.append(("notebook_output", output))
-        result = run_case(self.case, output, self.run_settings())
+        following = self.stash.get(NEXT_KEY, None)
+        next_case = None
+        if isinstance(following, NotebookItem) and following.case.skip is None:
+            next_case = NextCase(following.case, following.run_settings())
+        pool = self.config.stash.setdefault(POOL_KEY, KernelPool())
+        result = run_case(self.case, output, self.run_settings(), pool, next_case)
         self.stash[RESULT_KEY] = result
         if not result.passed:
             raise CaseFailed(result)

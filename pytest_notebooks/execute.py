@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.kernels import KernelKey, KernelPool
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
 from pytest_notebooks.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
 
@@ -38,12 +39,26 @@ class RunSettings:
     cell_timeout: float | None
 
 
-def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> ExecutionResult:
-    """Execute ``case`` with papermill, save the output notebook at ``output_path``, judge it."""
-    import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+@dataclass(frozen=True)
+class NextCase:
+    """The case pytest runs next in this process, so that its kernel can start early."""
 
+    case: NotebookCase
+    settings: RunSettings
+
+
+def run_case(
+    case: NotebookCase,
+    output_path: str,
+    settings: RunSettings,
+    pool: KernelPool | None = None,
+    next_case: NextCase | None = None,
+) -> ExecutionResult:
+    """Execute ``case`` with papermill, save the output notebook at ``output_path``, judge it.
+
+    With a ``pool``, the kernel started ahead for this case is used, and the kernel of
+    ``next_case`` is started before this one runs.
+    """
     started = time.monotonic()
     deadline = started + settings.timeout if settings.timeout else None
     running: list[int] = []  # index (in the executed copy) of the cell that started last
@@ -88,16 +103,23 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
     failure: CellFailure | None = None
     kernel_name = settings.kernel or _notebook_kernel(case.notebook)
     spec = _kernel_spec(kernel_name)
-    if kernel_name and spec is None:
-        failure = _missing_kernel(kernel_name)
+    if spec is None:
+        failure = _missing_kernel(kernel_name) if kernel_name else _no_kernel()
         failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
         return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
+    own_pool = pool is None
+    pool = pool or KernelPool()
+    manager = None
     try:
+        manager = pool.take(KernelKey(spec.name, str(case.notebook.parent)), _quiet_ipykernel(spec))
+        pool.prepare(*_kernel_for(next_case))
+        import papermill  # imported while both kernels boot: it can take a second
+
         papermill.execute_notebook(
             str(case.notebook),
             output_path,
             parameters=case.parameters,
-            kernel_name=settings.kernel,
+            kernel_name=kernel_name,
             progress_bar=False,
             cwd=str(case.notebook.parent),
             start_timeout=KERNEL_START_TIMEOUT,
@@ -109,25 +131,18 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
             on_cell_start=on_cell_start,
             on_cell_executed=on_cell_executed,
             skip_cells_with_tag=SKIP_TAG,
-            config=_kernel_config(),
-            extra_arguments=_quiet_ipykernel(spec),
+            km=manager,
         )
-    except papermill.PapermillExecutionError:
-        if timed_out:
-            failure = timeout_failure()
-        # otherwise judged from the saved notebook below, where raises-exception is honoured
-    except CellTimeoutError:  # the kernel ignored the interrupt: no output came back in time
-        failure = timeout_failure()
-    except DeadKernelError:
-        failure = CellFailure(FailureKind.DEAD_KERNEL)
-    except NoSuchKernel as exc:  # checked above; kept for a kernelspec removed in between
-        kernel_name = str(exc.args[0]) if exc.args else str(kernel_name)
-        failure = _missing_kernel(kernel_name)
     except KeyboardInterrupt:
         _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running)
         raise
-    except Exception as exc:  # noqa: BLE001 - papermill refused the notebook: report, don't crash
-        failure = CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc))
+    except Exception as exc:  # noqa: BLE001 - classified below; never a plugin traceback
+        failure = _failure_from(exc, timeout_failure() if timed_out else None, timeout_failure())
+    finally:
+        if manager is not None:
+            pool.release(manager)
+        if own_pool:
+            pool.close()
     failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
     return ExecutionResult(
         case_id=case.case_id,
@@ -140,20 +155,40 @@ def run_case(case: NotebookCase, output_path: str, settings: RunSettings) -> Exe
     )
 
 
-def _kernel_config() -> Any:
-    """Talk to the kernel over IPC sockets: no TCP ports to race for under xdist, and no
-    plaintext-TCP warning from ipykernel on every start."""
-    import os
-    import tempfile
-    import uuid
+def _failure_from(exc: Exception, timed_out: CellFailure | None, timeout: CellFailure) -> CellFailure | None:
+    """What an exception out of papermill means for the case (None: judge the saved notebook)."""
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from traitlets.config import Config
+    if isinstance(exc, papermill.PapermillExecutionError):
+        return timed_out  # else judged from the saved notebook, where raises-exception is honoured
+    if isinstance(exc, CellTimeoutError):  # the kernel ignored the interrupt: no reply in time
+        return timeout
+    if isinstance(exc, DeadKernelError):
+        return CellFailure(FailureKind.DEAD_KERNEL)
+    if isinstance(exc, NoSuchKernel):  # checked before; a kernelspec removed in between
+        return _missing_kernel(str(exc.args[0]) if exc.args else "?")
+    return CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc))
 
-    if os.name != "posix":
-        return Config()
-    # Socket files are named <ip>-<port>: a unique prefix per kernel keeps xdist workers apart.
-    prefix = os.path.join(tempfile.gettempdir(), f"pytest-notebooks-{uuid.uuid4().hex[:12]}")
-    return Config({"KernelManager": {"transport": "ipc", "ip": prefix}})
+
+def _kernel_for(next_case: NextCase | None) -> tuple[KernelKey | None, list[str]]:
+    """The key and arguments of the next case's kernel; (None, []) when it cannot be known."""
+    if next_case is None:
+        return None, []
+    name = next_case.settings.kernel or _notebook_kernel(next_case.case.notebook)
+    spec = _kernel_spec(name)
+    if spec is None:
+        return None, []
+    return KernelKey(spec.name, str(next_case.case.notebook.parent)), _quiet_ipykernel(spec)
+
+
+def _no_kernel() -> CellFailure:
+    return CellFailure(
+        FailureKind.MISSING_KERNEL,
+        evalue="the notebook names no kernel (metadata.kernelspec)",
+        detail="set `kernel:` in the fixture file or pass --notebooks-kernel NAME (for example python3)",
+    )
 
 
 def _notebook_kernel(notebook: Path) -> str | None:
@@ -163,15 +198,17 @@ def _notebook_kernel(notebook: Path) -> str | None:
 
 
 def _kernel_spec(name: str | None) -> Any:
-    """The installed kernelspec called ``name``, or None."""
+    """The installed kernelspec called ``name`` (its ``name`` attribute set), or None."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     if not name:
         return None
     try:
-        return KernelSpecManager().get_kernel_spec(name)
+        spec = KernelSpecManager().get_kernel_spec(name)
     except NoSuchKernel:
         return None
+    spec.name = name
+    return spec
 
 
 def _quiet_ipykernel(spec: Any) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_notebooks.collect import OPTIONS_KEY, NotebookFile, NotebookItem, has_fixture
+from pytest_notebooks.collect import NEXT_KEY, OPTIONS_KEY, POOL_KEY, NotebookFile, NotebookItem, has_fixture
 from pytest_notebooks.models import Options
 from pytest_notebooks.normalize import parse_replacement
 from pytest_notebooks.recorder import REPORT_ATTRIBUTE, Recorder
@@ -178,6 +178,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    """Tell a notebook case which item comes next, so that its kernel can start early."""
+    if isinstance(item, NotebookItem):
+        item.stash[NEXT_KEY] = nextitem
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if isinstance(item, NotebookItem):
@@ -206,7 +214,11 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """On the controller: the review document, when asked for."""
+    """Stop a kernel started ahead for a case that did not run; then, on the controller, the
+    review document when asked for."""
+    pool = session.config.stash.get(POOL_KEY, None)
+    if pool is not None:
+        pool.close()
     recorder = session.config.stash.get(RECORDER_KEY, None)
     target = session.config.getoption("notebooks_review")
     if recorder is None or not target:
