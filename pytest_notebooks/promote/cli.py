@@ -9,6 +9,7 @@ nbpromote rollback RELEASE [--target URL] [--dry-run] [--prune]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return ExitCode.REFUSED
     except Failed as exc:
         print(f"nbpromote: failed: {exc}", file=err)
+        return ExitCode.FAILED
+    except BrokenPipeError:  # `nbpromote history | head`: the reader left; no traceback
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise
         return ExitCode.FAILED
     return code
 
