@@ -208,6 +208,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
         output_dir=options.output_dir,
         git=git_state(options.rootdir, ignore=tuple(ignore)),
         shown_path=_shown(config, options.results_path),
+        write_empty=bool(config.getoption("notebooks_shard")),
     )
     config.stash[RECORDER_KEY] = recorder
     config.pluginmanager.register(recorder, "notebooks-recorder")

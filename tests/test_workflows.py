@@ -8,6 +8,7 @@ second promotion has nothing to do.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -60,9 +61,9 @@ def test_every_action_is_pinned_by_sha_with_a_version_comment() -> None:
                 assert PINNED.match(line), f"{workflow.name}: {line.strip()}"
 
 
-def steps(workflow: str) -> dict[str, dict[str, Any]]:
+def steps(workflow: str, job_id: str | None = None) -> dict[str, dict[str, Any]]:
     data = yaml.safe_load((ROOT / ".github" / "workflows" / workflow).read_text())
-    (job,) = data["jobs"].values()
+    job = data["jobs"][job_id] if job_id else next(iter(data["jobs"].values()))
     return {step["name"]: step for step in job["steps"] if "name" in step}
 
 
@@ -135,3 +136,39 @@ def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
     second = run_step(promote["Promote"], clone_dir, env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "nothing to do" in (second.stdout + second.stderr).lower()
+
+
+def test_the_shard_matrix_runs_every_case_once_and_merges(tmp_path: Path) -> None:
+    repo_dir = tmp_path / "repo"
+    shutil.copytree(
+        ROOT / "example_repo",
+        repo_dir,
+        ignore=shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache"),
+    )
+    repo = git.Repo.init(repo_dir, initial_branch="main")
+    repo.git.add(A=True)
+    repo.git.commit(
+        "-m",
+        "example",
+        env={
+            "GIT_AUTHOR_NAME": "ci",
+            "GIT_AUTHOR_EMAIL": "ci@example.com",
+            "GIT_COMMITTER_NAME": "ci",
+            "GIT_COMMITTER_EMAIL": "ci@example.com",
+        },
+    )
+    shard_step = steps("notebooks-shards.yml", "shard")["Test one shard"]
+    artifacts = tmp_path / "artifacts"
+    for shard in ("1", "2", "3", "4"):  # each on a machine of its own: a clean checkout
+        ran = run_step(shard_step, repo_dir, {"SHARD": shard})
+        assert ran.returncode in (0, 5), ran.stdout + ran.stderr  # 5: this shard got no test
+        shutil.copytree(repo_dir / "shard-results", artifacts, dirs_exist_ok=True)  # upload-artifact
+        repo.git.clean("-fdx")
+    shutil.copytree(artifacts, repo_dir / "shard-results")  # download-artifact, merge-multiple
+    merge_step = steps("notebooks-shards.yml", "merge")["Merge them into one results file"]
+    merged = run_step(merge_step, repo_dir, {})
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    document = json.loads((repo_dir / "notebook-outputs" / "results.json").read_text())
+    nodeids = [case["nodeid"] for case in document["cases"]]
+    assert len(nodeids) == len(set(nodeids)) == 9  # every case of example_repo, once
+    assert document["summary"] == {"passed": 9}
