@@ -312,7 +312,7 @@ class _Builder:
             if value is True:
                 value = f"{key} set in {self.fixture.name}"
             elif value is False:
-                value = None
+                value = ""  # set, and empty: a case's `skip: false` overrides the file's `skip`
             elif value is not None and (not isinstance(value, str) or not value.strip()):
                 raise self.fail((*path, key), f"`{key}` must be a reason (a string) or true, got {_kind(value)}")
             out[key] = value

@@ -259,3 +259,11 @@ def test_parse_parameters_reads_assignments_and_literal_types() -> None:
 def test_a_parameters_cell_with_magics_is_not_checked(tmp_path: Path) -> None:
     (case,) = cases_for(tmp_path, "parameters: {anything: 1}\n", params_cell="%matplotlib inline\nx = 1")
     assert case.parameters == {"anything": 1}
+
+
+def test_a_case_can_undo_the_files_skip(tmp_path: Path) -> None:
+    cases = cases_for(
+        tmp_path,
+        "skip: data not ready\ncases:\n  fr: {region_code: fr}\n  luna:\n    parameters: {}\n    skip: false\n",
+    )
+    assert [(c.case_id, bool(c.skip)) for c in cases] == [("fr", True), ("luna", False)]

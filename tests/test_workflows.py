@@ -85,18 +85,26 @@ def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> subprocess
     )
 
 
-def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
-    origin_dir = tmp_path / "origin"
+AUTHOR = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com"}
+AUTHOR |= {"GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
+
+
+def example_repository(target: Path) -> git.Repo:
+    """A copy of example_repo (without run leftovers) as a git repository with one commit."""
     shutil.copytree(
         ROOT / "example_repo",
-        origin_dir,
+        target,
         ignore=shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache"),
     )
-    origin = git.Repo.init(origin_dir, initial_branch="main")
-    author = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com"}
-    author |= {"GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
-    origin.git.add(A=True)
-    origin.git.commit("-m", "example repository", env=author)
+    repo = git.Repo.init(target, initial_branch="main")
+    repo.git.add(A=True)
+    repo.git.commit("-m", "example repository", env=AUTHOR)
+    return repo
+
+
+def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
+    origin_dir = tmp_path / "origin"
+    example_repository(origin_dir)
     clone_dir = tmp_path / "checkout"
     clone = git.Repo.clone_from(origin_dir, clone_dir)
 
@@ -106,7 +114,7 @@ def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
     edited = report.read_text().replace("print(text)", "print(text.upper())")
     assert edited != report.read_text()
     report.write_text(edited)
-    clone.git.commit("-am", "shout the report", env=author)
+    clone.git.commit("-am", "shout the report", env=AUTHOR)
 
     gate = steps("notebooks-pr.yml")
     env = {"BASE_REF": "main", "PR_NUMBER": "7", "TARGET": str(tmp_path / "live")}
@@ -140,23 +148,7 @@ def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
 
 def test_the_shard_matrix_runs_every_case_once_and_merges(tmp_path: Path) -> None:
     repo_dir = tmp_path / "repo"
-    shutil.copytree(
-        ROOT / "example_repo",
-        repo_dir,
-        ignore=shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache"),
-    )
-    repo = git.Repo.init(repo_dir, initial_branch="main")
-    repo.git.add(A=True)
-    repo.git.commit(
-        "-m",
-        "example",
-        env={
-            "GIT_AUTHOR_NAME": "ci",
-            "GIT_AUTHOR_EMAIL": "ci@example.com",
-            "GIT_COMMITTER_NAME": "ci",
-            "GIT_COMMITTER_EMAIL": "ci@example.com",
-        },
-    )
+    repo = example_repository(repo_dir)
     shard_step = steps("notebooks-shards.yml", "shard")["Test one shard"]
     artifacts = tmp_path / "artifacts"
     for shard in ("1", "2", "3", "4"):  # each on a machine of its own: a clean checkout
