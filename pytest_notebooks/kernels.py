@@ -13,6 +13,7 @@ the next case starts at once and the exited kernels are reaped later.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -101,18 +102,19 @@ class KernelPool:
             self.release(self._ahead[1])
             self._ahead = None
         if key is not None and self._ahead is None:
-            self._ahead = (key, start(key, extra_arguments))
+            # A kernel that fails to start ahead is not this case's failure: the next case starts
+            # its own and reports what goes wrong then.
+            with contextlib.suppress(Exception):
+                self._ahead = (key, start(key, extra_arguments))
 
     def release(self, manager: Any) -> None:
         """Ask the kernel to shut down (gracefully: atexit handlers run) without waiting for it."""
         from jupyter_core.utils import run_sync
 
         _close_clients(manager)
-        try:
+        with contextlib.suppress(Exception):  # cannot even ask: it is killed when reaped
             if _alive(manager):
                 run_sync(manager.request_shutdown)()
-        except Exception:  # noqa: BLE001, S110 - cannot even ask: it is killed when reaped
-            pass
         self._stopping.append((manager, time.monotonic()))
 
     def _reap(self, *, wait: bool) -> None:

@@ -1,0 +1,47 @@
+"""Kernels started one case ahead: every case still has a process of its own, in its directory."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.notebooks import PARAMS, write_notebook
+
+REPORT = "import os\nprint(os.getpid(), os.getcwd(), region_code)"
+
+
+def test_each_case_runs_in_its_own_kernel_started_in_its_directory(pytester: pytest.Pytester) -> None:
+    for folder in ("a", "b"):
+        write_notebook(pytester.path / folder / "nb.ipynb", [PARAMS, REPORT])
+        (pytester.path / folder / "nb.yaml").write_text(
+            "cases:\n  one: {region_code: one}\n  two: {region_code: two}\n"
+        )
+    skipped = "cases:\n  later:\n    parameters: {region_code: later}\n    skip: not yet\n"
+    write_notebook(pytester.path / "c" / "nb.ipynb", [PARAMS, REPORT])
+    (pytester.path / "c" / "nb.yaml").write_text(skipped)  # a kernel started ahead for it is stopped
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=4, skipped=1)
+    seen = {}
+    for folder in ("a", "b"):
+        for case in ("one", "two"):
+            nb = json.loads((pytester.path / "notebook-outputs" / folder / "nb" / f"{case}.ipynb").read_text())
+            pid, cwd, region = nb["cells"][2]["outputs"][0]["text"][0].split()
+            assert (cwd, region) == (str(pytester.path / folder), case)
+            seen[(folder, case)] = int(pid)
+    assert len(set(seen.values())) == 4  # no kernel ran two cases
+    for pid in seen.values():  # and none is left running after the session
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_case_on_another_kernel_gets_the_right_one(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "a.ipynb", ["print('a')"])
+    write_notebook(pytester.path / "b.ipynb", ["print('b')"], kernel="no-such-kernel")
+    write_notebook(pytester.path / "c.ipynb", ["print('c')"])
+    for name in "abc":
+        (pytester.path / f"{name}.yaml").write_text("")
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["FAILED b.ipynb::default - no kernel named 'no-such-kernel' is installed here"])
