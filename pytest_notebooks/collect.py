@@ -65,12 +65,12 @@ class NotebookItem(pytest.Item):
         return self.config.stash[OPTIONS_KEY]
 
     def run_settings(self) -> Any:
-        """Kernel: flag, case, notebook. Limits: case/fixture, then flag/ini defaults."""
+        """Kernel: flag, fixture, notebook. Limits: case/fixture, then flag/ini defaults."""
         from pytest_notebooks.execute import RunSettings
 
         options, case = self.options, self.case
         return RunSettings(
-            kernel=options.kernel or case.kernel,
+            kernel=options.kernel or case.kernel or case.notebook_kernel,
             timeout=case.timeout or options.timeout,
             cell_timeout=case.cell_timeout or options.cell_timeout,
         )

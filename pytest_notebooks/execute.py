@@ -34,7 +34,7 @@ _ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
 class RunSettings:
     """The limits and kernel a case runs with, after fixture, ini and flags are merged."""
 
-    kernel: str | None
+    kernel: str | None  # flag, else fixture, else the notebook's kernelspec (None: it names none)
     timeout: float | None
     cell_timeout: float | None
 
@@ -101,7 +101,7 @@ def run_case(
             return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
 
     failure: CellFailure | None = None
-    kernel_name = settings.kernel or _notebook_kernel(case.notebook)
+    kernel_name = settings.kernel
     spec = _kernel_spec(kernel_name)
     if spec is None:
         failure = _missing_kernel(kernel_name) if kernel_name else _no_kernel()
@@ -176,8 +176,7 @@ def _kernel_for(next_case: NextCase | None) -> tuple[KernelKey | None, list[str]
     """The key and arguments of the next case's kernel; (None, []) when it cannot be known."""
     if next_case is None:
         return None, []
-    name = next_case.settings.kernel or _notebook_kernel(next_case.case.notebook)
-    spec = _kernel_spec(name)
+    spec = _kernel_spec(next_case.settings.kernel)
     if spec is None:
         return None, []
     return KernelKey(spec.name, str(next_case.case.notebook.parent)), _quiet_ipykernel(spec)
@@ -189,12 +188,6 @@ def _no_kernel() -> CellFailure:
         evalue="the notebook names no kernel (metadata.kernelspec)",
         detail="set `kernel:` in the fixture file or pass --notebooks-kernel NAME (for example python3)",
     )
-
-
-def _notebook_kernel(notebook: Path) -> str | None:
-    kernelspec = json.loads(notebook.read_bytes()).get("metadata", {}).get("kernelspec") or {}
-    name = kernelspec.get("name")
-    return str(name) if name else None
 
 
 def _kernel_spec(name: str | None) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,28 @@ class ChangedFile:
         return self.new_path or self.old_path or ""
 
 
+def _repository(path: Path) -> Any:
+    """The repository holding ``path``; ValueError outside one."""
+    import git
+
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ValueError(f"{path} is not inside a git repository") from None
+
+
+def _commit(repo: Any, rev: str) -> Any:
+    """The commit ``rev`` names; RevisionError (with the CI hint) when the repository lacks it."""
+    import git
+
+    try:
+        return repo.commit(rev)
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise RevisionError(
+            f"unknown revision {rev!r}; fetch it first (in GitHub Actions: actions/checkout with fetch-depth: 0)"
+        ) from None
+
+
 _STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "modified"}
 
 
@@ -90,22 +113,8 @@ def changed_files(path: Path, base: str, head: str = "HEAD", suffix: str = ".ipy
     Like a pull request's diff (``git diff base...head``), with renames detected. Raises
     RevisionError for an unknown revision and ValueError outside a repository.
     """
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise ValueError(f"{path} is not inside a git repository") from None
-    with repo:
-        commits = []
-        for rev in (base, head):
-            try:
-                commits.append(repo.commit(rev))
-            except (git.BadName, ValueError, git.GitCommandError):
-                raise RevisionError(
-                    f"unknown revision {rev!r}; fetch it first "
-                    "(in GitHub Actions: actions/checkout with fetch-depth: 0)"
-                ) from None
+    with _repository(path) as repo:
+        commits = [_commit(repo, base), _commit(repo, head)]
         bases = repo.merge_base(commits[0], commits[1])
         start = bases[0] if bases else commits[0]
         found = []
@@ -135,20 +144,9 @@ def changed_since(path: Path, rev: str) -> tuple[Path, set[Path]]:
     ignore; a deleted file is listed too (it no longer exists). Raises RevisionError for an
     unknown revision and ValueError outside a repository.
     """
-    import git
-
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise ValueError(f"{path} is not inside a git repository") from None
-    with repo:
+    with _repository(path) as repo:
         root = Path(repo.working_tree_dir or path).resolve()
-        try:
-            repo.commit(rev)
-        except (git.BadName, ValueError, git.GitCommandError):
-            raise RevisionError(
-                f"unknown revision {rev!r}; fetch it first (in GitHub Actions: actions/checkout with fetch-depth: 0)"
-            ) from None
+        _commit(repo, rev)
         names = repo.git.diff("--name-only", "--no-renames", "-z", rev).split("\0")
         names += repo.untracked_files
         return root, {root / name for name in names if name}

@@ -47,7 +47,8 @@ class NotebookCase:
     parameters: dict[str, Any]
     timeout: float | None = None  # whole notebook, seconds
     cell_timeout: float | None = None  # each cell, seconds
-    kernel: str | None = None
+    kernel: str | None = None  # from the fixture; overrides notebook_kernel
+    notebook_kernel: str | None = None  # the notebook's kernelspec, read at collection
     skip: str | None = None  # reason
     xfail: str | None = None  # reason
     line: int | None = None  # where the case starts in the fixture file

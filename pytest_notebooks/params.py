@@ -266,6 +266,7 @@ class _Builder:
             parameters={**defaults, **own},
             line=self.spots[path].line if path in self.spots else None,
             notebook_sha256=self.notebook.sha256,
+            notebook_kernel=self.notebook.kernel_name,
             fixture_sha256=self.sha,
             **settings,
         )
