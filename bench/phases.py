@@ -81,7 +81,7 @@ def _instrument(tool: str) -> None:
         import papermill.engines as pe  # noqa: TID251
         import papermill.execute as px  # noqa: TID251
 
-        import pytest_notebooks.execute as ours
+        import pytest_notebooks.run.execute as ours
 
         _wrap(pe, "write_ipynb", "papermill saves during run")
         _wrap(px, "load_notebook_node", "papermill load + parameterize")

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from pytest_notebooks.cases.notebook import read_notebook
+from pytest_notebooks.cases.params import load_cases, sibling_fixture
 from pytest_notebooks.errors import CaseFailed, FixtureError
-from pytest_notebooks.kernels import KernelPool
+from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
-from pytest_notebooks.notebook import read_notebook
-from pytest_notebooks.params import load_cases, sibling_fixture
+from pytest_notebooks.run.kernels import KernelPool
 
 OPTIONS_KEY = pytest.StashKey[Options]()
 RESULT_KEY = pytest.StashKey[ExecutionResult]()
@@ -48,8 +49,7 @@ class NotebookFile(pytest.File):
 
     def _label(self, path: Path) -> str:
         """``path`` as the user typed it: relative to the invocation directory when below it."""
-        base = self.config.invocation_params.dir
-        return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+        return shown_path(path, self.config.invocation_params.dir)
 
 
 class NotebookItem(pytest.Item):
@@ -66,7 +66,7 @@ class NotebookItem(pytest.Item):
 
     def run_settings(self) -> Any:
         """Kernel: flag, fixture, notebook. Limits: case/fixture, then flag/ini defaults."""
-        from pytest_notebooks.execute import RunSettings
+        from pytest_notebooks.run.execute import RunSettings
 
         options, case = self.options, self.case
         return RunSettings(
@@ -79,7 +79,7 @@ class NotebookItem(pytest.Item):
         return self.options.output_path(self.case.notebook, self.case.case_id)
 
     def runtest(self) -> None:
-        from pytest_notebooks.execute import NextCase, run_case
+        from pytest_notebooks.run.execute import NextCase, run_case
 
         output = self.output_path()
         self.user_properties.append(("notebook_output", output))
@@ -103,8 +103,8 @@ class NotebookItem(pytest.Item):
         import dataclasses
 
         from pytest_notebooks.models import CellFailure, FailureKind
-        from pytest_notebooks.normalize import Replacement
-        from pytest_notebooks.snapshot import check_snapshot, snapshot_path
+        from pytest_notebooks.review.normalize import Replacement
+        from pytest_notebooks.review.snapshot import check_snapshot, snapshot_path
 
         assert result.notebook is not None
         rules = [Replacement(p, r) for p, r in (*self.options.snapshot_replace, *self.case.snapshot_replace)]
@@ -139,7 +139,7 @@ class NotebookItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailed):
-            from pytest_notebooks.report import failure_repr, relative_to
+            from pytest_notebooks.run.report import failure_repr, relative_to
 
             return failure_repr(
                 self.case,
@@ -169,9 +169,7 @@ class NotebookItem(pytest.Item):
             "parameters": case.parameters,
             "notebook_sha256": case.notebook_sha256,
             "fixture_sha256": case.fixture_sha256,
-            "output": _rel(Path(self.output_path()), options.rootdir)
-            if "://" not in self.output_path()
-            else self.output_path(),
+            "output": shown_path(self.output_path(), options.rootdir),
             "kernel": result.kernel_name if result else None,
             "execution_seconds": round(result.duration, 3) if result else None,
             "failure": result.failure.to_json() if result and result.failure else None,
@@ -180,7 +178,5 @@ class NotebookItem(pytest.Item):
 
 
 def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """A path as the results file keeps it: relative to the rootdir when below it."""
+    return shown_path(path, root)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.files import is_url
+
 
 @dataclass(frozen=True)
 class DeclaredParameter:
@@ -171,6 +173,6 @@ class Options:
             relative = notebook.with_suffix("").relative_to(self.rootdir)
         except ValueError:  # outside the rootdir: keep the whole path, minus its anchor
             relative = Path(*notebook.with_suffix("").parts[1:])
-        if "://" in self.output_dir:
+        if is_url(self.output_dir):
             return f"{self.output_dir.rstrip('/')}/{relative.as_posix()}/{case_id}.ipynb"
         return str(Path(self.output_dir, relative, f"{case_id}.ipynb"))

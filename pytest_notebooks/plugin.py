@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from pytest_notebooks.collect import NEXT_KEY, OPTIONS_KEY, POOL_KEY, NotebookFile, NotebookItem, has_fixture
+from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
-from pytest_notebooks.normalize import parse_replacement
-from pytest_notebooks.recorder import REPORT_ATTRIBUTE, Recorder
+from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE, Recorder
+from pytest_notebooks.review.normalize import parse_replacement
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DEFAULT_OUTPUT_DIR = "notebook-outputs"
@@ -129,7 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "notebook: a notebook case collected by pytest-notebooks")
     rootdir = Path(config.rootpath)
     output_dir = _setting(config, "notebooks_output_dir") or DEFAULT_OUTPUT_DIR
-    remote = "://" in output_dir
+    remote = is_url(output_dir)
     if not remote:
         output_dir = str((rootdir / output_dir).resolve())
     results = _setting(config, "notebooks_results")
@@ -166,9 +167,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _shown(config: pytest.Config, path: str | Path) -> str:
-    from pytest_notebooks.report import relative_to
-
-    return relative_to(config.invocation_params.dir)(path)
+    return shown_path(path, config.invocation_params.dir)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
@@ -200,7 +199,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
     from pytest_notebooks.gitinfo import git_state
 
     ignore = [options.results_path]  # the file only: with an s3:// output dir it sits in the rootdir
-    if "://" not in options.output_dir:
+    if not is_url(options.output_dir):
         ignore.append(Path(options.output_dir))
     recorder = Recorder(
         path=options.results_path,
@@ -224,10 +223,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     target = session.config.getoption("notebooks_review")
     if recorder is None or not target:
         return
-    from pytest_notebooks.changes import template_changes
-    from pytest_notebooks.github import append_step_summary
     from pytest_notebooks.gitinfo import RevisionError
-    from pytest_notebooks.review import Review, render_markdown
+    from pytest_notebooks.review.changes import template_changes
+    from pytest_notebooks.review.github import append_step_summary
+    from pytest_notebooks.review.render import Review, render_markdown
 
     base = session.config.getoption("notebooks_review_base")
     templates, problem = [], ""
@@ -244,8 +243,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     )
     markdown = render_markdown(review)
     path = Path(session.config.invocation_params.dir, target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown, encoding="utf-8")
+    atomic_write(path, markdown)
     append_step_summary(markdown)
 
 
@@ -254,7 +252,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     recorder = config.stash.get(RECORDER_KEY, None)
     if recorder is None or not recorder.cases or os.environ.get("GITHUB_ACTIONS") != "true":
         return
-    from pytest_notebooks.github import error_annotations
+    from pytest_notebooks.review.github import error_annotations
 
     for line in error_annotations(recorder.document(), recorder.rootdir):
         terminalreporter.write_line(line)
@@ -279,7 +277,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _changed_only(config: pytest.Config, items: list[pytest.Item], rev: str) -> list[pytest.Item]:
     from pytest_notebooks.gitinfo import RevisionError, changed_since, python_files
-    from pytest_notebooks.select import affected_modules, is_affected, notebook_imports
+    from pytest_notebooks.results.select import affected_modules, is_affected, notebook_imports
 
     try:
         root, changed = changed_since(config.rootpath, rev)
@@ -313,7 +311,7 @@ def _changed_only(config: pytest.Config, items: list[pytest.Item], rev: str) -> 
 def _one_shard(config: pytest.Config, items: list[pytest.Item], text: str) -> list[pytest.Item]:
     import json
 
-    from pytest_notebooks.select import assign_shards, durations_from_results, parse_shard
+    from pytest_notebooks.results.select import assign_shards, durations_from_results, parse_shard
 
     try:
         index, total = parse_shard(text)

@@ -21,7 +21,7 @@ import git
 
 from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.cli import main
-from pytest_notebooks.recorder import Recorder
+from pytest_notebooks.results.recorder import Recorder
 from tests.notebooks import PARAMS, write_notebook
 
 RESULTS = "notebook-outputs/results.json"

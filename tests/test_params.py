@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_notebooks.cases.notebook import parse_parameters, read_notebook
+from pytest_notebooks.cases.params import load_cases, sibling_fixture
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase
-from pytest_notebooks.notebook import parse_parameters, read_notebook
-from pytest_notebooks.params import load_cases, sibling_fixture
 from tests.notebooks import PARAMS, Cell, write_notebook
 
 

@@ -22,7 +22,7 @@ import pytest
 from pytest_notebooks.promote.errors import Conflict, Refused
 from pytest_notebooks.promote.inputs import gather
 from pytest_notebooks.promote.models import HIDDEN, POINTER_KEY, Head, Stored
-from pytest_notebooks.promote.publish import Options, Outcome, promote, read_state
+from pytest_notebooks.promote.publish import Outcome, PublishOptions, promote, read_state
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.stamp import unstamp
 from pytest_notebooks.promote.store import Store, open_store
@@ -414,7 +414,7 @@ def test_two_promotions_racing_exactly_one_wins(
 
     def promote_from(name: str, clone: NotebookRepo) -> None:
         try:
-            ends[name] = promote(racing(), _inputs(clone), Options())
+            ends[name] = promote(racing(), _inputs(clone), PublishOptions())
         except Conflict as exc:
             ends[name] = exc
         finally:
@@ -459,7 +459,7 @@ def test_an_interrupted_release_is_finished_by_the_next_run(repo: NotebookRepo, 
 
     store = Wrapped(open_store(parse_target(live.url, tmp_path)), crash_on_second_live_write)
     with pytest.raises(KeyboardInterrupt):
-        promote(store, _inputs(repo), Options())
+        promote(store, _inputs(repo), PublishOptions())
     pointer = json.loads(live.get(POINTER_KEY) or b"")
     assert pointer["state"] == "applying"
     half = pointer["release"]
@@ -493,7 +493,7 @@ def test_drift_while_applying_puts_everything_back(repo: NotebookRepo, live: Liv
 
     store = Wrapped(open_store(parse_target(live.url, tmp_path)), human_edits_vid_agg)
     with pytest.raises(Refused) as refused:
-        promote(store, _inputs(repo), Options())
+        promote(store, _inputs(repo), PublishOptions())
     assert "vid_agg.ipynb: drift" in refused.value.reasons[0]
     assert "were put back" in refused.value.reasons[0]
     assert live.get("vid_agg.ipynb") == b'{"hotfix": true}'  # the hand edit is not overwritten

@@ -15,10 +15,10 @@ from typing import Any
 import git
 import pytest
 
-from pytest_notebooks.changes import template_changes
-from pytest_notebooks.diff import diff_notebooks
-from pytest_notebooks.normalize import normalize
-from pytest_notebooks.review import MARKER, TRUNCATED, Review, render_markdown, render_text
+from pytest_notebooks.review.changes import template_changes
+from pytest_notebooks.review.diff import diff_notebooks
+from pytest_notebooks.review.normalize import normalize
+from pytest_notebooks.review.render import MARKER, TRUNCATED, Review, render_markdown, render_text
 from tests.notebooks import PARAMS, Cell, write_notebook
 
 BASE_CELLS: list[Cell] = [
@@ -229,7 +229,7 @@ def test_nbreview_cli_on_papermills_own_notebook(tmp_path: Path) -> None:
     out = tmp_path / "review.md"
     summary = tmp_path / "summary.md"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest_notebooks.review_cli", "--base", "HEAD~1", "--output", str(out)],
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--base", "HEAD~1", "--output", str(out)],
         cwd=root,
         capture_output=True,
         text=True,
@@ -242,7 +242,7 @@ def test_nbreview_cli_on_papermills_own_notebook(tmp_path: Path) -> None:
     assert "<details><summary>simple_execute.ipynb: modified, 1 cell changed</summary>" in markdown
     assert "\n-print(msg)\n+print(msg.upper())\n" in markdown
     text = subprocess.run(
-        [sys.executable, "-m", "pytest_notebooks.review_cli", "--base", "HEAD~1", "--format", "text"],
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--base", "HEAD~1", "--format", "text"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -251,7 +251,7 @@ def test_nbreview_cli_on_papermills_own_notebook(tmp_path: Path) -> None:
     )
     assert "  simple_execute.ipynb: modified, 1 cell changed" in text.stdout.splitlines()
     bad = subprocess.run(
-        [sys.executable, "-m", "pytest_notebooks.review_cli", "--base", "origin/main"],
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--base", "origin/main"],
         cwd=root,
         capture_output=True,
         text=True,

@@ -10,8 +10,8 @@ from pathlib import Path
 import git
 import pytest
 
-from pytest_notebooks.recorder import MergeError, merge_documents
-from pytest_notebooks.select import (
+from pytest_notebooks.results.recorder import MergeError, merge_documents
+from pytest_notebooks.results.select import (
     affected_modules,
     assign_shards,
     imports_of,
@@ -136,7 +136,7 @@ def test_shards_under_xdist_and_merged_results(pytester: pytest.Pytester) -> Non
         [
             sys.executable,
             "-m",
-            "pytest_notebooks.results_cli",
+            "pytest_notebooks.results.cli",
             "merge",
             "-o",
             str(merged),

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TextIO
 
 from pytest_notebooks import __version__
+from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.errors import Failed, Refused, UsageError
 from pytest_notebooks.promote.inputs import gather
-from pytest_notebooks.promote.models import Action, Change, Drift, ExitCode, Manifest, PointerState
-from pytest_notebooks.promote.publish import Options, Outcome, history, live_heads, promote, read_state, rollback
+from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
+from pytest_notebooks.promote.publish import Outcome, PublishOptions, history, live_heads, promote, read_state, rollback
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
 from pytest_notebooks.promote.store import open_store
 
@@ -170,7 +171,7 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     inputs = gather(results, base, source_root, ignore, project)
     for note in inputs.notes:
         print(note, file=out)
-    options = Options(
+    options = PublishOptions(
         dry_run=namespace.dry_run,
         prune=namespace.prune,
         clear_outputs=namespace.clear_outputs or bool(config.clear_outputs),
@@ -183,7 +184,9 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
 def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:
     base, _, config = _context(namespace)
     target = _target(namespace, base, config)
-    options = Options(dry_run=namespace.dry_run, prune=namespace.prune, overwrite_drift=namespace.overwrite_drift)
+    options = PublishOptions(
+        dry_run=namespace.dry_run, prune=namespace.prune, overwrite_drift=namespace.overwrite_drift
+    )
     outcome = rollback(open_store(target), namespace.release, options)
     return _report(outcome, target, options, out)
 
@@ -263,7 +266,7 @@ def _target(namespace: argparse.Namespace, base: Path, config: Config) -> Target
     raise UsageError("no target: pass --target URL, or set target in [tool.nbpromote] of pyproject.toml")
 
 
-def _report(outcome: Outcome, target: Target, options: Options, out: TextIO) -> int:
+def _report(outcome: Outcome, target: Target, options: PublishOptions, out: TextIO) -> int:
     current = outcome.current
     manifest = outcome.manifest
     for note in outcome.notes:

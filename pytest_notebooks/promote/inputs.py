@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import committed_files, git_state
 from pytest_notebooks.promote.errors import Refused
 from pytest_notebooks.promote.models import Candidate, Inputs
-from pytest_notebooks.recorder import SCHEMA, SCHEMA_VERSION
+from pytest_notebooks.results.recorder import SCHEMA, SCHEMA_VERSION
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
@@ -49,7 +50,7 @@ def gather(
     # as the plugin does when it records git.dirty: its own outputs do not count
     ignore = (*ignore, results_path.resolve())
     output_dir = str(results.get("output_dir") or "")
-    if output_dir and "://" not in output_dir:
+    if output_dir and not is_url(output_dir):
         ignore = (*ignore, Path(output_dir).resolve())
     state = git_state(start, ignore=ignore)
     if state is None:

@@ -28,16 +28,6 @@ def release_key(release: str) -> str:
     return f"{HIDDEN}releases/{release}.json"
 
 
-class ExitCode(enum.IntEnum):
-    """nbpromote's exit codes; documented in ``nbpromote --help`` and the README."""
-
-    PROMOTED = 0  # a release was made (status/history: done)
-    FAILED = 1  # could not be done: target, credentials, bucket, network, a lost race; also any crash
-    USAGE = 2  # bad command line or [tool.nbpromote] table
-    NOTHING_TO_DO = 3  # what is live already is what would be promoted
-    REFUSED = 4  # the inputs do not allow it: a failed case, a changed file, git state, drift
-
-
 class Outputs(str, enum.Enum):
     """What happens to the outputs stored in a template when it is published."""
 

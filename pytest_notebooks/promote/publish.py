@@ -37,12 +37,12 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
 
 from pytest_notebooks import __version__
+from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.promote.errors import Conflict, Failed, PreconditionFailed, Refused, TargetError
 from pytest_notebooks.promote.models import (
     POINTER_KEY,
     Action,
     Drift,
-    ExitCode,
     Head,
     Inputs,
     Manifest,
@@ -64,7 +64,7 @@ PUTS = (Action.ADD, Action.CHANGE, Action.RESTORE)
 
 
 @dataclass(frozen=True)
-class Options:
+class PublishOptions:
     dry_run: bool = False
     prune: bool = False
     clear_outputs: bool = False
@@ -91,7 +91,9 @@ class State:
     manifest: Manifest | None
 
 
-def promote(store: Store, inputs: Inputs, options: Options, now: Callable[[], datetime] | None = None) -> Outcome:
+def promote(
+    store: Store, inputs: Inputs, options: PublishOptions, now: Callable[[], datetime] | None = None
+) -> Outcome:
     """Publish ``inputs``' candidates to ``store`` as a new release (see the module docstring)."""
     state, notes = _settled(store, options.dry_run)
     current = state.manifest
@@ -149,7 +151,7 @@ def promote(store: Store, inputs: Inputs, options: Options, now: Callable[[], da
     return _execute(store, state, plan, manifest, objects, drift, options, notes)
 
 
-def rollback(store: Store, ref: str, options: Options, now: Callable[[], datetime] | None = None) -> Outcome:
+def rollback(store: Store, ref: str, options: PublishOptions, now: Callable[[], datetime] | None = None) -> Outcome:
     """Make a new release whose templates are those of release ``ref``, byte for byte."""
     state, notes = _settled(store, options.dry_run)
     if state.manifest is None:
@@ -267,7 +269,7 @@ def _execute(
     manifest: Manifest,
     objects: Mapping[str, bytes],
     drift: Mapping[str, Drift],
-    options: Options,
+    options: PublishOptions,
     notes: tuple[str, ...],
 ) -> Outcome:
     if plan.refusals:

@@ -25,12 +25,12 @@ import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_notebooks.files import atomic_write
 from pytest_notebooks.promote.errors import Conflict, PreconditionFailed, TargetError
 from pytest_notebooks.promote.models import HIDDEN, Head, Stored
 from pytest_notebooks.promote.settings import Target
@@ -111,19 +111,7 @@ class LocalStore:
         try:
             with self._locked():
                 self._check(key, if_match)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".nbpromote-", suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(data)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    os.chmod(tmp, 0o644)  # mkstemp makes 0600; schedulers often run as another user
-                    os.replace(tmp, path)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                    raise
+                atomic_write(path, data, prefix=".nbpromote-")
         except OSError as exc:
             raise TargetError(f"cannot write {path}: {exc.strerror or exc}") from None
         return hashlib.sha256(data).hexdigest()

@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.normalize import output_lines
+from pytest_notebooks.review.normalize import output_lines
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.diff import NotebookDiff, diff_notebooks
 from pytest_notebooks.gitinfo import ChangedFile, changed_files
-from pytest_notebooks.normalize import normalize
+from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
+from pytest_notebooks.review.normalize import normalize
 
 _EMPTY: dict[str, Any] = {"cells": [], "metadata": {}}
 

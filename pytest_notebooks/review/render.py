@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.changes import TemplateChange
-from pytest_notebooks.diff import CellChange
-from pytest_notebooks.notebook import strip_ansi
+from pytest_notebooks.cases.notebook import strip_ansi
+from pytest_notebooks.review.changes import TemplateChange
+from pytest_notebooks.review.diff import CellChange
 
 MARKER = "<!-- pytest-notebooks:review -->"
 DEFAULT_BUDGET = 60_000

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.kernels import KernelKey, KernelPool
+from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
+from pytest_notebooks.files import is_url
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
-from pytest_notebooks.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
+from pytest_notebooks.run.kernels import KernelKey, KernelPool
 
 RAISES_TAG = "raises-exception"
 SKIP_TAG = "skip-execution"
@@ -89,7 +90,7 @@ def run_case(
             kind, limit=settings.timeout if kind is FailureKind.NOTEBOOK_TIMEOUT else settings.cell_timeout
         )
 
-    if "://" not in output_path:
+    if not is_url(output_path):
         try:
             Path(output_path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

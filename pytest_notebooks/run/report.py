@@ -8,7 +8,6 @@ so ``FAILED nb.ipynb::fr - cell 4 (In [3]): KeyError: 'fr'`` reads the same with
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,9 +17,10 @@ from _pytest._code.code import ReprEntryNative as _PytestNativeEntry
 from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebackNative
 from _pytest._io import TerminalWriter
 
-from pytest_notebooks.execute import RunSettings
+from pytest_notebooks.cases.notebook import strip_ansi
+from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
-from pytest_notebooks.notebook import strip_ansi
+from pytest_notebooks.run.execute import RunSettings
 
 MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3
@@ -187,12 +187,6 @@ def relative_to(base: Path) -> Callable[[str | Path], str]:
     """A function that shows paths relative to ``base`` where they are below it."""
 
     def relpath(path: str | Path) -> str:
-        text = str(path)
-        if "://" in text:
-            return text
-        try:
-            return os.path.relpath(text, base) if Path(text).is_absolute() else text
-        except ValueError:
-            return text
+        return shown_path(path, base)
 
     return relpath

@@ -14,7 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_notebooks.recorder import MergeError, merge_documents
+from pytest_notebooks.exitcodes import ExitCode
+from pytest_notebooks.files import atomic_write
+from pytest_notebooks.results.recorder import MergeError, merge_documents
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,12 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # MergeError is a ValueError
         kind = "cannot merge" if isinstance(exc, MergeError) else "cannot read"
         print(f"nbresults: {kind}: {exc}", file=sys.stderr)
-        return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+        return ExitCode.USAGE
+    atomic_write(args.output, json.dumps(merged, indent=2) + "\n")
     summary = ", ".join(f"{n} {k}" for k, n in sorted(merged["summary"].items()))
     print(f"nbresults: merged {len(documents)} files into {args.output}: {summary}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

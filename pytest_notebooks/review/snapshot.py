@@ -12,15 +12,14 @@ the outputs alone does not fail a snapshot.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.diff import NotebookDiff, diff_notebooks
-from pytest_notebooks.normalize import Replacement, normalize
+from pytest_notebooks.files import atomic_write
+from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
+from pytest_notebooks.review.normalize import Replacement, normalize
 
 SNAPSHOT_DIR = "__snapshots__"
 NO_CHANGES = NotebookDiff(())
@@ -70,8 +69,4 @@ def _read(path: Path) -> dict[str, Any]:
 def _write(path: Path, nb: dict[str, Any]) -> None:
     snapshot = {**nb, "nbformat_minor": 4}  # 4.4: cells without ids are valid
     text = json.dumps(snapshot, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)

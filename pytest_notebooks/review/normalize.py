@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
+from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
 
 _IMAGE_PREFIX = "image/"
 _KEPT_NOTEBOOK_METADATA = ("kernelspec",)

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.files import atomic_write
 from pytest_notebooks.gitinfo import GitState
 
 SCHEMA = "pytest-notebooks/results"
@@ -137,12 +136,7 @@ class Recorder:
 
     def write(self) -> None:
         """Write the file atomically (a reader never sees half of it)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.document(), indent=2, default=str) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.document(), indent=2, default=str) + "\n")
 
 
 def _version(name: str) -> str | None:

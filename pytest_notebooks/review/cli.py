@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.changes import template_changes
-from pytest_notebooks.github import append_step_summary
+from pytest_notebooks.exitcodes import ExitCode
+from pytest_notebooks.files import atomic_write
 from pytest_notebooks.gitinfo import RevisionError
-from pytest_notebooks.review import DEFAULT_BUDGET, Review, render_markdown, render_text
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from pytest_notebooks.review.changes import template_changes
+from pytest_notebooks.review.github import append_step_summary
+from pytest_notebooks.review.render import DEFAULT_BUDGET, Review, render_markdown, render_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,17 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         templates = template_changes(args.repo, args.base, args.head) if args.base else []
     except (RevisionError, ValueError, OSError) as exc:
         print(f"nbreview: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     review = Review(results=results, templates=tuple(templates), base=args.base, head=args.head)
     markdown = render_markdown(review, budget=args.budget)
     text = markdown if args.format == "markdown" else render_text(review)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        atomic_write(args.output, text)
     else:
         sys.stdout.write(text)
     append_step_summary(markdown)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _load_results(path: Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from pytest_notebooks.notebook import cell_source
+from pytest_notebooks.cases.notebook import cell_source
 
 
 def module_names(relpath: str) -> set[str]:

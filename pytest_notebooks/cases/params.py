@@ -30,7 +30,7 @@ import yaml
 
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase, NotebookInfo
-from pytest_notebooks.normalize import check_pattern
+from pytest_notebooks.review.normalize import check_pattern
 
 DEFAULT_CASE_ID = "default"
 TOP_LEVEL_KEYS = (
