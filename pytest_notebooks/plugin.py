@@ -1,10 +1,12 @@
 """The pytest11 entry module (``-p no:notebooks`` turns it off): options and hook wiring only.
 
-notebook + fixture   params.py, notebook.py   -> NotebookCase
+notebook + fixture   cases/                   -> NotebookCase
 cases -> items       collect.py               -> NotebookFile / NotebookItem
-items -> execution   execute.py               -> ExecutionResult (papermill)
-result -> report     report.py                -> the failure block
-reports -> file      recorder.py              -> results.json (controller only)
+items -> execution   run/execute.py           -> ExecutionResult (papermill)
+result -> report     run/report.py            -> the failure block
+reports -> file      results/recorder.py      -> results.json (controller only)
+diff / review        review/                  -> snapshots, the review document
+promotion            promote/                 -> nbpromote
 """
 
 from __future__ import annotations
@@ -276,54 +278,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _changed_only(config: pytest.Config, items: list[pytest.Item], rev: str) -> list[pytest.Item]:
-    from pytest_notebooks.gitinfo import RevisionError, changed_since, python_files
-    from pytest_notebooks.results.select import affected_modules, is_affected, notebook_imports
+    from pytest_notebooks.results.select import SelectionError, changed_cases
 
+    cases = {item.nodeid: (item.case.notebook, item.case.fixture) for item in items if isinstance(item, NotebookItem)}
     try:
-        root, changed = changed_since(config.rootpath, rev)
-    except (RevisionError, ValueError) as exc:
+        keep = changed_cases(config.rootpath, cases, rev)
+    except SelectionError as exc:
         raise pytest.UsageError(f"--notebooks-changed-since: {exc}") from None
-    sources = {}
-    for name in python_files(root):
-        try:
-            sources[name] = (root / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-    changed_py = [p.relative_to(root).as_posix() for p in changed if p.suffix == ".py"]
-    affected = affected_modules(changed_py, sources)
-    imports: dict[Path, set[str]] = {}
-    keep = []
-    for item in items:
-        if not isinstance(item, NotebookItem):
-            keep.append(item)
-            continue
-        case = item.case
-        if case.notebook in changed or case.fixture in changed:
-            keep.append(item)
-            continue
-        if case.notebook not in imports:
-            imports[case.notebook] = notebook_imports(case.notebook)
-        if affected and is_affected(imports[case.notebook], affected):
-            keep.append(item)
-    return keep
+    return [item for item in items if not isinstance(item, NotebookItem) or item.nodeid in keep]
 
 
 def _one_shard(config: pytest.Config, items: list[pytest.Item], text: str) -> list[pytest.Item]:
-    import json
+    from pytest_notebooks.results.select import SelectionError, shard_cases
 
-    from pytest_notebooks.results.select import assign_shards, durations_from_results, parse_shard
-
-    try:
-        index, total = parse_shard(text)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--notebooks-shard: {exc}") from None
-    durations = None
-    source = config.getoption("notebooks_durations")
-    if source:
-        try:
-            durations = durations_from_results(json.loads(Path(source).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise pytest.UsageError(f"--notebooks-durations: cannot read {source}: {exc}") from None
     notebook_ids = [item.nodeid for item in items if isinstance(item, NotebookItem)]
-    shards = assign_shards(notebook_ids, total, durations)
+    try:
+        index, shards = shard_cases(notebook_ids, text, config.getoption("notebooks_durations"))
+    except SelectionError as exc:
+        name = "--notebooks-durations" if "cannot read" in str(exc) else "--notebooks-shard"
+        raise pytest.UsageError(f"{name}: {exc}") from None
     return [item for item in items if (shards[item.nodeid] == index if isinstance(item, NotebookItem) else index == 1)]

@@ -10,7 +10,7 @@ from pathlib import Path
 import git
 import pytest
 
-from pytest_notebooks.results.recorder import MergeError, merge_documents
+from pytest_notebooks.results.merge import MergeError, merge_documents
 from pytest_notebooks.results.select import (
     affected_modules,
     assign_shards,

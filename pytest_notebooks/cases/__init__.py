@@ -1,1 +1,1 @@
-"""cases"""
+"""Notebook + fixture YAML -> NotebookCase per case: reading, validation, hints. No pytest."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.results.recorder import MergeError, merge_documents
+from pytest_notebooks.results.merge import MergeError, merge_documents
 
 
 def main(argv: Sequence[str] | None = None) -> int:

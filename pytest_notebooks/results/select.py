@@ -130,3 +130,51 @@ def durations_from_results(document: Mapping[str, object]) -> dict[str, float]:
             if isinstance(case, dict) and isinstance(case.get("duration"), (int, float)):
                 out[str(case["nodeid"])] = float(case["duration"])
     return out
+
+
+class SelectionError(ValueError):
+    """A selection that cannot be made: an unknown revision, a bad shard, an unreadable durations file."""
+
+
+def changed_cases(start: Path, cases: Mapping[str, tuple[Path, Path]], rev: str) -> set[str]:
+    """The node ids of ``cases`` (node id -> (notebook, fixture)) affected by changes since ``rev``."""
+    from pytest_notebooks.gitinfo import RevisionError, changed_since, python_files
+
+    try:
+        root, changed = changed_since(start, rev)
+    except (RevisionError, ValueError) as exc:
+        raise SelectionError(str(exc)) from None
+    sources = {}
+    for name in python_files(root):
+        try:
+            sources[name] = (root / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    changed_py = [p.relative_to(root).as_posix() for p in changed if p.suffix == ".py"]
+    affected = affected_modules(changed_py, sources)
+    imports: dict[Path, set[str]] = {}
+    keep = set()
+    for nodeid, (notebook, fixture) in cases.items():
+        if notebook in changed or fixture in changed:
+            keep.add(nodeid)
+            continue
+        if notebook not in imports:
+            imports[notebook] = notebook_imports(notebook)
+        if affected and is_affected(imports[notebook], affected):
+            keep.add(nodeid)
+    return keep
+
+
+def shard_cases(nodeids: Sequence[str], text: str, durations_file: str | None) -> tuple[int, dict[str, int]]:
+    """``--notebooks-shard I/N``: (I, the shard of every node id), balanced by ``durations_file``."""
+    try:
+        index, total = parse_shard(text)
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
+    durations = None
+    if durations_file:
+        try:
+            durations = durations_from_results(json.loads(Path(durations_file).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise SelectionError(f"cannot read {durations_file}: {exc}") from None
+    return index, assign_shards(nodeids, total, durations)

@@ -1,1 +1,1 @@
-"""run"""
+"""NotebookCase -> ExecutionResult: kernels, papermill, the verdict, the failure block."""

@@ -12,23 +12,20 @@ it does), and ``skip-execution`` cells are not run (passed to nbclient explicitl
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
+from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, cell_source, cell_tags
 from pytest_notebooks.files import is_url
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
 from pytest_notebooks.run.kernels import KernelKey, KernelPool
+from pytest_notebooks.run.verdict import TemplateNumbering, failing_line, judge
 
-RAISES_TAG = "raises-exception"
 SKIP_TAG = "skip-execution"
 KERNEL_START_TIMEOUT = 60.0
 TIMEOUT_ENAME = "PytestNotebooksTimeout"  # marks nbclient's synthesized reply to a timed-out cell
-_CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
-_ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -244,9 +241,9 @@ def _finish(
     except (FileNotFoundError, OSError, ValueError):
         nb = nbformat.read(str(case.notebook), as_version=4)  # papermill stopped before saving
     nb.cells = [cell for cell in nb.cells if ERROR_MARKER_TAG not in cell_tags(cell)]
-    numbering = _TemplateNumbering.of(case.notebook, nb.cells)
+    numbering = TemplateNumbering.of(json.loads(case.notebook.read_bytes()).get("cells", []), nb.cells)
     if failure is None:
-        failure = _judge(nb.cells, numbering)
+        failure = judge(nb.cells, numbering)
     elif failure.kind not in (FailureKind.MISSING_KERNEL, FailureKind.SETUP) and running:
         index = running[-1]
         cell = nb.cells[index]
@@ -258,7 +255,7 @@ def _finish(
             cell_id=numbering.cell_id(index),
             exec_count=cell.get("execution_count"),
             source=cell_source(cell),
-            line=_failing_line(traceback, cell.get("execution_count")),
+            line=failing_line(traceback, cell.get("execution_count")),
             traceback=traceback,
             limit=failure.limit,
         )
@@ -281,89 +278,7 @@ def _finish(
     return failure, kernel_name, nb
 
 
-@dataclass(frozen=True)
-class _TemplateNumbering:
-    """Maps a cell index in the executed copy to its 1-based number in the template.
-
-    papermill drops the template's old error-marker cells and inserts an injected-parameters
-    cell (or replaces the template's own), so positions differ between the two.
-    """
-
-    template_positions: tuple[int, ...]  # template index of each cell papermill kept
-    injected_index: int | None  # index of the inserted parameters cell in the executed copy
-    template_ids: tuple[str | None, ...]  # cell ids as saved in the template (older ones have none)
-
-    @classmethod
-    def of(cls, template: Path, executed_cells: list[Any]) -> _TemplateNumbering:
-        cells = json.loads(template.read_bytes()).get("cells", [])
-        kept = tuple(i for i, c in enumerate(cells) if ERROR_MARKER_TAG not in cell_tags(c))
-        replaced = any(INJECTED_TAG in cell_tags(cells[i]) for i in kept)
-        injected = [i for i, c in enumerate(executed_cells) if INJECTED_TAG in cell_tags(c)]
-        ids = tuple(c.get("id") for c in cells)
-        return cls(kept, None if replaced or not injected else injected[0], ids)
-
-    def cell_id(self, index: int) -> str | None:
-        """The template's id of the executed cell at ``index`` (nbformat invents ids for old files)."""
-        number = self.number(index)
-        return self.template_ids[number - 1] if number is not None else None
-
-    def number(self, index: int) -> int | None:
-        if self.injected_index is not None and index >= self.injected_index:
-            if index == self.injected_index:
-                return None  # the injected-parameters cell itself is not in the template
-            index -= 1
-        return self.template_positions[index] + 1 if index < len(self.template_positions) else None
-
-
-def _judge(cells: list[Any], numbering: _TemplateNumbering) -> CellFailure | None:
-    """The first cell that failed the case, honouring raises-exception and clean sys.exit."""
-    for index, cell in enumerate(cells):
-        if cell.get("cell_type") != "code":
-            continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        tagged = RAISES_TAG in cell_tags(cell)
-        ran = cell.get("execution_count") is not None
-        for error in errors:
-            if error.get("ename") == "SystemExit" and str(error.get("evalue", "")) in ("", "0"):
-                return None  # papermill treats a clean sys.exit as success; later cells did not run
-            if not tagged:
-                return _cell_failure(FailureKind.ERROR, cell, index, numbering, error)
-        if tagged and ran and not errors:
-            return _cell_failure(FailureKind.NO_RAISE, cell, index, numbering, None)
-        if not errors and cell.get("metadata", {}).get("papermill", {}).get("exception") is True:
-            # nbclient raised for this cell without an error output (papermill's own rule)
-            failed = {"ename": "CellExecutionError", "evalue": "the cell failed without an error output"}
-            return _cell_failure(FailureKind.ERROR, cell, index, numbering, failed)
-    return None
-
-
-def _cell_failure(kind: FailureKind, cell: Any, index: int, numbering: _TemplateNumbering, error: Any) -> CellFailure:
-    exec_count = cell.get("execution_count")
-    traceback = tuple(error.get("traceback", ())) if error is not None else ()
-    return CellFailure(
-        kind,
-        cell_number=numbering.number(index),
-        cell_id=numbering.cell_id(index),
-        exec_count=exec_count,
-        source=cell_source(cell),
-        line=_failing_line(traceback, exec_count),
-        ename=str(error.get("ename", "")) if error is not None else "",
-        evalue=strip_ansi(str(error.get("evalue", ""))) if error is not None else "",
-        traceback=traceback,
-    )
-
-
-def _failing_line(traceback: tuple[str, ...], exec_count: int | None) -> int | None:
-    """The line of the cell that raised, as IPython's traceback names it."""
-    text = strip_ansi("\n".join(traceback))
-    for match in _CELL_LINE.finditer(text):
-        if exec_count is None or int(match.group(1)) == exec_count:
-            return int(match.group(2))
-    arrow = _ARROW_LINE.search(text)
-    return int(arrow.group(1)) if arrow else None
-
-
-def _mark(nb: Any, failure: CellFailure, numbering: _TemplateNumbering) -> None:
+def _mark(nb: Any, failure: CellFailure, numbering: TemplateNumbering) -> None:
     """Put a banner at the top of the saved notebook and an anchor before the failing cell."""
     import nbformat
 
