@@ -174,6 +174,9 @@ class NotebookItem(pytest.Item):
             "execution_seconds": round(result.duration, 3) if result else None,
             "failure": result.failure.to_json() if result and result.failure else None,
             "snapshot": self.stash.get(SNAPSHOT_KEY, None),
+            "declared_cases": list(case.declared_cases),
+            "fixture_skip": case.skip or None,
+            "fixture_xfail": case.xfail or None,
         }
 
 

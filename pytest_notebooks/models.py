@@ -58,6 +58,7 @@ class NotebookCase:
     fixture_sha256: str = ""
     snapshot: bool | None = None  # None: not said in the fixture (the flag decides)
     snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the fixture
+    declared_cases: tuple[str, ...] = ()  # every case id of the fixture, in file order (this one included)
 
 
 class FailureKind(str, enum.Enum):

@@ -20,6 +20,7 @@ declared.py; this module walks the cases.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -113,7 +114,9 @@ class _Builder:
                 f"`cases` must be a non-empty mapping of case ids to cases, got {kind(cases)}",
                 "write `cases:` then one indented `case_id: {parameter: value}` per case",
             )
-        return [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
+        cases = [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
+        declared = tuple(case.case_id for case in cases)
+        return [dataclasses.replace(case, declared_cases=declared) for case in cases]
 
     def case(
         self,

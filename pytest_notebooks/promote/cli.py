@@ -18,7 +18,7 @@ from typing import TextIO
 from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.gitinfo import git_state
-from pytest_notebooks.promote.errors import Failed, Refused, UsageError
+from pytest_notebooks.promote.errors import Conflict, Failed, Refused, UsageError
 from pytest_notebooks.promote.inputs import gather
 from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
 from pytest_notebooks.promote.publish import Outcome, PublishOptions, history, live_heads, promote, read_state, rollback
@@ -29,11 +29,13 @@ COMMANDS = ("promote", "status", "history", "rollback")
 EXIT_CODES = f"""\
 exit codes:
   {ExitCode.PROMOTED:d}  promoted: a release was made (status, history: done; --dry-run: would promote)
-  {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network, a lost race; nothing half-done
+  {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network; nothing half-done
   {ExitCode.USAGE:d}  usage: bad arguments or [tool.nbpromote] table
   {ExitCode.NOTHING_TO_DO:d}  nothing to do: what is live is what would be promoted
   {ExitCode.REFUSED:d}  refused: a case did not pass, a file changed since tested, the results are from
      another commit or a dirty tree, or a live object was changed by hand (drift)
+  {ExitCode.PARTIAL:d}  partial: the notebooks whose cases all passed are live; others were held back (listed)
+  {ExitCode.CONFLICT:d}  conflict: another promotion or rollback is running or won the race; nothing changed here
 """
 SYMBOLS = {
     Action.ADD: "+",
@@ -75,6 +77,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         if exc.hint:
             print(f"  hint: {exc.hint}", file=err)
         return ExitCode.REFUSED
+    except Conflict as exc:
+        print(f"nbpromote: conflict: {exc}", file=err)
+        return ExitCode.CONFLICT
     except Failed as exc:
         print(f"nbpromote: failed: {exc}", file=err)
         return ExitCode.FAILED
