@@ -231,23 +231,30 @@ def test_dry_run_prints_the_plan_and_writes_nothing(repo: NotebookRepo, live: Li
     [
         ("failed", "notebooks/vid_agg.ipynb: case 'fr' failed: cell 2 (In [2]): KeyError: 'fr'"),
         ("error", "notebooks/vid_agg.ipynb: case 'fr' error"),
-        ("skipped", "notebooks/vid_agg.ipynb: case 'fr' skipped"),
-        ("xfailed", "notebooks/vid_agg.ipynb: case 'fr' xfailed"),
+        ("skipped", "notebooks/vid_agg.ipynb: case 'fr' skipped at run time"),
+        ("xfailed", "notebooks/vid_agg.ipynb: case 'fr' xfailed (its fixture does not mark it xfail)"),
     ],
 )
-def test_refused_unless_every_case_passed(repo: NotebookRepo, live: Live, outcome: str, expected: str) -> None:
+def test_a_notebook_with_a_case_not_passed_is_held_back(
+    repo: NotebookRepo, live: Live, outcome: str, expected: str
+) -> None:
     repo.results({VID_AGG: {"fr": outcome}})
     result = run(repo, live)
-    assert result.code == 4, result.text
-    assert result.err.startswith(f"nbpromote: refused: {expected}")
-    assert live.keys() == []
+    assert result.code == 5, result.text
+    assert "held back 1 notebooks (what is live for them stays live):" in result.out
+    assert f"  {expected}" in result.out
+    assert "hint: " in result.out and "pytest notebooks/vid_agg.ipynb::fr" in result.out
+    assert [k for k in live.keys() if not k.startswith(".nbpromote/")] == ["report.ipynb"]
+
+    everything = run(repo, live, "--all-or-nothing")
+    assert everything.code == 4, everything.text
+    assert everything.err.startswith(f"nbpromote: refused: {expected}")
 
 
 def test_refused_when_a_file_changed_since_tested(repo: NotebookRepo, live: Live) -> None:
     (repo.root / VID_AGG).write_text((repo.root / VID_AGG).read_text().replace("v1", "v1-edited"))
     result = run(repo, live)
     assert result.code == 4, result.text
-    assert "notebooks/vid_agg.ipynb: changed since it was tested (sha256 " in result.err
     assert "the working tree has uncommitted changes now" in result.err
     assert live.keys() == []
 
@@ -255,8 +262,9 @@ def test_refused_when_a_file_changed_since_tested(repo: NotebookRepo, live: Live
 def test_refused_when_the_recorded_sha256_is_not_the_files(repo: NotebookRepo, live: Live) -> None:
     repo.results(sha256={VID_AGG: "0" * 64})  # tested other bytes, with the same commit and a clean tree
     result = run(repo, live)
-    assert result.code == 4, result.text
-    assert result.err.startswith("nbpromote: refused: notebooks/vid_agg.ipynb: changed since it was tested")
+    assert result.code == 5, result.text
+    assert "  notebooks/vid_agg.ipynb: changed since it was tested (sha256 " in result.out
+    assert [k for k in live.keys() if not k.startswith(".nbpromote/")] == ["report.ipynb"]
 
 
 def test_refused_for_a_dirty_tree(repo: NotebookRepo, live: Live) -> None:
@@ -285,12 +293,17 @@ def test_refused_for_results_from_another_commit(repo: NotebookRepo, live: Live)
     assert live.keys() == []
 
 
-def test_refused_for_a_partial_run(repo: NotebookRepo, live: Live) -> None:
+def test_a_notebook_missing_from_the_results_is_held_back(repo: NotebookRepo, live: Live) -> None:
+    (repo.root / RESULTS).unlink()  # else the earlier run's records of the same commit accumulate
     del repo.cases[REPORT]
     repo.results()
     result = run(repo, live)
-    assert result.code == 4, result.text
-    assert "notebooks/report.ipynb: has the fixture notebooks/report.yaml but the results file has no" in result.err
+    assert result.code == 5, result.text
+    assert "  notebooks/report.ipynb: not run: the results file has no case of it" in result.out
+    assert "hint: run the missing cases (results of the same commit accumulate): pytest notebooks/report.ipynb" in (
+        result.out
+    )
+    assert [k for k in live.keys() if not k.startswith(".nbpromote/")] == ["vid_agg.ipynb"]
 
 
 def test_refused_when_a_live_template_lost_its_fixture(repo: NotebookRepo, live: Live) -> None:
@@ -379,7 +392,7 @@ class Wrapped:
 
 
 def _inputs(repo: NotebookRepo) -> Any:
-    return gather(repo.root / RESULTS, repo.root, repo.root / "notebooks")
+    return gather(repo.root / RESULTS, repo.root, repo.root / "notebooks").inputs
 
 
 @pytest.mark.parametrize("same_commit", [False, True], ids=["two-commits", "one-commit-twice"])

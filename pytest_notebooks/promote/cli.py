@@ -19,7 +19,7 @@ from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.errors import Conflict, Failed, Refused, UsageError
-from pytest_notebooks.promote.inputs import gather
+from pytest_notebooks.promote.inputs import Policy, gather
 from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
 from pytest_notebooks.promote.publish import Outcome, PublishOptions, history, live_heads, promote, read_state, rollback
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--clear-outputs", action="store_true", help="publish with outputs cleared (default: as committed)"
     )
+    sub.add_argument(
+        "--all-or-nothing",
+        action="store_true",
+        help="refuse the whole promotion when any notebook is held back (default: all_or_nothing in "
+        "[tool.nbpromote], else promote the notebooks that passed and hold back the others)",
+    )
     _writing_options(sub)
     sub.set_defaults(run=_promote)
 
@@ -173,7 +179,14 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     results = base / namespace.results if namespace.results else config.results or project / DEFAULT_RESULTS
     source_root = base / namespace.source_root if namespace.source_root else config.source_root
     ignore = (target.path,) if target.path is not None else ()
-    inputs = gather(results, base, source_root, ignore, project)
+    policy = Policy(
+        accept_fixture_skips=config.accept_fixture_skips is not False,
+        accept_fixture_xfails=config.accept_fixture_xfails is not False,
+        all_or_nothing=namespace.all_or_nothing or bool(config.all_or_nothing),
+        groups=config.groups or {},
+    )
+    gathered = gather(results, base, source_root, ignore, project, policy)
+    inputs = gathered.inputs
     for note in inputs.notes:
         print(note, file=out)
     options = PublishOptions(
@@ -183,7 +196,15 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
         overwrite_drift=namespace.overwrite_drift,
     )
     outcome = promote(open_store(target), inputs, options)
-    return _report(outcome, target, options, out)
+    code = _report(outcome, target, options, out)
+    if gathered.held_back and code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO):
+        print(f"held back {len(gathered.held_back)} notebooks (what is live for them stays live):", file=out)
+        for held in gathered.held_back:
+            for reason in held.reasons:
+                print(f"  {held.source_path}: {reason}", file=out)
+        print(f"  hint: {gathered.command}", file=out)
+        return ExitCode.PARTIAL
+    return code
 
 
 def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:

@@ -1,34 +1,74 @@
 """Results file + git + the files on disk -> ``Inputs`` (what may be promoted), or ``Refused``.
 
-A committed notebook below the source root is promoted only when
+The evidence is checked first, as a whole; a problem here refuses the run:
 
-- the results file has cases for it and every one of them ``passed`` (failed, error, skipped,
-  xfailed, xpassed all block),
-- its sha256 in the results file is that of the file on disk now (and so is its fixture's),
-- the results file comes from the commit that is checked out, tested on a clean tree, and the tree is
-  still clean now.
+- the results file is valid against its published schema (``results/results.schema.json``),
+- its last session ended (``completed``, ``stopped`` or ``worker-crashed``): an ``interrupted`` or
+  ``internal-error`` session proves nothing about the cases it did not finish,
+- it comes from the commit that is checked out, tested on a clean tree, and the tree is still clean.
 
-Promotion is all or nothing: one notebook that may not be promoted refuses the whole run, because
-templates feed each other and a half-updated set is not what was tested. A committed notebook with
-no fixture is never tested, so it is left out (and said so) without blocking the others.
+Then each committed notebook below the source root is promoted or held back on its own. It is
+promoted when every case its fixture declares *now* (the fixture is read from disk, not from the
+results file) has a record that ``passed``, or that the fixture itself skips / marks xfail (a
+decision recorded in git; ``accept_fixture_skips`` / ``accept_fixture_xfails``), and when its and its
+fixture's sha256 are those recorded. A failed, errored, interrupted, crashed, xpassed, runtime-skipped
+or not-run case holds it back, and whatever is live for it stays live. Members of a promotion group
+(``groups`` in ``[tool.nbpromote]``) go live together or not at all; ``all_or_nothing`` refuses the
+run when anything is held back. A committed notebook with no fixture is never tested, so it is left
+out (and said so). Every refusal ends with the command that produces the missing evidence.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
-import json
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import committed_files, git_state
 from pytest_notebooks.promote.errors import Refused
 from pytest_notebooks.promote.models import Candidate, Inputs
-from pytest_notebooks.results.recorder import SCHEMA, SCHEMA_VERSION
+from pytest_notebooks.results.read import ResultsError, load_results
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
+COMPLETE = ("completed", "stopped", "worker-crashed")  # session states whose finished cases count
+MAX_IDS_IN_COMMAND = 12
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What holds a notebook back, from ``[tool.nbpromote]`` and the command line."""
+
+    accept_fixture_skips: bool = True
+    accept_fixture_xfails: bool = True
+    all_or_nothing: bool = False
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> repo-relative globs
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A notebook that is not promoted this time, and why."""
+
+    source_path: str
+    key: str
+    reasons: tuple[str, ...]
+    rerun: tuple[str, ...]  # pytest node ids (relative to the rootdir) whose run would give the evidence
+    fix_first: bool  # a case failed: the notebook needs a fix before a re-run can help
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What may be promoted, what is held back, and the command that gives the missing evidence."""
+
+    inputs: Inputs
+    held_back: tuple[HeldBack, ...]
+    command: str  # "" when nothing is held back
 
 
 def gather(
@@ -37,8 +77,9 @@ def gather(
     source_root: Path | None,
     ignore: tuple[Path, ...] = (),
     project: Path | None = None,
-) -> Inputs:
-    """Check the results file against git and the disk; raise Refused listing every problem found.
+    policy: Policy | None = None,
+) -> Gathered:
+    """Check the results file against git and the disk; raise Refused when nothing may go.
 
     ``start`` is a directory inside the repository; ``source_root`` defaults to the repository
     root. Paths in the results file are relative to its ``rootdir`` when that is a directory of
@@ -46,9 +87,15 @@ def gather(
     pytest runs in (default: the repository root). Untracked files below ``ignore`` (a local
     target), the results file and the results' output directory do not make the tree dirty.
     """
-    results = _load(results_path)
-    # as the plugin does when it records git.dirty: its own outputs do not count
-    ignore = (*ignore, results_path.resolve())
+    policy = policy or Policy()
+    try:
+        results = load_results(results_path)
+    except ResultsError as exc:
+        missing = not results_path.exists()
+        raise Refused(
+            [str(exc)], "run pytest first (the plugin writes it), or pass --results" if missing else HINT
+        ) from None
+    ignore = (*ignore, results_path.resolve())  # as the plugin does when it records git.dirty
     output_dir = str(results.get("output_dir") or "")
     if output_dir and not is_url(output_dir):
         ignore = (*ignore, Path(output_dir).resolve())
@@ -61,16 +108,31 @@ def gather(
     source = (source_root or root).resolve()
     if not source.is_relative_to(root):
         raise Refused([f"the source root {source} is outside the repository {root}"], "set --source-root")
-
-    reasons = _git_reasons(results, state.commit, state.dirty)
     rootdir = Path(str(results.get("rootdir", ""))).resolve()
     if not (rootdir.is_dir() and rootdir.is_relative_to(root)):  # tested in another checkout
         rootdir = (project or root).resolve()
+    rerun = _Rerun(rootdir, start)
+
+    reasons = _git_reasons(results, state.commit, state.dirty)
+    if reasons:
+        raise Refused(reasons, HINT)
+    session = results["session"]
+    if session["state"] not in COMPLETE:
+        unfinished = [c["nodeid"] for c in results["cases"] if c["outcome"] != "passed"]
+        raise Refused(
+            [
+                f"the last test session ({session.get('finished') or session['id']}) was {session['state']}: "
+                f"{len(unfinished)} cases have no finished record"
+            ],
+            f"run the cases again: {rerun.command(unfinished)}",
+        )
+
     tested = _tested(results, rootdir, root)
     committed = set(committed_files(root))
     source_rel = "" if source == root else source.relative_to(root).as_posix()
 
     candidates: list[Candidate] = []
+    held: list[HeldBack] = []
     untested: set[str] = set()
     notes: list[str] = []
     for path in sorted(p for p in committed if _is_template(p, source_rel)):
@@ -79,27 +141,37 @@ def gather(
         if record is None:
             fixture = next((f for f in _fixtures(path) if f in committed), None)
             if fixture is not None:
-                reasons.append(
-                    f"{path}: has the fixture {fixture} but the results file has no case of it (a partial run?)"
+                held.append(
+                    HeldBack(
+                        path, key, ("not run: the results file has no case of it",), (rerun.node(root / path),), False
+                    )
                 )
             else:
                 untested.add(key)
                 notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
             continue
-        problems, candidate = _check(path, key, record, root)
-        reasons.extend(problems)
-        if candidate is not None:
-            candidates.append(candidate)
+        outcome = _check(path, key, record, root, rootdir, policy, rerun)
+        if isinstance(outcome, HeldBack):
+            held.append(outcome)
+        else:
+            candidates.append(outcome)
+    extra = []
     for path in sorted(tested):
         if not _under(path, source_rel):
             notes.append(f"{path}: not promoted: outside the source root {source_rel or '.'}/")
         elif path not in committed:
-            reasons.append(f"{path}: tested but not committed")
-    if not candidates and not reasons:
-        reasons.append(f"no tested notebook below the source root {source_rel or '.'}/ (is --source-root right?)")
-    if reasons:
-        raise Refused(reasons, HINT)
-    return Inputs(
+            extra.append(f"{path}: tested but not committed")
+    if extra:
+        raise Refused(extra, HINT)
+    candidates, held = _groups(candidates, held, policy)
+    command = rerun.command([n for h in held for n in h.rerun]) if held else ""
+    if held and (policy.all_or_nothing or not candidates):
+        why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
+        raise Refused([f"{h.source_path}: {reason}" for h in held for reason in h.reasons], why + _hint(held, command))
+    if not candidates:
+        below = f"{source_rel or '.'}/"
+        raise Refused([f"no tested notebook below the source root {below} (is --source-root right?)"], HINT)
+    inputs = Inputs(
         commit=state.commit,
         branch=state.branch,
         tested_at=results.get("created"),
@@ -107,30 +179,64 @@ def gather(
         candidates=tuple(candidates),
         untested=frozenset(untested),
         notes=tuple(notes),
+        held=frozenset(h.key for h in held),
     )
+    return Gathered(inputs, tuple(held), _hint(held, command) if held else "")
+
+
+def _hint(held: Sequence[HeldBack], command: str) -> str:
+    if any(h.fix_first for h in held):
+        return f"fix the failing notebooks (see each failure), commit, then run: {command}"
+    return f"run the missing cases (results of the same commit accumulate): {command}"
+
+
+class _Rerun:
+    """Builds the pytest command that runs some cases again, as the user would type it."""
+
+    def __init__(self, rootdir: Path, cwd: Path) -> None:
+        self.rootdir = rootdir
+        self.cwd = cwd.resolve()
+
+    def node(self, notebook: Path, case: str | None = None) -> str:
+        try:
+            text = notebook.resolve().relative_to(self.rootdir).as_posix()
+        except ValueError:
+            text = notebook.as_posix()
+        return f"{text}::{case}" if case else text
+
+    def command(self, nodeids: Sequence[str]) -> str:
+        ids = list(dict.fromkeys(nodeids))
+        if len(ids) > MAX_IDS_IN_COMMAND:  # whole notebooks, then the whole suite
+            ids = list(dict.fromkeys(n.partition("::")[0] for n in ids))
+            if len(ids) > MAX_IDS_IN_COMMAND:
+                ids = []
+        words = ["pytest", *ids]
+        text = shlex.join(words)
+        if self.rootdir != self.cwd:
+            text = f"cd {shlex.quote(str(self.rootdir))} && {text}"
+        return text
+
+
+def _groups(
+    candidates: list[Candidate], held: list[HeldBack], policy: Policy
+) -> tuple[list[Candidate], list[HeldBack]]:
+    """A group goes live whole or not at all: one held-back member holds back every member."""
+    held_paths = {h.source_path for h in held}
+    for name, patterns in policy.groups.items():
+        members = [c for c in candidates if any(fnmatch.fnmatchcase(c.source_path, p) for p in patterns)]
+        blockers = sorted(p for p in held_paths if any(fnmatch.fnmatchcase(p, pat) for pat in patterns))
+        if not blockers or not members:
+            continue
+        for member in members:
+            reason = f"held back with its promotion group {name!r}: {', '.join(blockers)} did not pass"
+            held.append(HeldBack(member.source_path, member.key, (reason,), (), False))
+            held_paths.add(member.source_path)
+        candidates = [c for c in candidates if c not in members]
+    return candidates, held
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Refused(
-            [f"results file {path} not found"], "run pytest first (the plugin writes it), or pass --results"
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise Refused([f"cannot read the results file {path}: {exc}"], HINT) from None
-    if not isinstance(results, dict) or results.get("schema") != SCHEMA:
-        raise Refused([f"{path} is not a pytest-notebooks results file (schema {SCHEMA!r})"], HINT)
-    if results.get("version") != SCHEMA_VERSION:
-        raise Refused(
-            [f"{path} has results schema version {results.get('version')!r}; this nbpromote reads {SCHEMA_VERSION}"],
-            "use the same pytest-notebooks version for testing and promoting",
-        )
-    return results
 
 
 def _git_reasons(results: Mapping[str, Any], head: str, dirty_now: bool) -> list[str]:
@@ -151,62 +257,96 @@ def _git_reasons(results: Mapping[str, Any], head: str, dirty_now: bool) -> list
 def _tested(results: Mapping[str, Any], rootdir: Path, root: Path) -> dict[str, dict[str, Any]]:
     """Results per notebook, keyed by path relative to the repository root."""
     cases: dict[str, list[Mapping[str, Any]]] = {}
-    for case in results.get("cases", []):
-        cases.setdefault(str(case.get("notebook")), []).append(case)
+    for case in results["cases"]:
+        cases.setdefault(case["notebook"], []).append(case)
     tested: dict[str, dict[str, Any]] = {}
-    for notebook in results.get("notebooks", []):
-        absolute = (rootdir / str(notebook["path"])).resolve()
+    for notebook in results["notebooks"]:
+        absolute = (rootdir / notebook["path"]).resolve()
         try:
             path = absolute.relative_to(root).as_posix()
         except ValueError:
             path = absolute.as_posix()
-        fixture = notebook.get("fixture")
-        fixture_path = (rootdir / str(fixture)).resolve() if fixture else None
-        tested[path] = {**notebook, "case_records": cases.get(str(notebook["path"]), []), "fixture_path": fixture_path}
+        fixture_path = (rootdir / notebook["fixture"]).resolve()
+        tested[path] = {**notebook, "case_records": cases.get(notebook["path"], []), "fixture_path": fixture_path}
     return tested
 
 
-def _check(path: str, key: str, record: Mapping[str, Any], root: Path) -> tuple[list[str], Candidate | None]:
-    problems = []
-    records = record["case_records"]
-    if not records:
-        problems.append(f"{path}: the results file lists no case of it")
-    for case in records:
-        if case.get("outcome") != "passed":
-            failure = case.get("failure") or {}
-            summary = f": {failure['summary']}" if failure.get("summary") else ""
-            problems.append(f"{path}: case {case.get('case')!r} {case.get('outcome')}{summary}")
-    if not problems and record.get("outcome") != "passed":
-        problems.append(f"{path}: not every case passed (outcome {record.get('outcome')!r})")
+def _declared(notebook: Path, fixture: Path, label: str) -> list[Any]:
+    """The cases the fixture declares now, read as the plugin reads them."""
+    from pytest_notebooks.cases.notebook import read_notebook
+    from pytest_notebooks.cases.params import load_cases
+
+    return load_cases(fixture, read_notebook(notebook, label), label)
+
+
+def _check(
+    path: str,
+    key: str,
+    record: Mapping[str, Any],
+    root: Path,
+    rootdir: Path,
+    policy: Policy,
+    rerun: _Rerun,
+) -> Candidate | HeldBack:
+    problems: list[str] = []
+    nodeids: list[str] = []
+    fix_first = False
+    notebook_path = root / path
+    fixture_path: Path = record["fixture_path"]
     try:
-        data = (root / path).read_bytes()
+        data = notebook_path.read_bytes()
     except OSError as exc:
-        return [*problems, f"{path}: cannot read it: {exc}"], None
+        return HeldBack(path, key, (f"cannot read it: {exc}",), (), True)
     digest = sha256_hex(data)
-    if digest != record.get("sha256"):
+    if digest != record["sha256"]:
         problems.append(
-            f"{path}: changed since it was tested (sha256 {digest[:12]} on disk, "
-            f"{str(record.get('sha256'))[:12]} in the results file)"
+            f"changed since it was tested (sha256 {digest[:12]} on disk, {record['sha256'][:12]} in the results file)"
         )
-    fixture = record.get("fixture")
-    fixture_sha = record.get("fixture_sha256")
-    fixture_path = record.get("fixture_path")
-    if (
-        fixture_path is not None
-        and fixture_sha
-        and (not fixture_path.is_file() or sha256_hex(fixture_path.read_bytes()) != fixture_sha)
-    ):
-        problems.append(f"{path}: its fixture {fixture} changed since it was tested")
+    try:
+        fixture_now = sha256_hex(fixture_path.read_bytes())
+    except OSError:
+        fixture_now = None
+    if fixture_now != record["fixture_sha256"]:
+        problems.append(f"its fixture {record['fixture']} changed since it was tested (or is gone)")
     if problems:
-        return problems, None
-    return [], Candidate(
+        return HeldBack(path, key, tuple(problems), (rerun.node(notebook_path),), False)
+    try:
+        declared = _declared(notebook_path, fixture_path, record["fixture"])
+    except (FixtureError, OSError) as exc:
+        return HeldBack(path, key, (f"its fixture cannot be read: {exc}".splitlines()[0],), (), True)
+    records = {str(c["case"]): c for c in record["case_records"]}
+    for case in declared:
+        found = records.get(case.case_id)
+        outcome = found["outcome"] if found else "not run"
+        if outcome == "passed":
+            continue
+        if outcome == "skipped" and case.skip and policy.accept_fixture_skips:
+            continue
+        if outcome == "xfailed" and case.xfail and policy.accept_fixture_xfails:
+            continue
+        failure = (found or {}).get("failure") or {}
+        summary = f": {failure['summary']}" if failure.get("summary") else ""
+        if outcome == "skipped" and case.skip:
+            summary = f" by its fixture ({case.skip}) and accept_fixture_skips is false"
+        elif outcome == "skipped":
+            summary = " at run time (a fixture's skip: would be a decision recorded in git)"
+        elif outcome == "xfailed" and case.xfail:
+            summary = " (accept_fixture_xfails is false)"
+        elif outcome == "xfailed":
+            summary = " (its fixture does not mark it xfail)"
+        problems.append(f"case {case.case_id!r} {outcome}{summary}")
+        nodeids.append(found["nodeid"] if found else rerun.node(notebook_path, case.case_id))
+        fix_first = fix_first or outcome in ("failed", "error", "xpassed")
+    if problems:
+        return HeldBack(path, key, tuple(problems), tuple(nodeids), fix_first)
+    return Candidate(
         key=key,
         source_path=path,
         sha256=digest,
         size=len(data),
-        cases=tuple(str(c.get("case")) for c in records),
-        fixture=str(fixture) if fixture else None,
-        fixture_sha256=str(fixture_sha) if fixture_sha else None,
+        cases=tuple(case.case_id for case in declared),
+        fixture=record["fixture"],
+        fixture_sha256=record["fixture_sha256"],
         data=data,
     )
 

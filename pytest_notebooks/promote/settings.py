@@ -27,6 +27,11 @@ KEYS = {
     "source_root": "the directory whose layout the live keys mirror (default: the repository root)",
     "results": "the results file (default: notebook-outputs/results.json)",
     "clear_outputs": "publish templates with their outputs cleared (default: false, outputs as committed)",
+    "all_or_nothing": "refuse the whole promotion when any notebook is held back (default: false)",
+    "groups": "promotion groups: {name = [notebook paths or globs, relative to this file]}; a group goes live "
+    "whole or not at all",
+    "accept_fixture_skips": "a case its fixture skips does not hold its notebook back (default: true)",
+    "accept_fixture_xfails": "a case its fixture marks xfail that fails does not hold it back (default: true)",
 }
 DEFAULT_RESULTS = "notebook-outputs/results.json"
 # AWS's rules for new bucket names: 3-63 of lower-case letters, digits, dots and hyphens.
@@ -61,6 +66,10 @@ class Config:
     source_root: Path | None
     results: Path | None
     clear_outputs: bool | None
+    all_or_nothing: bool | None = None
+    groups: dict[str, tuple[str, ...]] | None = None  # name -> globs relative to the repository root
+    accept_fixture_skips: bool | None = None
+    accept_fixture_xfails: bool | None = None
 
 
 def parse_target(text: str, base: Path) -> Target:
@@ -149,9 +158,11 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
     for key in ("target", "source_root", "results"):
         if key in table and not isinstance(table[key], str):
             raise UsageError(f"{path}: [tool.{TABLE}] {key} must be a string, got {table[key]!r}")
-    if "clear_outputs" in table and not isinstance(table["clear_outputs"], bool):
-        raise UsageError(f"{path}: [tool.{TABLE}] clear_outputs must be true or false, got {table['clear_outputs']!r}")
+    for key in ("clear_outputs", "all_or_nothing", "accept_fixture_skips", "accept_fixture_xfails"):
+        if key in table and not isinstance(table[key], bool):
+            raise UsageError(f"{path}: [tool.{TABLE}] {key} must be true or false, got {table[key]!r}")
     base = path.parent
+    groups = _groups(path, table.get("groups"))
     return Config(
         path=path,
         target=table.get("target"),
@@ -159,4 +170,29 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
         source_root=base / table["source_root"] if "source_root" in table else None,
         results=base / table["results"] if "results" in table else None,
         clear_outputs=table.get("clear_outputs"),
+        all_or_nothing=table.get("all_or_nothing"),
+        groups=groups,
+        accept_fixture_skips=table.get("accept_fixture_skips"),
+        accept_fixture_xfails=table.get("accept_fixture_xfails"),
     )
+
+
+def _groups(path: Path, value: Any) -> dict[str, tuple[str, ...]] | None:
+    """``groups = {pipeline = ["notebooks/a.ipynb", "notebooks/etl_*.ipynb"]}``, paths relative to
+    the pyproject.toml's directory, returned relative to the repository root holding it."""
+    if value is None:
+        return None
+    shape = f"{path}: [tool.{TABLE}] groups must be a table of names to lists of notebook paths"
+    if not isinstance(value, dict):
+        raise UsageError(shape)
+    from pytest_notebooks.gitinfo import git_state
+
+    state = git_state(path.parent)
+    base = path.parent.resolve()
+    prefix = base.relative_to(state.root).as_posix() if state is not None and base != state.root else ""
+    groups = {}
+    for name, members in value.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+            raise UsageError(f"{shape}; {name!r} is {members!r}")
+        groups[str(name)] = tuple(f"{prefix}/{m}" if prefix else m for m in members)
+    return groups

@@ -2,21 +2,22 @@
 
     nbresults merge -o notebook-outputs/results.json shard-1/results.json shard-2/results.json
 
-Exit codes: 0 merged; 2 the files cannot be merged (different commits, schema, or notebook
-hashes) or read, with one line on stderr.
+Exit codes: 0 merged; 2 the files cannot be read (not results files, invalid against the
+schema), merged (different commits or notebook hashes) or written, with one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
 from pytest_notebooks.results.merge import MergeError, merge_documents
+from pytest_notebooks.results.read import ResultsError, dumps, load_results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,15 +26,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge = commands.add_parser("merge", help="merge the results files of shards of one run into one")
     merge.add_argument("-o", "--output", type=Path, required=True, help="the merged results file")
     merge.add_argument("inputs", type=Path, nargs="+", help="results files, one per shard")
+    parser.add_argument("--version", action="version", version=f"nbresults (pytest-notebooks {__version__})")
     args = parser.parse_args(argv)
     try:
-        documents = [json.loads(path.read_text(encoding="utf-8")) for path in args.inputs]
+        documents = [load_results(path) for path in args.inputs]
         merged = merge_documents(documents)
-    except (OSError, ValueError) as exc:  # MergeError is a ValueError
-        kind = "cannot merge" if isinstance(exc, MergeError) else "cannot read"
+        atomic_write(args.output, dumps(merged))
+    except (OSError, ValueError) as exc:  # MergeError and ResultsError are ValueErrors
+        kind = (
+            "cannot merge"
+            if isinstance(exc, MergeError)
+            else "cannot read"
+            if isinstance(exc, ResultsError)
+            else "cannot write"
+        )
         print(f"nbresults: {kind}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    atomic_write(args.output, json.dumps(merged, indent=2) + "\n")
     summary = ", ".join(f"{n} {k}" for k, n in sorted(merged["summary"].items()))
     print(f"nbresults: merged {len(documents)} files into {args.output}: {summary}")
     return ExitCode.OK
