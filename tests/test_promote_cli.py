@@ -248,10 +248,8 @@ def test_a_notebook_with_a_case_not_passed_is_held_back(
     assert result.code == 5, result.text
     assert "held back 1 notebooks (what is live for them stays live):" in result.out
     assert f"  {expected}" in result.out
-    assert (
-        "hint: fix the failing notebooks (see each failure), commit, then run: pytest notebooks/vid_agg.ipynb::fr"
-        in (result.out)
-    )
+    assert "  hint: " in result.out
+    assert "pytest notebooks/vid_agg.ipynb::fr" in result.out
     assert published(live) == ["report.ipynb"]
 
     everything = run(repo, live, "--all-or-nothing")
