@@ -122,7 +122,7 @@ def gather(
         raise Refused(
             [
                 f"the last test session ({session.get('finished') or session['id']}) was {session['state']}: "
-                f"{len(unfinished)} cases have no finished record"
+                f"its evidence is incomplete ({len(unfinished)} cases without a pass)"
             ],
             f"run the cases again: {rerun.command(unfinished)}",
         )
