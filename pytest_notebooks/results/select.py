@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from pytest_notebooks.cases.notebook import cell_source
+from pytest_notebooks.results.read import ResultsError, load_results
 
 
 def module_names(relpath: str) -> set[str]:
@@ -127,6 +128,8 @@ def durations_from_results(document: Mapping[str, object]) -> dict[str, float]:
     out: dict[str, float] = {}
     if isinstance(cases, list):
         for case in cases:
+            if case.get("outcome") == "not run":
+                continue  # no duration to learn from
             if isinstance(case, dict) and isinstance(case.get("duration"), (int, float)):
                 out[str(case["nodeid"])] = float(case["duration"])
     return out
@@ -174,7 +177,7 @@ def shard_cases(nodeids: Sequence[str], text: str, durations_file: str | None) -
     durations = None
     if durations_file:
         try:
-            durations = durations_from_results(json.loads(Path(durations_file).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
+            durations = durations_from_results(load_results(Path(durations_file)))
+        except ResultsError as exc:
             raise SelectionError(f"cannot read {durations_file}: {exc}") from None
     return index, assign_shards(nodeids, total, durations)
