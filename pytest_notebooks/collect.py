@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_notebooks.cases.notebook import read_notebook
-from pytest_notebooks.cases.params import load_cases, sibling_fixture
+from pytest_notebooks.cases.params import load_cases, looks_like_fixture, sibling_fixture
 from pytest_notebooks.errors import CaseFailed, FixtureError
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
@@ -25,6 +26,65 @@ POOL_KEY = pytest.StashKey[KernelPool]()
 def has_fixture(path: Path) -> bool:
     """Whether ``path`` is a notebook with a fixture file beside it (the collection rule)."""
     return path.suffix == ".ipynb" and (path.with_suffix(".yaml").is_file() or path.with_suffix(".yml").is_file())
+
+
+def stray_fixture(path: Path) -> str | None:
+    """Why ``path``, a YAML file that reads as a fixture, runs nothing; None for every other file.
+
+    A fixture whose notebook was renamed away, or one beside a notebook in another format (a
+    Jupytext ``light.py``), would otherwise be ignored without a word. A YAML file with a notebook
+    beside it is decided without reading it; other YAML files (CI configs) are read, and only those
+    with fixture keys alone count.
+    """
+    if path.suffix not in (".yaml", ".yml") or path.with_suffix(".ipynb").exists():
+        return None
+    try:
+        if not looks_like_fixture(path.read_bytes()):
+            return None
+        others = sorted(
+            p.name for p in path.parent.iterdir() if p.stem == path.stem and p.suffix not in (".yaml", ".yml")
+        )
+    except OSError:
+        return None
+    notebook = path.with_suffix(".ipynb").name
+    if others:
+        return (
+            f"{path.name} reads as a notebook fixture, but it sits beside {others[0]}, and only .ipynb "
+            f"notebooks are collected: no case in it runs. Hint: write {notebook} (`jupytext --to ipynb "
+            f"{others[0]}`, or pair them), or delete the fixture"
+        )
+    return (
+        f"{path.name} reads as a notebook fixture, but there is no {notebook} beside it: no case in it "
+        "runs. Hint: rename it to match its notebook, or delete it"
+    )
+
+
+@dataclass(frozen=True)
+class _Crash:
+    """The part of a failure pytest's short summary reads: ``ERROR <nodeid> - <message>``."""
+
+    path: str
+    lineno: int | None
+    message: str
+
+
+class FixtureErrorRepr:
+    """A collection error shown as its message only, as pytest shows its own CollectError.
+
+    pytest's own repr has no ``reprcrash``, so ``-ra`` printed a bare ``ERROR x.ipynb`` serially,
+    while under xdist the controller gets the text as a string and prints it. This one carries the
+    text as its ``reprcrash`` message too, so the summary line is the same in both modes.
+    """
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(path, None, text)
+
+    def toterminal(self, out: Any) -> None:
+        out.line(self.text, red=True)
+
+    def __str__(self) -> str:  # what xdist sends to the controller
+        return self.text
 
 
 class NotebookFile(pytest.File):
@@ -50,6 +110,12 @@ class NotebookFile(pytest.File):
     def _label(self, path: Path) -> str:
         """``path`` as the user typed it: relative to the invocation directory when below it."""
         return shown_path(path, self.config.invocation_params.dir)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        """A fixture or notebook problem: its message alone; anything else (a bug): a traceback."""
+        if isinstance(excinfo.value, self.CollectError) and excinfo.value.args:
+            return FixtureErrorRepr(str(excinfo.value.args[0]), str(self.path))
+        return super().repr_failure(excinfo)
 
 
 class NotebookItem(pytest.Item):

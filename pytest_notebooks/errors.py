@@ -4,6 +4,8 @@
     +-- FixtureError               a fixture file or its notebook is unusable (found at collection)
     +-- CaseFailed                 a case ran and failed; carries the ExecutionResult
 
+    PytestNotebooksWarning         a UserWarning: something looks wrong but is not collected
+
 Everything else that escapes is a bug in the plugin and is shown with a normal traceback.
 """
 
@@ -41,3 +43,11 @@ class CaseFailed(NotebooksError):
     def __init__(self, result: ExecutionResult) -> None:
         self.result = result
         super().__init__(result.failure.summary() if result.failure else "failed")
+
+
+class PytestNotebooksWarning(UserWarning):
+    """A file that looks like a fixture but that no notebook uses, and similar near misses.
+
+    Shown in pytest's warnings summary; ``-W error::pytest_notebooks.errors.PytestNotebooksWarning``
+    makes it fail the run.
+    """

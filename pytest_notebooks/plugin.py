@@ -12,13 +12,23 @@ promotion            promote/                 -> nbpromote
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_notebooks.collect import NEXT_KEY, OPTIONS_KEY, POOL_KEY, NotebookFile, NotebookItem, has_fixture
+from pytest_notebooks.collect import (
+    NEXT_KEY,
+    OPTIONS_KEY,
+    POOL_KEY,
+    NotebookFile,
+    NotebookItem,
+    has_fixture,
+    stray_fixture,
+)
+from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
 from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE, Recorder
@@ -173,8 +183,13 @@ def _shown(config: pytest.Config, path: str | Path) -> str:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
+    """A notebook with a fixture beside it; a warning for a fixture that nothing runs."""
     if has_fixture(file_path):
         return NotebookFile.from_parent(parent, path=file_path)
+    stray = stray_fixture(file_path)
+    if stray is not None:
+        shown = shown_path(file_path, parent.config.invocation_params.dir)
+        warnings.warn_explicit(stray, PytestNotebooksWarning, shown, 1)
     return None
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pytest_notebooks.collect import stray_fixture
 from tests.notebooks import PARAMS, TWO_REGIONS, write_notebook
+
+STRAY = "default::pytest_notebooks.errors.PytestNotebooksWarning"  # the outer run's filterwarnings = error
 
 
 def test_only_notebooks_with_a_sibling_fixture_are_collected(pytester: pytest.Pytester) -> None:
@@ -60,7 +65,9 @@ def test_fixture_error_is_one_clean_collection_error(pytester: pytest.Pytester) 
             "parameters cell (cell 1) of vid_agg.ipynb; declared: region_code, run_date",
             "  hint: did you mean 'region_code'? *",
             "*short test summary*",
-            "ERROR notebooks/vid_agg.ipynb",
+            "ERROR notebooks/vid_agg.ipynb - notebooks/vid_agg.yaml:3: case 'fr': parameter 'regoin_code' is not "
+            "declared in the parameters cell (cell 1) of vid_agg.ipynb; declared: region_code, run_date",
+            "  hint: did you mean 'region_code'? *",
         ]
     )
     assert "Traceback" not in result.stdout.str()
@@ -68,13 +75,24 @@ def test_fixture_error_is_one_clean_collection_error(pytester: pytest.Pytester) 
     assert result.ret == pytest.ExitCode.INTERRUPTED
 
 
-def test_fixture_error_under_xdist(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("mode", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_fixture_error_reads_the_same_serially_and_under_xdist(pytester: pytest.Pytester, mode: list[str]) -> None:
+    """The short summary carries the message in both modes (pytest's own repr has none serially)."""
     write_notebook(pytester.path / "vid_agg.ipynb", [PARAMS])
     (pytester.path / "vid_agg.yaml").write_text("case:\n  fr: {}\n")
-    result = pytester.runpytest_subprocess("-n", "2")
-    result.stdout.fnmatch_lines(["*vid_agg.yaml:1: unknown top-level key 'case'", "  hint: did you mean 'cases'? *"])
+    result = pytester.runpytest_subprocess("-ra", *mode)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ ERROR collecting vid_agg.ipynb _*",
+            "vid_agg.yaml:1: unknown top-level key 'case'",
+            "  hint: did you mean 'cases'? *",
+            "*short test summary info*",
+            "ERROR vid_agg.ipynb - vid_agg.yaml:1: unknown top-level key 'case'",
+            "  hint: did you mean 'cases'? *",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
-    assert result.ret != pytest.ExitCode.OK
+    assert result.ret != pytest.ExitCode.OK  # 2 serially (collection interrupted), 1 under xdist
 
 
 def test_two_fixture_files_for_one_notebook(pytester: pytest.Pytester) -> None:
@@ -108,3 +126,69 @@ def test_cases_select_with_k_and_the_notebook_marker(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(["nb.ipynb::fr", "", "1/3 tests collected (2 deselected)*"])
     result = pytester.runpytest("--collect-only", "-q", "-m", "notebook", "--strict-markers")
     result.stdout.fnmatch_lines(["nb.ipynb::luna", "nb.ipynb::fr", "", "2/3 tests collected (1 deselected)*"])
+
+
+def test_stray_fixture_predicate(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "kept.ipynb", [PARAMS])
+    files = {
+        "kept.yaml": TWO_REGIONS,  # has its notebook: not even read
+        "orphan.yaml": TWO_REGIONS,
+        "orphan2.yml": "parameters: {region_code: fr}\ntimeout: 60\n",
+        "light.yaml": "cases:\n  a: {}\n",
+        "light.py": "# %% tags=['parameters']\nregion_code = 'luna'\n",
+        ".pre-commit-config.yaml": "repos:\n  - repo: local\n",
+        "azure-pipelines.yml": "trigger: [main]\nparameters:\n  - name: region\n",
+        "data.yaml": "cases: 3\nrows: [1, 2]\n",
+        "broken.yaml": "cases: [\n",
+        "notes.txt": "cases:\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    found = {name: stray_fixture(tmp_path / name) for name in files}
+    assert {name for name, why in found.items() if why} == {"orphan.yaml", "orphan2.yml", "light.yaml"}
+    assert found["orphan.yaml"] == (
+        "orphan.yaml reads as a notebook fixture, but there is no orphan.ipynb beside it: no case in it runs. "
+        "Hint: rename it to match its notebook, or delete it"
+    )
+    assert found["light.yaml"] == (
+        "light.yaml reads as a notebook fixture, but it sits beside light.py, and only .ipynb notebooks are "
+        "collected: no case in it runs. Hint: write light.ipynb (`jupytext --to ipynb light.py`, or pair "
+        "them), or delete the fixture"
+    )
+
+
+@pytest.mark.filterwarnings(STRAY)
+def test_stray_fixtures_warn_and_other_yaml_files_do_not(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb" / "kept.ipynb", [PARAMS])
+    (pytester.path / "nb" / "kept.yaml").write_text(TWO_REGIONS)
+    (pytester.path / "nb" / "renamed.yaml").write_text(TWO_REGIONS)
+    (pytester.path / "nb" / "light.py").write_text("region_code = 'luna'\n")
+    (pytester.path / "nb" / "light.yaml").write_text("cases:\n  a: {}\n")
+    (pytester.path / ".pre-commit-config.yaml").write_text("repos:\n  - repo: local\n")
+    (pytester.path / "azure-pipelines.yml").write_text("trigger: [main]\nparameters:\n  - name: region\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "nb/kept.ipynb::luna",
+            "nb/kept.ipynb::fr",
+            "*warnings summary*",
+            "nb/light.yaml:1",
+            "  nb/light.yaml:1: PytestNotebooksWarning: light.yaml reads as a notebook fixture, but it sits beside "
+            "light.py, and only .ipynb notebooks are collected: no case in it runs. Hint: *",
+            "*",
+            "nb/renamed.yaml:1",
+            "  nb/renamed.yaml:1: PytestNotebooksWarning: renamed.yaml reads as a notebook fixture, but there is no "
+            "renamed.ipynb beside it: no case in it runs. Hint: rename it to match its notebook, or delete it",
+        ]
+    )
+    assert "pre-commit" not in result.stdout.str()
+    assert "azure" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.filterwarnings(STRAY)
+def test_a_stray_fixture_can_be_made_an_error(pytester: pytest.Pytester) -> None:
+    (pytester.path / "renamed.yaml").write_text(TWO_REGIONS)
+    result = pytester.runpytest("--collect-only", "-W", "error::pytest_notebooks.errors.PytestNotebooksWarning")
+    result.stdout.fnmatch_lines(["*PytestNotebooksWarning: renamed.yaml reads as a notebook fixture*"])
+    assert result.ret != pytest.ExitCode.OK

@@ -157,6 +157,22 @@ def test_unquoted_underscore_date_is_an_int_against_a_str_default(tmp_path: Path
     assert 'hint: quote it if you meant the text: run_date: "2017_01_01"' in message
 
 
+def test_a_quoted_string_against_an_int_default_is_not_told_to_quote_it(tmp_path: Path) -> None:
+    message = error_for(tmp_path, 'parameters:\n  limit: "two"\n', params_cell="limit = 3")
+    assert message.splitlines() == [
+        "notebooks/vid_agg.yaml:2: case 'default': parameter 'limit' is a string here, but its default in "
+        "vid_agg.ipynb (cell 2, line 1) is an int",
+        "  hint: give it a value of that kind, change the default in vid_agg.ipynb, or set `strict: false` to "
+        "pass it as written",
+    ]
+
+
+def test_a_plain_number_against_an_int_default_is_fine_and_a_list_is_not_quoted(tmp_path: Path) -> None:
+    message = error_for(tmp_path, "parameters:\n  region_code: [fr, us]\n")
+    assert "is a list here, but its default" in message
+    assert "quote it" not in message
+
+
 def test_yaml_no_is_a_boolean_against_a_str_default(tmp_path: Path) -> None:
     message = error_for(tmp_path, "cases:\n  norway:\n    region_code: no\n")
     assert "parameter 'region_code' is a boolean here" in message

@@ -44,13 +44,21 @@ def check_declared(
         problem = _contradiction(declared.type_name, value)
         if problem:
             text = where.text(*path, name)
-            written = text if text is not None else str(value)
+            if text is not None and where.plain(*path, name) and declared.type_name == "str":
+                hint = (
+                    f'quote it if you meant the text: {name}: "{text}" (YAML 1.1 reads unquoted '
+                    "2017_01_01 as a number and yes/no/on/off as booleans); or set `strict: false`"
+                )
+            else:
+                hint = (
+                    f"give it a value of that kind, change the default in {nb.path.name}, or set "
+                    "`strict: false` to pass it as written"
+                )
             raise where.fail(
                 (*path, name),
                 f"case {case_id!r}: parameter {name!r} is {kind(value)} here, but its default in "
                 f"{nb.path.name} (cell {nb.parameters_cell}, line {declared.line}) is {problem}",
-                f'quote it if you meant the text: {name}: "{written}" (YAML 1.1 reads unquoted '
-                "2017_01_01 as a number and yes/no/on/off as booleans); or set `strict: false`",
+                hint,
             )
 
 
@@ -69,10 +77,11 @@ def _contradiction(declared: str | None, value: Any) -> str:
     expected = ok.get(declared)
     if expected is None:
         return ""
+    article = "an" if declared == "int" else "a"
     if isinstance(value, bool) and declared != "bool":
-        return f"a {declared}"
+        return f"{article} {declared}"
     if isinstance(value, expected):
         return ""
     if declared == "int" and isinstance(value, float):
         return ""  # 1 -> 1.5 is a plausible change of mind, not a YAML accident
-    return f"a {declared}"
+    return f"{article} {declared}"

@@ -1,7 +1,10 @@
 """Read what collection needs from a notebook with the standard ``json`` module.
 
 nbformat is not needed to find the ``parameters`` cell, and importing it costs seconds in some
-environments (see issue 6), so collection never imports it.
+environments (see issue 6), so collection never imports it. Instead ``read_notebook`` checks by
+hand the shape that papermill and nbformat need at run time (a version 4 notebook, cells with a
+known type, a source and a metadata mapping, code cells with a list of outputs), so that a file
+they cannot read is a collection error rather than a traceback in the middle of a run.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import DeclaredParameter, NotebookInfo
@@ -19,8 +22,13 @@ from pytest_notebooks.models import DeclaredParameter, NotebookInfo
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 ERROR_MARKER_TAG = "papermill-error-cell-tag"  # papermill removes cells with this tag on re-runs
+KNOWN_MINORS = range(6)  # nbformat 4.0 to 4.5, the versions nbformat 5 reads and writes
+_CELL_TYPES = ("code", "markdown", "raw")
+_OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
+_FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _LITERAL_TYPES = (str, bool, int, float, list, dict, tuple)
+_BOM = b"\xef\xbb\xbf"
 
 
 def strip_ansi(text: str) -> str:
@@ -43,29 +51,30 @@ def cell_tags(cell: dict[str, Any]) -> list[str]:
 def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
     """Parse ``path`` and describe its kernel and declared parameters.
 
-    Raises FixtureError (naming the file as ``label``) when the file is not a notebook at all.
+    Raises FixtureError (naming the file as ``label``) when papermill could not run the file:
+    not JSON, not a version 4 notebook, or a notebook of the wrong shape.
     """
+    shown = label or str(path)
     data = path.read_bytes()
-    try:
-        nb = json.loads(data)
-        cells = nb["cells"]
-        metadata = nb.get("metadata", {})
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FixtureError(
-            label or str(path),
-            f"is not a readable Jupyter notebook ({exc})",
-            "open and save it in Jupyter, or check it with `jupyter nbconvert --to notebook`",
-        ) from None
+    nb = _parse(data, shown)
+    metadata: dict[str, Any] = nb["metadata"]
     kernelspec = metadata.get("kernelspec") or {}
     language = (metadata.get("language_info") or {}).get("name") or kernelspec.get("language")
     parameters_cell = None
     declared: tuple[DeclaredParameter, ...] = ()
     parsed = False
-    for number, cell in enumerate(cells, start=1):
+    for number, cell in enumerate(nb["cells"], start=1):
         if PARAMETERS_TAG in cell_tags(cell):
             parameters_cell = number
             if language in (None, "python"):
-                parsed_parameters = parse_parameters(cell_source(cell))
+                try:
+                    parsed_parameters = parse_parameters(cell_source(cell))
+                except (RecursionError, MemoryError):
+                    raise FixtureError(
+                        shown,
+                        f"the parameters cell (cell {number}) is nested too deeply for Python to parse",
+                        "keep literal defaults in the parameters cell and compute bigger values in a later cell",
+                    ) from None
                 if parsed_parameters is not None:
                     declared, parsed = parsed_parameters, True
             break
@@ -78,6 +87,142 @@ def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
         parameters=declared,
         parameters_parsed=parsed,
     )
+
+
+def _parse(data: bytes, shown: str) -> dict[str, Any]:
+    """The notebook's JSON, checked to have the shape papermill and nbformat need."""
+
+    def fail(
+        problem: str, hint: str = f"open and save it in Jupyter; the format is described at {_FORMAT_DOC}"
+    ) -> NoReturn:
+        raise FixtureError(shown, f"is not a readable Jupyter notebook: {problem}", hint)
+
+    if data.startswith(_BOM):
+        fail(
+            "it starts with a UTF-8 byte order mark (BOM), which nbformat does not accept",
+            'save it again as UTF-8 without a BOM (the editor\'s "UTF-8", not "UTF-8 with BOM")',
+        )
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        fail(f"it is not UTF-8 text ({exc})")
+    except ValueError as exc:
+        fail(f"it is not JSON ({exc})")
+    except RecursionError:
+        fail("its JSON is nested too deeply to read")
+    if not isinstance(nb, dict):
+        fail(f"the file holds {_json_kind(nb)}, not a JSON object")
+    if "nbformat" not in nb:
+        fail("it has no `nbformat` version key")
+    version, minor = nb["nbformat"], nb.get("nbformat_minor")
+    if type(version) is not int or version != 4:
+        old = type(version) is int and version in (1, 2, 3)
+        name = Path(shown).name
+        fail(
+            f"it is nbformat {version!r}; papermill runs version 4 notebooks",
+            f"convert it with `jupyter nbconvert --to notebook --inplace {name}`"
+            if old
+            else f"papermill and nbformat read versions 4.0 to 4.{KNOWN_MINORS[-1]}; save {name} from Jupyter",
+        )
+    if type(minor) is not int or minor not in KNOWN_MINORS:
+        written = f"`nbformat_minor` is {minor!r}" if "nbformat_minor" in nb else "it has no `nbformat_minor`"
+        fail(
+            f"{written}; nbformat reads versions 4.0 to 4.{KNOWN_MINORS[-1]}",
+            "save it from a Jupyter whose nbformat matches the one papermill uses",
+        )
+    metadata = nb.get("metadata")
+    if not isinstance(metadata, dict):
+        fail(f"`metadata` is {_json_kind(metadata)}, not a JSON object" if "metadata" in nb else "it has no `metadata`")
+    for key in ("kernelspec", "language_info"):
+        if key in metadata:
+            value = metadata[key]
+            if not isinstance(value, dict):
+                fail(f"`metadata.{key}` is {_json_kind(value)}, not a JSON object")
+            if not isinstance(value.get("name", ""), str):
+                fail(f"`metadata.{key}.name` is {_json_kind(value['name'])}, not a string")
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        fail(f"`cells` is {_json_kind(cells)}, not a list" if "cells" in nb else "it has no `cells` list")
+    for number, cell in enumerate(cells, start=1):
+        problem = _cell_problem(cell)
+        if problem:
+            fail(f"cell {number} {problem}")
+    return nb
+
+
+def _cell_problem(cell: Any) -> str:
+    """What is wrong with one cell for nbformat 4, or "".
+
+    Runs for every cell of every notebook at collection, so it tests exact types (``json`` builds
+    plain dicts, lists and strs) and checks a list of strings with ``"".join``, which is in C.
+    """
+    if type(cell) is not dict:
+        return f"is {_json_kind(cell)}, not a JSON object"
+    cell_type = cell.get("cell_type")
+    if cell_type not in _CELL_TYPES:
+        return f"has `cell_type` {cell_type!r}; nbformat 4 cells are code, markdown or raw"
+    source = cell.get("source")
+    if type(source) is not str and not _strings(source):
+        if "source" not in cell:
+            return f"({cell_type}) has no `source`"
+        return f"({cell_type}): `source` is not a string or a list of strings"
+    metadata = cell.get("metadata")
+    if type(metadata) is not dict:
+        if "metadata" not in cell:
+            return f"({cell_type}) has no `metadata`"
+        return f"({cell_type}): `metadata` is {_json_kind(metadata)}, not a JSON object"
+    tags = metadata.get("tags")
+    if tags is not None and not _strings(tags):
+        return f"({cell_type}): `metadata.tags` is not a list of strings"
+    if type(cell.get("id", "")) is not str:
+        return f"({cell_type}): `id` is {_json_kind(cell['id'])}, not a string"
+    if cell_type != "code":
+        return ""
+    outputs = cell.get("outputs")
+    if type(outputs) is not list:
+        if "outputs" not in cell:
+            return "(code) has no `outputs` list"
+        return f"(code): `outputs` is {_json_kind(outputs)}, not a list"
+    for index, output in enumerate(outputs, start=1):
+        if type(output) is not dict or output.get("output_type") not in _OUTPUT_TYPES:
+            return f"(code): output {index} is not a stream, display_data, execute_result or error output"
+    count = cell.get("execution_count")
+    if count is not None and type(count) is not int:
+        return f"(code): `execution_count` is {_json_kind(count)}, not a number or null"
+    return ""
+
+
+def _strings(value: Any) -> bool:
+    """Whether ``value`` is a list of strings."""
+    if type(value) is not list:
+        return False
+    try:
+        "".join(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _json_kind(value: Any) -> str:
+    """``value`` named the JSON way, for messages: ``a list ([...])``, ``a number (5)``."""
+    if value is None:
+        return "null"
+    names = {
+        dict: "a JSON object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return f"{names.get(type(value), type(value).__name__)} ({_short(value)})"
+
+
+def _short(value: Any) -> str:
+    text = (
+        json.dumps(value) if not isinstance(value, (dict, list)) else ("{...}" if isinstance(value, dict) else "[...]")
+    )
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_parameters(source: str) -> tuple[DeclaredParameter, ...] | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from pytest_notebooks.cases.declared import check_declared
 from pytest_notebooks.cases.settings import case_settings, replacements
-from pytest_notebooks.cases.yamlfile import Locator, kind, load_yaml, suggest
+from pytest_notebooks.cases.yamlfile import Locator, kind, load_yaml, suggest, top_level_keys
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase, NotebookInfo
 
@@ -46,7 +46,23 @@ TOP_LEVEL_KEYS = (
     "snapshot_replace",
 )
 CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot")
-_CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+# A case id names a file (<id>.ipynb, beside its snapshot) and a test: it must be short and portable.
+_CASE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+MAX_CASE_ID = 100
+# A case's parameters (defaults included) written as JSON, in characters: papermill writes them
+# into the executed notebook, and the results file keeps them, for every case.
+PARAMETERS_LIMIT = 1_000_000
+_FIXTURE_HINT = re.compile(rb"^(?:cases|parameters)[ \t]*:", re.MULTILINE)
+
+
+def looks_like_fixture(raw: bytes) -> bool:
+    """Whether a YAML file's bytes read as a fixture: a mapping of fixture keys, with `cases` or
+    `parameters`. CI configs (Azure and CircleCI have a top-level `parameters:`) have other keys.
+    """
+    if not _FIXTURE_HINT.search(raw):
+        return False  # the usual YAML file, decided without parsing it
+    keys = top_level_keys(raw)
+    return keys is not None and any(key in ("cases", "parameters") for key in keys) and set(keys) <= set(TOP_LEVEL_KEYS)
 
 
 def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
@@ -107,7 +123,7 @@ class _Builder:
                 raise self.fail(("cases",), "`cases` is empty", "list cases under it, or remove it")
             entries: list[tuple[str, Any]] = [(DEFAULT_CASE_ID, {})]
         elif isinstance(cases, dict) and cases:
-            entries = [(str(key), value) for key, value in cases.items()]
+            entries = [(self.case_id(key), value) for key, value in cases.items()]
         else:
             raise self.fail(
                 ("cases",),
@@ -127,12 +143,6 @@ class _Builder:
         strict: bool,
     ) -> NotebookCase:
         path: tuple[str, ...] = ("cases", case_id)
-        if not _CASE_ID.match(case_id):
-            raise self.fail(
-                path,
-                f"case id {case_id!r} is not a usable test id",
-                "use letters, digits, '_', '.' and '-' only (it becomes a file name and a pytest id)",
-            )
         if body is None:
             body = {}
         if not isinstance(body, dict):
@@ -160,6 +170,9 @@ class _Builder:
         if strict:
             check_declared(own, param_path, case_id, self.notebook, self.where)
             check_declared(defaults, ("parameters",), case_id, self.notebook, self.where)
+        self.check_size(
+            case_id, [(*param_path, name) if name in own else ("parameters", name) for name in defaults | own]
+        )
         return NotebookCase(
             notebook=self.notebook.path,
             fixture=self.fixture,
@@ -170,6 +183,47 @@ class _Builder:
             notebook_kernel=self.notebook.kernel_name,
             fixture_sha256=self.sha,
             **settings,
+        )
+
+    def case_id(self, key: Any) -> str:
+        """A key of `cases` as a test id, checked: it names a file and a test."""
+        case_id = str(key)
+        path = ("cases", case_id)
+        if isinstance(key, bool) or key is None:
+            raise self.fail(
+                path,
+                f"case id {case_id!r} is how YAML 1.1 reads an unquoted yes/no/on/off/true/false/null key",
+                "quote the id to keep it as written, or choose another name",
+            )
+        if not _CASE_ID.fullmatch(case_id):
+            raise self.fail(
+                path,
+                f"case id {case_id!r} is not a usable test id",
+                "use letters, digits, '_', '.' and '-' only, starting with a letter, digit or '_' "
+                "(it becomes a file name and a pytest id)",
+            )
+        if len(case_id) > MAX_CASE_ID:
+            raise self.fail(
+                path,
+                f"case id {case_id[:20]!r}... is {len(case_id)} characters long; the limit is {MAX_CASE_ID}",
+                "shorten it: it becomes a file name (<id>.ipynb) and a pytest id",
+            )
+        return case_id
+
+    def check_size(self, case_id: str, paths: list[tuple[str, ...]]) -> None:
+        """The case's parameters stay under PARAMETERS_LIMIT, written as JSON (sizes from the YAML tree)."""
+        sizes = {path: self.where.size(*path) for path in paths}
+        total = 2 + sum(size + len(path[-1]) + 6 for path, size in sizes.items())
+        if total <= PARAMETERS_LIMIT:
+            return
+        biggest = max(sizes, key=lambda path: sizes[path])
+        raise self.fail(
+            biggest,
+            f"case {case_id!r}: its parameters come to more than {PARAMETERS_LIMIT:,} characters written out "
+            f"(aliases expanded), {sizes[biggest]:,} of them in {biggest[-1]!r}; the limit is "
+            f"{PARAMETERS_LIMIT:,} per case",
+            "parameters are written into each executed notebook and into the results file; pass big "
+            "inputs as a file path and read them in the notebook",
         )
 
     def parameters(self, value: Any, path: tuple[str, ...], owner: str) -> dict[str, Any]:

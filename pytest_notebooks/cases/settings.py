@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pytest_notebooks.cases.yamlfile import Locator, kind
@@ -13,8 +14,14 @@ def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, f
     out: dict[str, Any] = {}
     for key in ("timeout", "cell_timeout"):
         value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise where.fail((*path, key), f"`{key}` must be a positive number of seconds, got {kind(value)}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0
+        ):
+            raise where.fail(
+                (*path, key),
+                f"`{key}` must be a positive number of seconds, got {kind(value)}",
+                "write a number of seconds, or .inf for no limit",
+            )
         out[key] = None if value is None else float(value)
     kernel = data.get("kernel")
     if kernel is not None and (not isinstance(kernel, str) or not kernel):
