@@ -31,7 +31,7 @@ from pytest_notebooks.collect import (
 from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
-from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE, Recorder
+from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE, WORKER_OUTPUT_KEY, Recorder
 from pytest_notebooks.review.normalize import parse_replacement
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
@@ -201,6 +201,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return (yield)
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every notebook case collected, before -k, --deselect or shards: the results file lists the
+    cases that did not run as ``not run``. Under xdist the workers send the list to the controller."""
+    if not isinstance(item, NotebookItem):
+        return
+    recorder = item.config.stash.get(RECORDER_KEY, None)
+    if recorder is not None:
+        recorder.collected(item.nodeid, item.record())
+    elif hasattr(item.config, "workerinput"):
+        item.config.workeroutput.setdefault(WORKER_OUTPUT_KEY, {})[item.nodeid] = item.record()  # type: ignore[attr-defined]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
@@ -228,6 +240,42 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
     )
     config.stash[RECORDER_KEY] = recorder
     config.pluginmanager.register(recorder, "notebooks-recorder")
+    config.pluginmanager.register(_XdistBridge(recorder), "notebooks-recorder-xdist")
+    _interrupt_on_sigterm(config)
+
+
+class _XdistBridge:
+    """pytest-xdist's hooks for the recorder (optional: unknown without xdist)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.recorder.worker_down(node, error)
+
+
+def _interrupt_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (CI cancelling the job) ends the session like Ctrl-C, so the results file is
+    written and marked interrupted instead of the process dying with the old file in place."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else handles it
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills as usual
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    config.add_cleanup(restore)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -252,7 +300,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except (RevisionError, ValueError) as exc:
         problem = str(exc)
     review = Review(
-        results=recorder.document() if recorder.cases else None,
+        results=recorder.written or (recorder.document() if recorder.cases else None),
         templates=tuple(templates),
         base=base,
         head="HEAD",
@@ -271,7 +319,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     from pytest_notebooks.review.github import error_annotations
 
-    for line in error_annotations(recorder.document(), recorder.rootdir):
+    for line in error_annotations(recorder.written or recorder.document(), recorder.rootdir):
         terminalreporter.write_line(line)
 
 

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_repo"
-IGNORED = shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache")
+from tests.example import EXAMPLE, copy_example
 
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    target = tmp_path / "example_repo"
-    shutil.copytree(EXAMPLE, target, ignore=IGNORED)
-    return target
+    return copy_example(tmp_path / "example_repo")
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from tests.example import copy_example
 from tests.promote_repo import NotebookRepo, nbpromote
 
 if TYPE_CHECKING:
@@ -27,13 +27,9 @@ if TYPE_CHECKING:
 
 pytest_plugins = ("tests.s3server",)
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "example_repo"
-IGNORED = shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache")
-
 
 def test_papermill_runs_the_promoted_template_from_s3(s3: S3, tmp_path: Path) -> None:
-    root = tmp_path / "example_repo"
-    shutil.copytree(EXAMPLE, root, ignore=IGNORED)
+    root = copy_example(tmp_path / "example_repo")
     (root / ".gitignore").write_text("notebook-outputs/\nagg-output/\n*.sqlite\n__pycache__/\n")
     repo = NotebookRepo(root)
     for fixture in sorted((root / "notebooks").glob("*.yaml")):
