@@ -384,6 +384,14 @@ def test_a_value_that_contains_itself(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- case ids and limits
 
 
+def test_a_keyword_as_a_parameter_name(tmp_path: Path) -> None:
+    """papermill would write `class = 'x'` into the notebook: a SyntaxError at run time."""
+    assert fixture_error(tmp_path, "strict: false\nparameters:\n  class: x\n") == [
+        "x.yaml:3: the defaults: parameter name 'class' is a Python keyword",
+        "  hint: papermill assigns each parameter as a variable; rename it",
+    ]
+
+
 def test_a_case_id_with_a_trailing_newline(tmp_path: Path) -> None:
     assert fixture_error(tmp_path, 'cases:\n  "fr\\n": {}\n')[0] == "x.yaml:2: case id 'fr\\n' is not a usable test id"
 

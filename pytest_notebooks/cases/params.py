@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import keyword
 import re
 from pathlib import Path
 from typing import Any
@@ -236,10 +237,13 @@ class _Builder:
                 "write one `name: value` per line, indented under it",
             )
         for name in value:
-            if not isinstance(name, str) or not name.isidentifier():
+            if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+                what = (
+                    "a Python keyword" if isinstance(name, str) and name.isidentifier() else "not a Python identifier"
+                )
                 raise self.fail(
                     (*path, str(name)),
-                    f"{owner}: parameter name {name!r} is not a Python identifier",
+                    f"{owner}: parameter name {name!r} is {what}",
                     "papermill assigns each parameter as a variable; rename it",
                 )
         return dict(value)
