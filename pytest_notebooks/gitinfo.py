@@ -104,37 +104,156 @@ def _commit(repo: Any, rev: str) -> Any:
         ) from None
 
 
-_STATUS = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "modified"}
+class GitOutputError(ValueError):
+    """git printed something this module cannot read; the caller must not show a partial answer."""
 
 
-def changed_files(path: Path, base: str, head: str = "HEAD", suffix: str = ".ipynb") -> list[ChangedFile]:
-    """Files ending in ``suffix`` that changed from the merge base of ``base`` and ``head`` to ``head``.
+# git diff --raw status letters (git-diff(1), "Raw output format"). C (a copy) only appears with
+# diff.renames=copies in the user's config: the new file is shown as added.
+_STATUS = {"A": "added", "C": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "modified"}
+_NO_BLOB = "0" * 40
+_GITLINK = "160000"  # a submodule: the "blob" is a commit of another repository
 
-    Like a pull request's diff (``git diff base...head``), with renames detected. Raises
-    RevisionError for an unknown revision and ValueError outside a repository.
+
+@dataclass(frozen=True)
+class RawChange:
+    """One record of ``git diff --raw -z``: modes, blob ids, status letter and the path(s)."""
+
+    old_mode: str
+    new_mode: str
+    old_sha: str
+    new_sha: str
+    status: str  # one letter: A C D M R T (U and X are refused by parse_raw_diff)
+    old_path: str
+    new_path: str  # the same as old_path unless renamed or copied
+
+
+def parse_raw_diff(output: bytes) -> list[RawChange]:
+    """Split ``git diff --raw -z --no-abbrev`` output into records.
+
+    With ``-z`` every field ends in NUL and paths are not quoted, so any byte but NUL may sit in a
+    path (newlines and colons included): the output is split on NUL and read field by field, never
+    line by line. Raises GitOutputError on anything that is not a whole record, so a caller never
+    shows a partial list as if it were complete.
     """
+    fields = output.split(b"\0")
+    if fields and fields[-1] == b"":
+        fields.pop()  # the terminator after the last path
+    changes: list[RawChange] = []
+    index = 0
+    while index < len(fields):
+        header = fields[index].decode("ascii", "replace")
+        parts = header[1:].split(" ") if header.startswith(":") else []
+        if len(parts) != 5 or len(parts[4]) < 1 or parts[4][0] not in _STATUS:
+            raise GitOutputError(f"unexpected record in git diff --raw output: {header[:80]!r}")
+        old_mode, new_mode, old_sha, new_sha, status = parts
+        paths = 2 if status[0] in "RC" else 1
+        if index + paths >= len(fields):
+            raise GitOutputError(f"git diff --raw output ends inside the record {header[:80]!r}")
+        names = [_path(name) for name in fields[index + 1 : index + 1 + paths]]
+        changes.append(RawChange(old_mode, new_mode, old_sha, new_sha, status[0], names[0], names[-1]))
+        index += 1 + paths
+    return changes
+
+
+def _path(raw: bytes) -> str:
+    """A path as git stores it (bytes) as text; bytes that are not UTF-8 become U+FFFD."""
+    return raw.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What a pull request changed: files from the merge base of base and head to head."""
+
+    start: str  # the merge base's commit id (base itself when there is none)
+    head: str  # head's commit id
+    files: tuple[ChangedFile, ...]  # sorted by path
+    start_paths: frozenset[str]  # every file in the merge base's tree
+    head_paths: frozenset[str]  # every file in head's tree
+
+
+def compare(path: Path, base: str, head: str = "HEAD", suffix: str | tuple[str, ...] = ".ipynb") -> Comparison:
+    """The files ending in ``suffix`` that changed from the merge base of ``base`` and ``head`` to ``head``.
+
+    Like a pull request's diff (``git diff base...head``), with renames detected at 90% similarity.
+    Reads ``git diff --raw -z`` itself rather than GitPython's Diff parser, which reads that output
+    line by line in a helper thread: a path with a newline was dropped, and one with a newline
+    followed by a colon killed the thread and lost every later change (while the caller carried on).
+    Raises RevisionError for an unknown revision, ValueError outside a repository and
+    GitOutputError when git fails or prints something unexpected.
+    """
+    import git
+
     with _repository(path) as repo:
         commits = [_commit(repo, base), _commit(repo, head)]
         bases = repo.merge_base(commits[0], commits[1])
         start = bases[0] if bases else commits[0]
-        found = []
-        # Small notebooks share most of their JSON boilerplate, so git's default 50% similarity
-        # pairs unrelated files as renames; 90% keeps real renames (with small edits) only.
-        for item in start.diff(commits[1], find_renames="90%"):
-            paths = [p for p in (item.a_path, item.b_path) if p]
-            if not any(p.endswith(suffix) for p in paths):
-                continue
-            status = _STATUS.get(item.change_type or "M", "modified")
-            found.append(
-                ChangedFile(
-                    status=status,
-                    old_path=None if status == "added" else item.a_path,
-                    new_path=None if status == "removed" else item.b_path,
-                    old_bytes=item.a_blob.data_stream.read() if item.a_blob and status != "added" else None,
-                    new_bytes=item.b_blob.data_stream.read() if item.b_blob and status != "removed" else None,
-                )
+        try:
+            # Small notebooks share most of their JSON boilerplate, so git's default 50% similarity
+            # pairs unrelated files as renames; 90% keeps real renames (with small edits) only.
+            raw = repo.git.diff(
+                "--raw",
+                "-z",
+                "-M90%",
+                "--no-abbrev",
+                "--no-color",
+                "--no-ext-diff",
+                start.hexsha,
+                commits[1].hexsha,
+                "--",
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
             )
-        return sorted(found, key=lambda change: change.path)
+            found = [
+                _changed_file(repo, change)
+                for change in parse_raw_diff(raw)
+                if change.old_path.endswith(suffix) or change.new_path.endswith(suffix)
+            ]
+            trees = [_tree_paths(repo, commit.hexsha) for commit in (start, commits[1])]
+        except git.GitCommandError as exc:
+            raise GitOutputError(f"git failed: {str(exc.stderr or exc).strip()[:300]}") from None
+        return Comparison(
+            start=start.hexsha,
+            head=commits[1].hexsha,
+            files=tuple(sorted(found, key=lambda change: change.path)),
+            start_paths=trees[0],
+            head_paths=trees[1],
+        )
+
+
+def changed_files(
+    path: Path, base: str, head: str = "HEAD", suffix: str | tuple[str, ...] = ".ipynb"
+) -> list[ChangedFile]:
+    """Files ending in ``suffix`` that changed from the merge base of ``base`` and ``head`` to ``head``.
+
+    ``compare(...).files``; see there.
+    """
+    return list(compare(path, base, head, suffix).files)
+
+
+def _changed_file(repo: Any, change: RawChange) -> ChangedFile:
+    status = _STATUS[change.status]
+    return ChangedFile(
+        status=status,
+        old_path=None if status == "added" else change.old_path,
+        new_path=None if status == "removed" else change.new_path,
+        old_bytes=None if status == "added" else _blob(repo, change.old_sha, change.old_mode),
+        new_bytes=None if status == "removed" else _blob(repo, change.new_sha, change.new_mode),
+    )
+
+
+def _blob(repo: Any, sha: str, mode: str) -> bytes | None:
+    if sha == _NO_BLOB or mode == _GITLINK:
+        return None
+    data: bytes = repo.odb.stream(bytes.fromhex(sha)).read()
+    return data
+
+
+def _tree_paths(repo: Any, commit: str) -> frozenset[str]:
+    listing: bytes = repo.git.ls_tree(
+        "-r", "-z", "--name-only", "--full-tree", commit, stdout_as_string=False, strip_newline_in_stdout=False
+    )
+    return frozenset(_path(name) for name in listing.split(b"\0") if name)
 
 
 def changed_since(path: Path, rev: str) -> tuple[Path, set[Path]]:
