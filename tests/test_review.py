@@ -15,11 +15,12 @@ from typing import Any
 import git
 import pytest
 
-from pytest_notebooks.review.changes import template_changes
+from pytest_notebooks.review.changes import TemplateChange, template_changes
 from pytest_notebooks.review.diff import diff_notebooks
 from pytest_notebooks.review.normalize import normalize
 from pytest_notebooks.review.render import MARKER, TRUNCATED, Review, render_markdown, render_text
 from tests.notebooks import PARAMS, Cell, write_notebook
+from tests.test_review_markdown import check_document
 
 BASE_CELLS: list[Cell] = [
     "md:# Aggregate",
@@ -76,9 +77,13 @@ def edit_head(repo: git.Repo) -> None:
     commit_all(repo, "head")
 
 
+def templates_only(root: Path, base: str, head: str) -> dict[str, TemplateChange]:
+    return {c.path: c for c in template_changes(root, base, head) if isinstance(c, TemplateChange)}
+
+
 def test_template_changes_between_two_commits(repo: git.Repo) -> None:
     edit_head(repo)
-    changes = {c.path: c for c in template_changes(Path(repo.working_tree_dir or ""), "main", "feature")}
+    changes = templates_only(Path(repo.working_tree_dir or ""), "main", "feature")
     assert set(changes) == {
         "notebooks/vid_agg.ipynb",
         "notebooks/gone.ipynb",
@@ -130,10 +135,13 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
     assert lines[0] == MARKER
     assert lines[1] == "### ❌ Notebook tests: 1 failed, 1 passed"
     assert f"Tested commit `{repo.head.commit.hexsha[:12]}`." in lines
-    table = lines[lines.index("| | notebook | case | duration | failing cell |") :][:4]
-    assert table[2] == "| ❌ | notebooks/vid_agg.ipynb | fr | 2.0 s | cell 3 (In [3]): KeyError: &#x27;fr&#x27; |"
-    assert table[3] == "| ✅ | notebooks/vid_agg.ipynb | luna | 1.2 s |  |"
+    table = lines[lines.index("| outcome | notebook | case | duration | failing cell |") :][:4]
+    assert (
+        table[2] == "| ❌ failed | notebooks/vid_agg.ipynb | fr | 2.0 s | cell 3 (In [3]): KeyError: &#x27;fr&#x27; |"
+    )
+    assert table[3] == "| ✅ passed | notebooks/vid_agg.ipynb | luna | 1.2 s |  |"
     assert "#### Template changes (main...feature)" in lines
+    assert lines[lines.index("#### Fixture changes") + 2] == "No fixture changed."
     block = markdown.split("<details><summary>notebooks/vid_agg.ipynb: modified, 2 cells changed</summary>")[1]
     assert block.split("</details>")[0] == (
         "\n\n```diff\n"
@@ -141,10 +149,12 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
         "+ cell 4 (code), new\n  source:\n+print('a new cell')\n```\n\n"
     )
     assert "<details><summary>notebooks/gone.ipynb: removed (1 cells)</summary>" in markdown
-    assert "Output changes" not in markdown
+    assert "No snapshot changed in this pull request. No case differed from its snapshot." in lines
+    check_document(markdown)
     text = render_text(Review(results, templates, "main", "feature"))
-    assert text.splitlines()[:3] == [
+    assert text.splitlines()[:4] == [
         "Notebook tests FAILED: 1 failed, 1 passed",
+        f"Tested commit {repo.head.commit.hexsha}",
         "  failed   notebooks/vid_agg.ipynb::fr  cell 3 (In [3]): KeyError: 'fr'",
         "  passed   notebooks/vid_agg.ipynb::luna",
     ]
@@ -185,7 +195,11 @@ def test_a_200kb_output_is_truncated_under_the_cap() -> None:
     assert len(markdown) <= 60_000
     assert markdown.count(TRUNCATED) == 2  # each notebook got its share
     assert markdown.count("<details>") == markdown.count("</details>") == 2
-    assert len(render_markdown(Review(results, (), None, None), budget=10_000)) <= 10_000
+    assert markdown.count(" (truncated)</summary>") == 2  # said outside the collapsed block too
+    assert "⚠️ This review was shortened to fit a PR comment: 2 diff(s) cut, 0 left out" in markdown
+    check_document(markdown)
+    small = render_markdown(Review(results, (), None, None), budget=10_000)
+    check_document(small, 10_000)
 
 
 def test_hostile_content_cannot_escape_its_fence_or_summary(tmp_path: Path) -> None:
@@ -198,10 +212,11 @@ def test_hostile_content_cannot_escape_its_fence_or_summary(tmp_path: Path) -> N
     write_notebook(root / name, [hostile])
     commit_all(repo, "head")
     markdown = render_markdown(Review(None, tuple(template_changes(root, "HEAD~1", "HEAD")), "HEAD~1", "HEAD"))
+    check_document(markdown)
     assert "<script>" not in markdown.split("```")[0]  # nothing before the first fence is raw HTML
     summary = re.findall(r"<summary>(.*?)</summary>", markdown)
     assert summary == [
-        "notebooks/&lt;script&gt;alert(1)&lt;/script&gt;`x`.ipynb: modified, 2 cells changed",
+        "notebooks/&lt;script&gt;alert(1)&lt;/script&gt;&#96;x&#96;.ipynb: modified, 2 cells changed",
     ]
     fences = [line for line in markdown.splitlines() if re.fullmatch(r"`{3,}(diff)?", line)]
     assert fences == ["``````diff", "``````"]  # longer than the five-backtick run inside
@@ -286,10 +301,22 @@ def test_plugin_writes_the_review_summary_and_annotations(pytester: pytest.Pytes
     result.assert_outcomes(passed=1, failed=1)
     markdown = (pytester.path / "review.md").read_text()
     assert summary.read_text() == markdown
-    assert "| ❌ | nb.ipynb | fr |" in markdown
+    assert "| ❌ failed | nb.ipynb | fr |" in markdown
     assert "<details><summary>nb.ipynb: modified, 1 cell changed</summary>" in markdown
+    assert "<details><summary>nb.ipynb (fixture nb.yaml)" not in markdown  # the fixture did not change
     nb_lines = (pytester.path / "nb.ipynb").read_text().splitlines()
-    line = nb_lines.index('   "id": "cell-2",') + 1
+    line = nb_lines.index("    \"x = {'luna': 1}[region_code]\\n\",") + 1  # the failing source line itself
     result.stdout.fnmatch_lines(
         [f"::error file=nb.ipynb,line={line},title=nb.ipynb%3A%3Afr failed::cell 2 (In [[]3]): KeyError: 'fr'"]
     )
+
+
+def test_a_document_whose_notes_alone_overflow_is_still_whole() -> None:
+    results = {"cases": [{"notebook": "a.ipynb", "case": "x", "outcome": "failed"}]}
+    review = Review(None, (), "main", "HEAD", results_note='"' * 5_000)  # escapes to 6 bytes a character
+    markdown = render_markdown(review, budget=4_000)
+    check_document(markdown, 4_000)
+    assert "does not fit in 4000 bytes" in markdown
+    assert render_markdown(Review(results, (), "main", "HEAD", problem="x" * 9_000), budget=4_000).count(MARKER) == 1
+    with pytest.raises(ValueError, match="too small"):
+        render_markdown(review, budget=100)

@@ -1,21 +1,30 @@
-"""Two commits -> TemplateChange per changed notebook: what a reviewer of the PR needs to read.
+"""Two commits -> the changes a reviewer of the PR needs to read, one object per changed file.
 
-Sources only by default: outputs and metadata are normalised away on both sides (see
-normalize.py), so a re-executed but unchanged template shows no change.
+- TemplateChange: a notebook template; sources only (outputs and metadata are normalised away on
+  both sides, see normalize.py), so a re-executed but unchanged template shows no change.
+- FixtureChange: the fixture beside a notebook (``vid_agg.yaml`` for ``vid_agg.ipynb``): cases
+  added, removed and changed, parameter by parameter, and settings (see fixturediff.py).
+- SnapshotUpdate: a committed snapshot (``__snapshots__/<notebook>/<case>.ipynb``) changed in the
+  PR, i.e. an accepted output change: its outputs, old and new, cell by cell. A snapshot is not a
+  template and is never listed as one.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_notebooks.gitinfo import ChangedFile, changed_files
+from pytest_notebooks.gitinfo import ChangedFile, Comparison, compare
 from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
+from pytest_notebooks.review.fixturediff import FixtureChange, fixture_change
 from pytest_notebooks.review.normalize import normalize
+from pytest_notebooks.review.snapshot import snapshot_owner
 
 _EMPTY: dict[str, Any] = {"cells": [], "metadata": {}}
+_FIXTURE_SUFFIXES = (".yaml", ".yml")
+_SUFFIXES = (".ipynb", *_FIXTURE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -44,28 +53,111 @@ class TemplateChange:
         return f"modified, {what}"
 
 
-def template_changes(root: Path, base: str, head: str = "HEAD", *, outputs: bool = False) -> list[TemplateChange]:
-    """The notebooks that changed from the merge base of ``base`` and ``head`` to ``head``."""
-    return [_change(changed, outputs) for changed in changed_files(root, base, head)]
+@dataclass(frozen=True)
+class SnapshotUpdate:
+    """A snapshot file changed in the PR: the outputs a case is now expected to produce."""
+
+    status: str  # "added", "removed", "modified", "renamed"
+    path: str  # the snapshot file
+    notebook: str  # the template it belongs to
+    case: str
+    diff: NotebookDiff  # outputs only: "-" the old snapshot, "+" the new one
+    problem: str = ""
+
+    def summary(self) -> str:
+        """``snapshot updated, outputs of 1 cell changed`` and the like."""
+        if self.problem:
+            return f"snapshot {self.status}: {self.problem}"
+        cells = len(self.diff.changes)
+        counted = f"{cells} cell{'s' if cells != 1 else ''}"
+        if self.status == "added":
+            return f"new snapshot, outputs of {counted}"
+        if self.status == "removed":
+            return "snapshot removed"
+        if not cells:
+            return "snapshot rewritten, no output changed"
+        return f"snapshot updated, outputs of {counted} changed"
+
+
+Change = TemplateChange | FixtureChange | SnapshotUpdate
+
+
+def pull_request_changes(root: Path, base: str, head: str = "HEAD") -> list[Change]:
+    """Templates, fixtures and snapshots changed from the merge base of ``base`` and ``head`` to ``head``.
+
+    Raises RevisionError for an unknown revision, ValueError outside a repository and
+    GitOutputError (a ValueError) when git's answer cannot be read whole.
+    """
+    found = compare(root, base, head, _SUFFIXES)
+    changes: list[Change] = []
+    for changed in found.files:
+        owner = snapshot_owner(changed.path)
+        if owner is not None:
+            changes.append(_snapshot(changed, *owner))
+        elif changed.path.endswith(".ipynb"):
+            changes.append(_template(changed))
+        else:
+            notebook = _fixture_owner(changed, found)
+            if notebook is not None:
+                changes.append(
+                    fixture_change(
+                        changed.status,
+                        changed.path,
+                        changed.old_path if changed.status == "renamed" else None,
+                        notebook,
+                        changed.old_bytes,
+                        changed.new_bytes,
+                    )
+                )
+    return changes
+
+
+def template_changes(root: Path, base: str, head: str = "HEAD") -> list[Change]:
+    """``pull_request_changes``: every change the review shows (the name the plugin imports)."""
+    return pull_request_changes(root, base, head)
+
+
+def _fixture_owner(changed: ChangedFile, found: Comparison) -> str | None:
+    """The notebook beside a fixture file (in head, or in the base for a removed fixture)."""
+    path = PurePosixPath(changed.path)
+    if path.suffix not in _FIXTURE_SUFFIXES:
+        return None
+    notebook = path.with_suffix(".ipynb").as_posix()
+    paths = found.start_paths if changed.status == "removed" else found.head_paths
+    return notebook if notebook in paths or notebook in found.head_paths else None
 
 
 def _parse(data: bytes | None) -> dict[str, Any]:
     if data is None:
         return _EMPTY
-    nb = json.loads(data)
+    try:
+        nb = json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError("no cells")
     return nb
 
 
-def _change(changed: ChangedFile, outputs: bool) -> TemplateChange:
+def _template(changed: ChangedFile) -> TemplateChange:
     try:
         old, new = _parse(changed.old_bytes), _parse(changed.new_bytes)
-    except ValueError as exc:
+        if changed.status == "removed":
+            return TemplateChange(changed.status, changed.path, changed.old_path, NotebookDiff(()), len(old["cells"]))
+        found = diff_notebooks(normalize(old, outputs=False), normalize(new, outputs=False), outputs=False)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:  # valid JSON, not a notebook's shape
         return TemplateChange(
             changed.status, changed.path, changed.old_path, NotebookDiff(()), 0, f"not a readable notebook ({exc})"
         )
-    if changed.status == "removed":
-        return TemplateChange(changed.status, changed.path, changed.old_path, NotebookDiff(()), len(old["cells"]))
-    found = diff_notebooks(normalize(old, outputs=outputs), normalize(new, outputs=outputs), outputs=outputs)
     return TemplateChange(changed.status, changed.path, changed.old_path, found, len(new["cells"]))
+
+
+def _snapshot(changed: ChangedFile, notebook: str, case: str) -> SnapshotUpdate:
+    try:
+        old, new = normalize(_parse(changed.old_bytes)), normalize(_parse(changed.new_bytes))
+        found = diff_notebooks(old, new, sources=False, outputs=True)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        return SnapshotUpdate(
+            changed.status, changed.path, notebook, case, NotebookDiff(()), f"not a readable notebook ({exc})"
+        )
+    return SnapshotUpdate(changed.status, changed.path, notebook, case, found)

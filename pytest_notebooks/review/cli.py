@@ -1,10 +1,14 @@
 """``nbreview``: the review document for a pull request, from git and a results file.
 
     nbreview --base origin/main [--head HEAD] [--results notebook-outputs/results.json]
-             [--output review.md] [--format markdown|text] [--repo .]
+             [--output review.md] [--format markdown|text] [--repo .] [--budget 60000]
 
-Exit codes: 0 the document was written; 2 bad arguments, an unknown revision or an unreadable
-results file (one line on stderr). Test failures do not change the exit code: pytest gates.
+``--results`` defaults to ``notebook-outputs/results.json`` (as nbpromote's does): when that
+default file does not exist the review says it has no results; a file named explicitly must exist.
+
+Exit codes: 0 the document was written; 1 git's answer could not be read whole (no partial
+review is written); 2 bad arguments, an unknown revision or an unreadable results file (one line
+on stderr). Test failures do not change the exit code: pytest gates.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any
 
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.gitinfo import RevisionError
-from pytest_notebooks.review.changes import template_changes
+from pytest_notebooks.gitinfo import GitOutputError, RevisionError
+from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.github import append_step_summary
-from pytest_notebooks.review.render import DEFAULT_BUDGET, Review, render_markdown, render_text
+from pytest_notebooks.review.render import DEFAULT_BUDGET, MIN_BUDGET, Review, render_markdown, render_text
+
+DEFAULT_RESULTS = Path("notebook-outputs/results.json")  # nbpromote's default too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,23 +40,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--base", help="the revision the PR merges into, e.g. origin/main")
     parser.add_argument("--head", default="HEAD", help="the PR's revision (default: HEAD)")
-    parser.add_argument("--results", type=Path, help="a pytest-notebooks results.json")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help=f"a pytest-notebooks results file (default: {DEFAULT_RESULTS}, left out when it does not exist)",
+    )
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
     parser.add_argument("--format", choices=("markdown", "text"), default="markdown")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
-    parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="Markdown size cap in characters")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET,
+        help=f"Markdown size cap in UTF-8 bytes (default: {DEFAULT_BUDGET}, at least {MIN_BUDGET})",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.budget < MIN_BUDGET:
+        parser.error(f"--budget {args.budget} is too small; give at least {MIN_BUDGET}")
+    results_note = ""
     try:
-        results = _load_results(args.results) if args.results else None
-        templates = template_changes(args.repo, args.base, args.head) if args.base else []
+        if args.results is not None:
+            results = _load_results(args.results)
+        elif DEFAULT_RESULTS.is_file():
+            results = _load_results(DEFAULT_RESULTS)
+        else:
+            results = None
+            results_note = f"No test results: there is no {DEFAULT_RESULTS} here (nbreview --results names the file)."
+        changes = pull_request_changes(args.repo, args.base, args.head) if args.base else []
+    except GitOutputError as exc:
+        print(f"nbreview: {exc}; no review written", file=sys.stderr)
+        return ExitCode.FAILED
     except (RevisionError, ValueError, OSError) as exc:
         print(f"nbreview: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    review = Review(results=results, templates=tuple(templates), base=args.base, head=args.head)
+    review = Review(
+        results=results, templates=tuple(changes), base=args.base, head=args.head, results_note=results_note
+    )
     markdown = render_markdown(review, budget=args.budget)
     text = markdown if args.format == "markdown" else render_text(review)
     if args.output:
@@ -64,10 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load_results(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"cannot read the results file {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != "pytest-notebooks/results":
         raise ValueError(f"{path} is not a pytest-notebooks results file")
+    if not isinstance(data.get("cases", []), list):
+        raise ValueError(f"{path}: `cases` is not a list; is the file complete?")
     return data
 
 

@@ -8,6 +8,16 @@ Default replacements (always applied, then the configured ones, in order):
 
     0x7f3a9c2b1d40                       -> 0x<address>
     2026-11-26 05:10:00.123456 / ...T... -> <timestamp>
+
+Terminal escape sequences (colours, and OSC sequences such as OSC-8 hyperlinks) are removed.
+
+An output with several representations (a pandas frame has text/html and text/plain) is diffed
+as ONE of them, so a change shows once (``shown_mime``): an image first (its digest; a plot's
+text/plain, ``<Figure size 640x480 with 1 Axes>``, does not change when the plot does), then
+text/plain unless it is only Python's default repr (``<IPython.core.display.HTML object>``),
+then text/markdown, text/latex, text/html, application/json, then the first other type by name.
+The representations not shown become one line holding their digest, so a change that only
+touches them (HTML styling, say) is still visible as a changed digest.
 """
 
 from __future__ import annotations
@@ -19,9 +29,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags, strip_ansi
+from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags
 
 _IMAGE_PREFIX = "image/"
+_PREFERRED = ("text/plain", "text/markdown", "text/latex", "text/html", "application/json")
+_ADDRESS = r" at 0x(?:<address>|[0-9a-fA-F]+)"
+_DEFAULT_REPR = re.compile(rf"<[\w.]+ object(?:{_ADDRESS})?>|<[\w.]+ [\w.]+{_ADDRESS}>")
+# ESC ] ... (BEL | ESC \): OSC, e.g. OSC-8 links; ESC [ ... final byte: CSI (colours, cursor);
+# ESC plus one byte: the other two-byte escapes. Then the C0/C1 controls a terminal acts on.
+_TERMINAL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9d[^\x07\x1b\x9c]*(?:\x07|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b[@-Z\\-_]?"
+)
 _KEPT_NOTEBOOK_METADATA = ("kernelspec",)
 
 
@@ -80,12 +99,17 @@ def normalize(nb: dict[str, Any], replacements: Sequence[Replacement] = (), *, o
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
 
 
+def strip_terminal(text: str) -> str:
+    """``text`` without terminal escape sequences: colours (CSI), OSC-8 links and other OSC."""
+    return _TERMINAL.sub("", text)
+
+
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
 
 def _clean(text: str, rules: Iterable[Replacement]) -> str:
-    text = strip_ansi(text)
+    text = strip_terminal(text)
     for rule in rules:
         text = rule.apply(text)
     return text
@@ -125,8 +149,27 @@ def _outputs(outputs: list[dict[str, Any]], rules: Sequence[Replacement]) -> lis
     return cleaned
 
 
+def shown_mime(data: dict[str, Any]) -> str | None:
+    """The one representation of a display output that a diff shows (see the module docstring)."""
+    images = sorted(mime for mime in data if mime.startswith(_IMAGE_PREFIX))
+    if images:
+        return images[0]
+    plain = data.get("text/plain")
+    if plain is not None and not _DEFAULT_REPR.fullmatch(str(plain).strip()):
+        return "text/plain"
+    for mime in _PREFERRED[1:]:
+        if mime in data:
+            return mime
+    others = sorted(mime for mime in data if mime != "text/plain")
+    return others[0] if others else ("text/plain" if plain is not None else None)
+
+
 def output_lines(cell: dict[str, Any]) -> list[str]:
-    """A normalised cell's outputs as lines of text, one kind of output after another."""
+    """A normalised cell's outputs as lines of text, one kind of output after another.
+
+    A display output shows one representation (``shown_mime``) and, when it has others, one
+    ``[also: MIME, ...] sha256:...`` line for them.
+    """
     lines: list[str] = []
     for output in cell.get("outputs", []):
         kind = output["output_type"]
@@ -135,6 +178,12 @@ def output_lines(cell: dict[str, Any]) -> list[str]:
         elif kind == "error":
             lines.append(f"[error] {output['ename']}: {output['evalue']}")
         else:
-            for mime, value in output["data"].items():
-                lines += [f"[{mime}] {line}" for line in str(value).splitlines() or [""]]
+            data = output["data"]
+            mime = shown_mime(data)
+            if mime is not None:
+                lines += [f"[{mime}] {line}" for line in str(data[mime]).splitlines() or [""]]
+            others = sorted(m for m in data if m != mime)
+            if others:
+                digest = hashlib.sha256("\0".join(f"{m}\0{data[m]}" for m in others).encode()).hexdigest()[:12]
+                lines.append(f"[also: {', '.join(others)}] sha256:{digest}")
     return lines

@@ -1,36 +1,76 @@
-"""Results + template changes + snapshot diffs -> the review document (Markdown or text). Pure.
+"""Results + the PR's changes -> the review document (Markdown or text). Pure.
 
-The Markdown is made for a GitHub PR comment and the job summary:
+The Markdown is made for a GitHub PR comment and the job summary::
 
-- a hidden marker line, so a workflow finds and updates its own comment;
-- a verdict and a table, one row per (notebook, case);
-- "Template changes": a <details> section per changed notebook with its per-cell source diffs;
-- "Output changes": a <details> section per snapshot mismatch with its per-cell output diffs.
+    <!-- pytest-notebooks:review -->         the marker: exactly once, first
+    ### ❌ Notebook tests: 1 failed, 4 passed
+    notes: tested commit, uncommitted changes, session, shortened, missing results
+    | outcome | notebook | case | duration | failing cell |     every case, or "N more cases"
+    #### Template changes (base...head)      a <details> per notebook: per-cell source diffs
+    #### Fixture changes                     a <details> per fixture: cases and settings
+    #### Output changes (snapshots)          a <details> per snapshot updated in the PR (old and
+                                             new outputs) and per case that differed from its snapshot
 
-It never exceeds the budget (60,000 characters by default, under GitHub's 65,536 limit for a
-comment): sections share what is left after the table, each cut at a line boundary with a
-"truncated" line. Notebook content cannot break the Markdown: every diff sits in a fence longer
-than any backtick run inside it, names are HTML-escaped, and ANSI codes are stripped.
+Once a base is given every heading is there, with "none" when nothing changed.
+
+Size: never more than the budget (60,000 by default, under GitHub's 65,536-character limit),
+counted in UTF-8 bytes, so it also survives the comment workflow's ``head -c 60000``. Table
+cells and diff lines are capped; the table gets at most half the room when there are diffs;
+every section keeps at least its title, and the rest is shared. A section cut short says so in
+its title and in the fence; sections that do not fit are counted ("12 more not shown"); and a
+note under the verdict says the review was shortened. The cut is never inside a block: every
+fence and every ``<details>`` is closed, whatever the size.
+
+Safety: notebook content cannot break the Markdown, ping people or inject markup. Diffs sit in
+fences longer than any backtick run inside them; every other piece of text is HTML-escaped,
+with ``| ` \\`` and the ``(`` of ``](`` as entities, ``@`` mentions, ``#123`` references and bare URLs broken with a
+zero-width space; terminal escape sequences (CSI colours, OSC-8 links) are removed and control
+characters shown as escapes. Content repeating the marker is defused, so the marker appears once.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.cases.notebook import strip_ansi
-from pytest_notebooks.review.changes import TemplateChange
+from pytest_notebooks.review.changes import Change, SnapshotUpdate, TemplateChange
 from pytest_notebooks.review.diff import CellChange
+from pytest_notebooks.review.fixturediff import FixtureChange
+from pytest_notebooks.review.normalize import strip_terminal
 
 MARKER = "<!-- pytest-notebooks:review -->"
 DEFAULT_BUDGET = 60_000
+MIN_BUDGET = 4_000
 MAX_TABLE_ROWS = 100
-TRUNCATED = "… truncated, see the artifact for the full diff"
-_ICONS = {"passed": "✅", "failed": "❌", "error": "❌", "skipped": "⏭️", "xfailed": "⚠️", "xpassed": "⚠️"}
+MAX_LINE = 1_000  # characters of one diff line
+MAX_NAME = 200  # characters of a path, case id or title
+MAX_MESSAGE = 300  # characters of a failure in the table
+TRUNCATED = "… truncated to fit the comment; `nbreview --format text` prints everything"
+PASSING = frozenset({"passed", "skipped", "xfailed", "xpassed"})
+_ORDER = ("failed", "error", "crashed", "interrupted", "not run", "passed", "skipped", "xfailed", "xpassed")
+_ICONS = {
+    "passed": "✅",
+    "failed": "❌",
+    "error": "❌",
+    "crashed": "❌",
+    "interrupted": "❌",
+    "skipped": "⏭️",
+    "xfailed": "⚠️",
+    "xpassed": "⚠️",
+}
+_OTHER_ICON = "❗"  # any outcome this version does not know: shown by name, counted as not passed
 _BACKTICKS = re.compile(r"`+")
+_HEX = re.compile(r"[0-9a-f]{7,64}")
+# C0/C1 controls, line and paragraph separators, bidirectional overrides ("Trojan Source")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ZWSP = "\u200b"
+_DEFUSED_MARKER = MARKER.replace("<!--", f"<!-{_ZWSP}-")
+# GitHub turns these into mentions, issue links and links after rendering (entities decoded)
+_LIVE = re.compile(r"@|#(?=\d)|\bGH-(?=\d)|:(?=//)|\bwww(?=\.)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,128 +82,338 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A heading, its sections, and what to say when it has none."""
+
+    heading: str
+    sections: tuple[Section, ...]
+    empty: str
+
+
+@dataclass(frozen=True)
 class Review:
-    """Everything the report shows, gathered before rendering."""
+    """Everything the report shows, gathered before rendering.
+
+    ``templates`` holds every change of the PR that the review shows (templates, fixtures and
+    snapshots, from ``changes.pull_request_changes``); the name is the one the plugin passes.
+    """
 
     results: dict[str, Any] | None
-    templates: tuple[TemplateChange, ...]
+    templates: tuple[Change, ...]
     base: str | None
     head: str | None
-    problem: str = ""  # why template changes could not be listed
+    problem: str = ""  # why the PR's changes could not be listed
+    results_note: str = ""  # why there are no results, when known
+
+    def cases(self) -> list[dict[str, Any]]:
+        """The results' cases; an entry that is not a mapping counts as outcome "unreadable"."""
+        cases = (self.results or {}).get("cases")
+        if not isinstance(cases, list):
+            return []
+        return [case if isinstance(case, dict) else {"outcome": "unreadable"} for case in cases]
+
+    def counts(self) -> Counter[str]:
+        """Cases by outcome, counted from the cases themselves."""
+        return Counter(_outcome(case) for case in self.cases())
 
     def verdict(self) -> tuple[bool, str]:
         """(ok, one line): ``1 failed, 4 passed`` or ``no test results``."""
         if not self.results:
             return True, "no test results in this report"
-        summary: dict[str, int] = self.results.get("summary", {})
-        order = ["failed", "error", "passed", "skipped", "xfailed", "xpassed"]
-        parts = [f"{summary[k]} {k}" for k in order if summary.get(k)]
-        ok = not summary.get("failed") and not summary.get("error")
+        counts = self.counts()
+        parts = [f"{counts[k]} {k}" for k in _ranked(counts)]
+        ok = all(outcome in PASSING for outcome in counts)
         return ok, ", ".join(parts) or "no cases ran"
 
-    def template_sections(self, indent: str = "") -> list[Section]:
+    def parts(self, indent: str = "") -> list[Part]:
+        """The three change headings with their sections, in the order they are shown."""
+        templates = [c for c in self.templates if isinstance(c, TemplateChange)]
+        fixtures = [c for c in self.templates if isinstance(c, FixtureChange)]
+        updates = [c for c in self.templates if isinstance(c, SnapshotUpdate)]
+        if self.base is None:
+            not_compared = "Not compared: no base revision was given (`nbreview --base origin/main`)."
+            empty = (not_compared,) * 3
+        elif self.problem:
+            empty = (f"Could not be listed: {self.problem[:MAX_MESSAGE]}",) + ("Could not be listed (see above).",) * 2
+        else:
+            empty = ("No template changed.", "No fixture changed.", "No snapshot changed in this pull request.")
+        mismatches = self.mismatch_sections(indent)
+        output_empty = empty[2]
+        if not mismatches and self.results:
+            output_empty += " No case differed from its snapshot."
+        return [
+            Part(
+                f"Template changes ({_range(self)})",
+                tuple(Section(f"{c.path}: {c.summary()}", tuple(c.diff.lines(indent))) for c in templates),
+                empty[0],
+            ),
+            Part(
+                "Fixture changes",
+                tuple(Section(f"{c.notebook} (fixture {c.path}): {c.summary()}", tuple(c.lines())) for c in fixtures),
+                empty[1],
+            ),
+            Part(
+                "Output changes (snapshots)",
+                tuple(
+                    Section(f"{c.notebook}::{c.case}: {c.summary()} ({c.path})", tuple(c.diff.lines(indent)))
+                    for c in updates
+                )
+                + tuple(mismatches),
+                output_empty,
+            ),
+        ]
+
+    def mismatch_sections(self, indent: str = "") -> list[Section]:
+        """One section per case whose run differed from its committed snapshot."""
         sections = []
-        for change in self.templates:
-            lines = tuple(strip_ansi(line) for line in change.diff.lines(indent))
-            sections.append(Section(f"{change.path}: {change.summary()}", lines))
+        for case in self.cases():
+            snapshot = case.get("snapshot")
+            if not isinstance(snapshot, dict) or snapshot.get("status") != "mismatch":
+                continue
+            try:
+                changes = [CellChange.from_json(c) for c in snapshot.get("changes", [])]
+                lines = tuple(line for change in changes for line in change.lines(indent))
+            except (KeyError, TypeError, AttributeError):
+                lines = ("(the results file holds no readable diff for this case)",)
+            title = f"{_text(case.get('notebook'))}::{_text(case.get('case'))}: this run's outputs differ from the "
+            sections.append(Section(title + f"snapshot {_text(snapshot.get('path'))}", lines))
         return sections
 
-    def output_sections(self, indent: str = "") -> list[Section]:
-        sections = []
-        for case in (self.results or {}).get("cases", []):
-            snapshot = case.get("snapshot") or {}
-            if snapshot.get("status") != "mismatch":
-                continue
-            changes = [CellChange.from_json(c) for c in snapshot.get("changes", [])]
-            lines = tuple(strip_ansi(line) for change in changes for line in change.lines(indent))
-            title = f"{case['notebook']}::{case['case']}: outputs differ from {snapshot.get('path')}"
-            sections.append(Section(title, lines))
-        return sections
+
+# -- Markdown ------------------------------------------------------------------------------------
 
 
 def render_markdown(review: Review, budget: int = DEFAULT_BUDGET) -> str:
-    """The review as GitHub Markdown, at most ``budget`` characters."""
-    ok, verdict = review.verdict()
-    title = f"{'✅' if ok else '❌'} Notebook tests: {_cell(verdict)}" if review.results else "Notebook review"
-    head = [MARKER, f"### {title}", ""]
-    if not review.results:
-        head += ["No test results in this report (nbreview --results names the file).", ""]
-    commit = ((review.results or {}).get("git") or {}).get("commit")
-    if commit:
-        head += [f"Tested commit `{commit[:12]}`.", ""]
-    head += _table(review.results)
-    parts: list[tuple[str, list[Section]]] = [
-        (f"#### Template changes ({_cell(_range(review))})", review.template_sections()),
-        ("#### Output changes (snapshots)", review.output_sections()),
-    ]
-    if review.problem:
-        head += [f"Template changes could not be listed: {_cell(review.problem)}", ""]
-    text = "\n".join(head) + "\n"
-    headings = "".join(f"\n{title}\n\n" for title, sections in parts if sections)
-    remaining = budget - len(text) - len(headings) - 200
-    all_sections = [s for _, sections in parts for s in sections]
-    shares = _shares([_markdown_section(s, None) for s in all_sections], max(remaining, 0))
-    rendered = iter(_markdown_section(s, share) for s, share in zip(all_sections, shares, strict=True))
-    for title, sections in parts:
-        if sections:
-            text += f"\n{title}\n\n" + "".join(next(rendered) for _ in sections)
-    if len(text) > budget:  # only when the table alone is larger than the budget
-        text = text[: budget - len(TRUNCATED) - 2].rsplit("\n", 1)[0] + "\n" + TRUNCATED + "\n"
-    return text
+    """The review as GitHub Markdown, at most ``budget`` bytes of UTF-8, every block closed."""
+    if budget < MIN_BUDGET:
+        raise ValueError(f"a budget of {budget} is too small for a review; give at least {MIN_BUDGET}")
+    parts = review.parts()
+    notes = _notes(review)
+    fixed = _size(_header(review, notes)) + _size(_shortened_note(99_999, 99_999)) + 2
+    fixed += sum(_size(_heading(p)) + _size(_omitted_line(99_999)) for p in parts)
+    fixed += sum(_size(_empty_line(p)) for p in parts if not p.sections)
+    room = budget - fixed
+    if room < budget // 4:  # only with pathological notes or names: still a whole, honest document
+        return _minimal(review, budget)
+    blocks = [[_Block.of(s) for s in p.sections] for p in parts]
+    wanted = sum(block.full for part in blocks for block in part)
+    table = _table(review, room - min(wanted, room // 2))
+    room -= _size(table)
+
+    # Each part shows its first sections; round-robin so one long part does not starve the others.
+    chosen: list[tuple[int, int]] = []
+    used = 0
+    for index in range(max((len(prepared) for prepared in blocks), default=0)):
+        for number, prepared in enumerate(blocks):
+            if index < len(prepared) and used + prepared[index].minimum <= room:
+                chosen.append((number, index))
+                used += prepared[index].minimum
+    chosen.sort()
+    shares = _shares([blocks[n][i].minimum for n, i in chosen], [blocks[n][i].full for n, i in chosen], room)
+    share = dict(zip(chosen, shares, strict=True))
+
+    body, cut, omitted = "", 0, 0
+    for number, part in enumerate(parts):
+        body += _heading(part)
+        if not part.sections:
+            body += _empty_line(part)
+        left_out = 0
+        for index, block in enumerate(blocks[number]):
+            if (number, index) not in share:
+                left_out += 1
+                continue
+            text, was_cut = block.render(share[(number, index)])
+            body += text
+            cut += was_cut
+        if left_out:
+            body += _omitted_line(left_out)
+            omitted += left_out
+    header = _header(review, [*notes, _shortened_note(cut, omitted)] if cut or omitted else notes)
+    document = header + table + body
+    assert _size(document) <= budget, (_size(document), budget)  # guaranteed by the reservations above
+    return document
 
 
-def render_text(review: Review) -> str:
-    """The review for a terminal: the same content, no HTML, no budget."""
+@dataclass(frozen=True)
+class _Block:
+    """A section prepared for the budget: its lines made safe, its fence, its full and least sizes."""
+
+    title: str
+    lines: tuple[str, ...]
+    fence: str
+    full: int
+    minimum: int
+
+    @classmethod
+    def of(cls, section: Section) -> _Block:
+        lines = tuple(_fence_line(line) for line in section.lines) or ("(no changes to show)",)
+        fence = fence_for(lines)
+        title = _inline(section.title, MAX_NAME * 2, name=True)
+        full = _size(_block(title, lines, fence))
+        return cls(title, lines, fence, full, _size(_block(title + " (truncated)", (TRUNCATED,), fence)))
+
+    def render(self, room: int) -> tuple[str, bool]:
+        """The <details> block in at most ``max(room, minimum)`` bytes; (text, whether cut)."""
+        if self.full <= room:
+            return _block(self.title, self.lines, self.fence), False
+        left = room - self.minimum
+        kept = []
+        for line in self.lines:
+            left -= _size(line) + 1
+            if left < 0:
+                break
+            kept.append(line)
+        return _block(self.title + " (truncated)", (*kept, TRUNCATED), self.fence), True
+
+
+def _block(title: str, lines: Sequence[str], fence: str) -> str:
+    """``title`` is escaped already; ``lines`` are fence-safe and ``fence`` is longer than their backtick runs."""
+    return (
+        f"<details><summary>{title}</summary>\n\n{fence}diff\n"
+        + "".join(f"{line}\n" for line in lines)
+        + f"{fence}\n\n</details>\n\n"
+    )
+
+
+def _minimal(review: Review, budget: int) -> str:
+    """The verdict as counts only, for when even the notes and headings do not fit."""
+    counts = review.counts()
+    passing = sum(n for outcome, n in counts.items() if outcome in PASSING)
+    verdict = f"{sum(counts.values()) - passing} not passed, {passing} passed (or skipped, xfailed, xpassed)"
+    title = f"{'✅' if passing == sum(counts.values()) else '❌'} Notebook tests: {verdict}"
+    note = f"The review does not fit in {budget} bytes; `nbreview --format text` prints it all."
+    return f"{MARKER}\n### {title if review.results else 'Notebook review'}\n\n{note}\n"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _header(review: Review, notes: Sequence[str]) -> str:
     ok, verdict = review.verdict()
-    lines = [f"Notebook tests {'passed' if ok else 'FAILED'}: {verdict}"]
-    if review.problem:
-        lines.append(f"Template changes could not be listed: {review.problem}")
-    for case in _ordered((review.results or {}).get("cases", [])):
-        failure = (case.get("failure") or {}).get("summary", "")
-        lines.append(f"  {case['outcome']:<8} {case['notebook']}::{case['case']}  {failure}".rstrip())
-    for title, sections in (
-        (f"Template changes ({_range(review)})", review.template_sections("    ")),
-        ("Output changes (snapshots)", review.output_sections("    ")),
-    ):
-        if sections:
-            lines += ["", title]
-            for section in sections:
-                lines += ["", f"  {section.title}", *(f"    {line}" for line in section.lines)]
+    title = (
+        f"{'✅' if ok else '❌'} Notebook tests: {_inline(verdict, 2 * MAX_MESSAGE)}"
+        if review.results
+        else "Notebook review"
+    )
+    lines = [MARKER, f"### {title}", ""]
+    for note in notes:
+        lines += [note, ""]
     return "\n".join(lines) + "\n"
+
+
+def _notes(review: Review) -> list[str]:
+    """The lines under the verdict: where the results come from and how far to trust them."""
+    notes = []
+    if not review.results:
+        note = review.results_note or "No test results in this report (nbreview --results names the file)."
+        notes.append(_inline(note, 2 * MAX_MESSAGE))
+        return notes
+    git = review.results.get("git")
+    git = git if isinstance(git, dict) else {}
+    commit = git.get("commit")
+    if isinstance(commit, str) and _HEX.fullmatch(commit):
+        notes.append(f"Tested commit `{commit[:12]}`.")
+    elif commit:
+        notes.append(f"Tested commit (not a commit id): {_inline(_text(commit), 80)}.")
+    if git.get("dirty") is True:
+        notes.append(
+            "⚠️ **The tested working tree had uncommitted changes** (results file `git.dirty`): "
+            "the results below are for those files, not exactly for the commit."
+        )
+    session = review.results.get("session")
+    state = session.get("state") if isinstance(session, dict) else None
+    if state is not None and state != "completed":
+        workers = session.get("crashed_workers") if isinstance(session, dict) else None
+        crashed = (
+            f"; crashed workers: {', '.join(map(_text, workers))}" if isinstance(workers, list) and workers else ""
+        )
+        notes.append(f"⚠️ **The test session did not complete**: {_inline(_text(state) + crashed, MAX_MESSAGE)}.")
+    sessions = review.results.get("sessions")
+    if isinstance(sessions, list) and len(sessions) > 1:
+        notes.append(f"These results were gathered over {len(sessions)} test sessions of the same commit.")
+    return notes
+
+
+def _shortened_note(cut: int, omitted: int) -> str:
+    return (
+        f"⚠️ This review was shortened to fit a PR comment: {cut} diff(s) cut, {omitted} left out "
+        "(marked below). `nbreview --format text` prints everything."
+    )
+
+
+def _heading(part: Part) -> str:
+    return f"#### {_inline(part.heading, 2 * MAX_NAME)}\n\n"
+
+
+def _empty_line(part: Part) -> str:
+    return f"{_inline(part.empty, MAX_MESSAGE + 100)}\n\n"
+
+
+def _omitted_line(count: int) -> str:
+    return f"… and {count} more not shown here, to fit the comment (`nbreview --format text` lists them).\n\n"
 
 
 def _range(review: Review) -> str:
     if review.base is None:
         return "not compared"
-    return f"{review.base}...{review.head or 'HEAD'}"
+    return f"{_text(review.base)[:100]}...{_text(review.head or 'HEAD')[:100]}"
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell or heading: no HTML, pipes, backticks or newlines."""
-    escaped = html.escape(strip_ansi(text)).replace("|", "&#124;").replace("`", "&#96;")
-    return " ".join(escaped.split())
-
-
-def _table(results: dict[str, Any] | None) -> list[str]:
-    cases = (results or {}).get("cases", [])
+def _table(review: Review, room: int) -> str:
+    """Every case, in order, as many rows as ``room`` bytes and MAX_TABLE_ROWS allow, then a count of the rest."""
+    cases = _ordered(review.cases())
     if not cases:
-        return []
-    rows = ["| | notebook | case | duration | failing cell |", "|---|---|---|---|---|"]
-    ordered = _ordered(cases)
-    for case in ordered[:MAX_TABLE_ROWS]:
-        failure = (case.get("failure") or {}).get("summary", "")
-        rows.append(
-            f"| {_ICONS.get(case['outcome'], case['outcome'])} | {_cell(case['notebook'])} | {_cell(case['case'])} "
-            f"| {case.get('duration', 0):.1f} s | {_cell(failure)} |"
-        )
-    if len(ordered) > MAX_TABLE_ROWS:
-        rows.append(f"| | {len(ordered) - MAX_TABLE_ROWS} more cases | | | see the artifact |")
-    return [*rows, ""]
+        return ""
+    lines = ["| outcome | notebook | case | duration | failing cell |", "|---|---|---|--:|---|"]
+    used = sum(_size(line) + 1 for line in lines) + 1 + _size(_more_row(cases)) + 1
+    shown = 0
+    for case in cases[:MAX_TABLE_ROWS]:
+        row = _row(case)
+        if used + _size(row) + 1 > room:
+            break
+        lines.append(row)
+        used += _size(row) + 1
+        shown += 1
+    if shown < len(cases):
+        lines.append(_more_row(cases[shown:]))
+    if shown == 0 and _size("\n".join(lines)) + 2 > room:
+        return ""  # not even the count fits; the verdict line above still counts every case
+    return "\n".join(lines) + "\n\n"
 
 
-def _ordered(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cases that did not pass first, then by notebook and case: the same in every run."""
-    return sorted(cases, key=lambda c: (c["outcome"] == "passed", c["notebook"], c["case"]))
+def _row(case: dict[str, Any]) -> str:
+    outcome = _outcome(case)
+    failure = case.get("failure")
+    summary = failure.get("summary", "") if isinstance(failure, dict) else ""
+    duration = case.get("duration")
+    seconds = f"{duration:.1f} s" if isinstance(duration, (int, float)) and not isinstance(duration, bool) else ""
+    notebook = _inline(_text(case.get("notebook")), MAX_NAME, name=True)
+    name = _inline(_text(case.get("case")), MAX_NAME, name=True)
+    icon = _ICONS.get(outcome, _OTHER_ICON)
+    return (
+        f"| {icon} {_inline(outcome, 40)} | {notebook} | {name} | {seconds} | {_inline(_text(summary), MAX_MESSAGE)} |"
+    )
+
+
+def _more_row(rest: Sequence[dict[str, Any]]) -> str:
+    counts = Counter(_outcome(case) for case in rest)
+    what = ", ".join(f"{counts[k]} {k}" for k in _ranked(counts))
+    return f"| … | {len(rest)} more cases | | | {_inline(what, MAX_MESSAGE)}: see results.json |"
+
+
+def _shares(minimums: list[int], sizes: list[int], room: int) -> list[int]:
+    """Each section its minimum, then the rest of ``room``: small ones get what they need, others share evenly."""
+    shares = list(minimums)
+    remaining = room - sum(minimums)
+    pending = sorted(range(len(sizes)), key=lambda i: sizes[i] - minimums[i])
+    while pending and remaining > 0:
+        fair = remaining // len(pending)
+        index = pending.pop(0)
+        extra = min(max(sizes[index] - minimums[index], 0), fair)
+        shares[index] += extra
+        remaining -= extra
+    return shares
 
 
 def fence_for(lines: Sequence[str]) -> str:
@@ -172,33 +422,110 @@ def fence_for(lines: Sequence[str]) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _markdown_section(section: Section, share: int | None) -> str:
-    """One <details> block; with a ``share``, its lines are cut to fit in that many characters."""
-    summary = f"<details><summary>{html.escape(strip_ansi(section.title))}</summary>\n\n"
-    lines = list(section.lines) or ["(no cell changes)"]
-    fence = fence_for(lines)
-    start, end = f"{fence}diff\n", f"{fence}\n\n</details>\n\n"
-    full = summary + start + "\n".join(lines) + "\n" + end
-    if share is not None and len(full) > share:
-        room = share - len(summary) - len(start) - len(end) - len(TRUNCATED) - 1
-        kept, used = [], 0
-        for line in lines:
-            if used + len(line) + 1 > room:
-                kept.append(TRUNCATED)
-                break
-            kept.append(line)
-            used += len(line) + 1
-        return summary + start + "\n".join(kept) + "\n" + end
-    return full
+def _fence_line(line: str) -> str:
+    """A diff line as it may sit in a fence: no escapes or controls, not the marker, capped."""
+    text = _visible(line).replace(MARKER, _DEFUSED_MARKER)
+    if len(text) > MAX_LINE:
+        text = f"{text[:MAX_LINE]}… ({len(text) - MAX_LINE} more characters)"
+    return text
 
 
-def _shares(sizes: list[str], budget: int) -> list[int]:
-    """Split ``budget`` over sections: small ones get what they need, the rest share evenly."""
-    shares = [0] * len(sizes)
-    remaining, pending = budget, sorted(range(len(sizes)), key=lambda i: len(sizes[i]))
-    while pending:
-        fair = remaining // len(pending)
-        index = pending.pop(0)
-        shares[index] = min(len(sizes[index]), fair)
-        remaining -= shares[index]
-    return shares
+def _inline(text: str, limit: int = MAX_NAME, *, name: bool = False) -> str:
+    """Text for a table cell, heading or <summary>: one line, capped, escaped, inert.
+
+    Names keep their characters (a newline shows as ``\\n``); messages have their whitespace collapsed.
+    """
+    text = strip_terminal(text)
+    if not name:
+        text = " ".join(text.split())
+    text = _visible(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    escaped = html.escape(_LIVE.sub(lambda m: m.group() + _ZWSP, text), quote=True)
+    # `](` is the only way into a link here: reference links need a definition at a line start
+    for char, entity in (("|", "&#124;"), ("`", "&#96;"), ("](", "]&#40;"), ("\\", "&#92;")):
+        escaped = escaped.replace(char, entity)
+    return escaped
+
+
+def _visible(text: str) -> str:
+    """Terminal sequences removed; control and bidi characters as escapes (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    return _CONTROL.sub(_escape, strip_terminal(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in named:
+        return named[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+# -- shared --------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _outcome(case: dict[str, Any]) -> str:
+    return _text(case.get("outcome")) or "unknown"
+
+
+def _ranked(counts: Iterable[str]) -> list[str]:
+    """Outcomes in the verdict's order: the known ones as pytest lists them, then others by name."""
+    present = set(counts)
+    return [k for k in _ORDER if k in present] + sorted(present - set(_ORDER))
+
+
+def _ordered(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cases that did not pass first, then by notebook and case: the same in every run."""
+    rank = {outcome: number for number, outcome in enumerate(_ORDER)}
+    return sorted(
+        cases,
+        key=lambda c: (
+            _outcome(c) in PASSING,
+            rank.get(_outcome(c), len(_ORDER)),
+            _text(c.get("notebook")),
+            _text(c.get("case")),
+        ),
+    )
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+
+def render_text(review: Review) -> str:
+    """The review for a terminal: the same content, every case and every diff line, no budget."""
+    ok, verdict = review.verdict()
+    lines = [f"Notebook tests {'passed' if ok else 'FAILED'}: {verdict}"]
+    if not review.results:
+        lines.append(_visible(review.results_note or "No test results in this report."))
+    else:
+        lines += [_visible(note) for note in _text_notes(review)]
+    for case in _ordered(review.cases()):
+        failure = case.get("failure")
+        summary = failure.get("summary", "") if isinstance(failure, dict) else ""
+        name = f"{_text(case.get('notebook'))}::{_text(case.get('case'))}"
+        lines.append(_visible(f"  {_outcome(case):<8} {name}  {' '.join(_text(summary).split())}".rstrip()))
+    for part in review.parts("    "):
+        lines += ["", _visible(part.heading)]
+        if not part.sections:
+            lines.append(f"  {_visible(part.empty)}")
+        for section in part.sections:
+            lines += ["", f"  {_visible(section.title)}", *(f"    {_visible(line)}" for line in section.lines)]
+    return "\n".join(lines) + "\n"
+
+
+def _text_notes(review: Review) -> list[str]:
+    results = review.results or {}
+    git: dict[str, Any] = results["git"] if isinstance(results.get("git"), dict) else {}
+    session: dict[str, Any] = results["session"] if isinstance(results.get("session"), dict) else {}
+    notes = []
+    if git.get("commit"):
+        notes.append(f"Tested commit {_text(git['commit'])[:64]}")
+    if git.get("dirty") is True:
+        notes.append("The tested working tree had uncommitted changes (git.dirty).")
+    if session.get("state") not in (None, "completed"):
+        notes.append(f"The test session did not complete: {_text(session['state'])}")
+    return notes

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_notebooks.files import atomic_write
@@ -28,6 +28,18 @@ NO_CHANGES = NotebookDiff(())
 def snapshot_path(notebook: Path, case_id: str) -> Path:
     """Where the snapshot of ``case_id`` of ``notebook`` lives."""
     return notebook.parent / SNAPSHOT_DIR / notebook.stem / f"{case_id}.ipynb"
+
+
+def snapshot_owner(path: str) -> tuple[str, str] | None:
+    """(template, case id) of a snapshot at the POSIX ``path``, or None when it is not one.
+
+    The inverse of ``snapshot_path``: ``a/__snapshots__/vid_agg/fr.ipynb`` -> ``("a/vid_agg.ipynb", "fr")``.
+    """
+    parts = PurePosixPath(path).parts
+    if len(parts) < 3 or parts[-3] != SNAPSHOT_DIR or not parts[-1].endswith(".ipynb"):
+        return None
+    template = PurePosixPath(*parts[:-3], f"{parts[-2]}.ipynb")
+    return template.as_posix(), parts[-1][: -len(".ipynb")]
 
 
 @dataclass(frozen=True)
