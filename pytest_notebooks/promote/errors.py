@@ -5,7 +5,8 @@
     +-- Refused                   the inputs do not allow it: results, git, drift     -> REFUSED
     +-- Failed                    it could not be done                                -> FAILED
         +-- TargetError           bad target URL, credentials, bucket, I/O
-        +-- Conflict              another promotion moved the release pointer first
+        +-- Conflict              another promotion holds the release pointer (its    -> CONFLICT
+                                  lease is live) or moved it first; nothing changed
     +-- PreconditionFailed        a conditional write found another ETag; the store raises it and
                                   publish.py turns it into drift, a conflict or "already done"
 
@@ -41,7 +42,9 @@ class TargetError(Failed):
 
 
 class Conflict(Failed):
-    """A compare-and-swap on the release pointer (or a create-only manifest) lost a race."""
+    """Another promotion is applying a release under its lease, or won a race for the pointer (or for a
+    create-only manifest). The message names that release and its owner, says what this run did
+    (nothing live, as a rule) and what to do; the exit code is CONFLICT, not FAILED."""
 
 
 class PreconditionFailed(PromoteError):

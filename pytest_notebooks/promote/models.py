@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 RELEASE_SCHEMA = "nbpromote/release"
@@ -93,6 +94,7 @@ class Inputs:
     candidates: tuple[Candidate, ...]
     untested: frozenset[str]  # live keys of committed notebooks that have no fixture
     notes: tuple[str, ...]  # "not promoted" lines that do not block the others
+    held: frozenset[str] = frozenset()  # live keys held back: whatever is live for them stays live
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class Manifest:
     changes: Mapping[str, tuple[str, ...]]  # Action value -> keys
     tool: str = ""
     run: str = ""  # a random id of the nbpromote run that made it: two runs never write the same bytes
+    owner: str = ""  # who ran it, "user@host pid N" (as on the pointer); "" in older manifests
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -227,6 +230,7 @@ class Manifest:
             "source_root": self.source_root,
             "tool": self.tool,
             "run": self.run,
+            "owner": self.owner,
             "templates": {k: v.to_json() for k, v in sorted(self.templates.items())},
             "retired": {k: v.to_json() for k, v in sorted(self.retired.items())},
             "changes": {k: list(v) for k, v in self.changes.items()},
@@ -249,6 +253,7 @@ class Manifest:
             source_root=data.get("source_root"),
             tool=str(data.get("tool", "")),
             run=str(data.get("run", "")),
+            owner=str(data.get("owner", "")),
             templates={k: TemplateEntry.from_json(v) for k, v in data.get("templates", {}).items()},
             retired={k: TemplateEntry.from_json(v) for k, v in data.get("retired", {}).items()},
             changes={k: tuple(v) for k, v in data.get("changes", {}).items()},
@@ -269,6 +274,11 @@ class Pointer:
     writes expect. While ``applying`` they are the ETags each key must have *before* it is replaced
     (the base release's, or those found with --overwrite-drift); ``base`` and ``base_etags`` say how to
     put the base release back.
+
+    While ``applying`` the pointer is also a lease: ``owner`` is applying it until ``expires`` and
+    renews that while it works. An applying pointer whose lease has expired, or that has none (written
+    by nbpromote before leases), was left by a run that stopped. ``owner`` stays on a live pointer to
+    say who made it current.
     """
 
     release: str
@@ -277,6 +287,23 @@ class Pointer:
     updated: str
     base: str | None = None  # while applying: the release being replaced
     base_etags: Mapping[str, str] = field(default_factory=dict)  # while applying: what ``base`` recorded
+    owner: str | None = None  # the run that wrote it, "user@host pid N"; None in older pointers
+    expires: str | None = None  # while applying: when the owner's lease ends (ISO-8601 UTC)
+
+    def lease_end(self) -> datetime | None:
+        """When the lease of an applying pointer ends; None when there is no (readable) lease."""
+        if self.state is not PointerState.APPLYING or not self.expires:
+            return None
+        try:
+            end = datetime.fromisoformat(self.expires.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return end if end.tzinfo else end.replace(tzinfo=timezone.utc)
+
+    def leased(self, now: datetime) -> bool:
+        """Whether another run is applying this release now (an applying pointer with a lease not expired)."""
+        end = self.lease_end()
+        return end is not None and now < end
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -287,15 +314,19 @@ class Pointer:
             "updated": self.updated,
             "etags": dict(sorted(self.etags.items())),
         }
+        if self.owner is not None:
+            document["owner"] = self.owner
         if self.state is PointerState.APPLYING:
             document["base"] = self.base
             document["base_etags"] = dict(sorted(self.base_etags.items()))
+            document["expires"] = self.expires
         return document
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Pointer:
         if data.get("schema") != POINTER_SCHEMA or data.get("version") != SCHEMA_VERSION:
             raise ValueError(f"not a {POINTER_SCHEMA} version {SCHEMA_VERSION} document")
+        owner, expires = data.get("owner"), data.get("expires")
         return cls(
             release=str(data["release"]),
             state=PointerState(data["state"]),
@@ -303,4 +334,6 @@ class Pointer:
             updated=str(data.get("updated", "")),
             base=data.get("base"),
             base_etags={str(k): str(v) for k, v in data.get("base_etags", {}).items()},
+            owner=None if owner is None else str(owner),
+            expires=None if expires is None else str(expires),
         )

@@ -9,31 +9,55 @@ Keys below the target (see ``models``)::
 
 A release, in order (each step conditional; ``<etag>`` from the step before):
 
-1. read the pointer (and its ETag) and the current manifest; finish a release left "applying";
+1. read the pointer (and its ETag) and the current manifest. A pointer "applying" under a live lease
+   is another promotion at work: Conflict, nothing written. One whose lease has expired (or that has
+   none: nbpromote before leases) was left by a run that stopped: take its lease over (a swap
+   If-Match, so one run of many does) and finish that release first;
 2. plan against the current manifest; HEAD every live key the plan relies on: a key whose ETag is
-   not the one recorded is drift, refused unless --overwrite-drift; nothing changed -> nothing to do;
+   not the one recorded is drift, refused unless --overwrite-drift, but only if the pointer is still
+   the one read in 1; if it moved, those writes were another promotion's: Conflict. Nothing
+   changed -> nothing to do;
 3. put each new object, create-only (already there with the same bytes is fine);
 4. put the new manifest, create-only;
-5. claim: swap the pointer to {release, "applying"}, If-Match the ETag read in 1 (If-None-Match: *
-   for the first release). Of two promotions racing, exactly one gets here; the other has written
-   only objects and an unreferenced manifest, and reports the conflict;
+5. claim: swap the pointer to {release, "applying", owner, lease expiry}, If-Match the ETag read in 1
+   (If-None-Match: * for the first release). Of promotions racing, exactly one gets here; the others
+   have written only objects and an unreferenced manifest, and report the conflict;
 6. replace each changed live key If-Match its recorded ETag (If-None-Match: * for a new key), delete
    pruned ones If-Match; a key found changed by someone else -> drift: every key already replaced is
    put back and the pointer returned to the base release, then refused;
-7. commit: swap the pointer to {release, "live", new ETags}, If-Match the claim's ETag.
+7. commit: swap the pointer to {release, "live", new ETags}, If-Match the claim's (last) ETag.
 
-A run that dies between 5 and 7 leaves the pointer "applying"; the next run finishes that release
-first (step 6 is idempotent: a key already holding the release's bytes counts as done).
+The lease. While "applying" the pointer names its ``owner`` (user@host pid) and when its lease
+``expires``: LEASE_SECONDS (60 s) after it was last written. The owner renews it (a swap If-Match its
+own last ETag) before each live write, put-back and the commit once RENEW_AFTER_SECONDS (10 s) have
+passed since the last renewal, so any one step may take 50 s before the lease can lapse, and a run
+writes the pointer at most once per 10 s more than without leases. A write to one template is a
+single PUT that normally takes well under a second, so 60 s is ample, yet it is also the longest a
+run killed outright (SIGKILL, a lost machine) holds up the next one. A run that stops on an
+exception (Ctrl-C, a network error) ends its lease at once, so the next run finishes its release
+without waiting. If a step did take longer than the lease and another run took over, this run's next
+renewal finds the pointer moved and stops with Conflict; a write already in flight stays safe, being
+conditional on the ETag the key had before. Expiry is a UTC time from the owner's clock compared
+with the reader's, so machines promoting to one target need clocks that agree to within seconds.
+
+A run that dies between 5 and 7 leaves the pointer "applying"; once its lease has expired, the next
+run finishes that release first (step 6 is idempotent: a key already holding the release's bytes
+counts as done). A local store also gets the temporary files such a run left removed, once they
+are STALE_TEMPORARY_SECONDS (5 minutes) old.
 """
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import hashlib
 import json
+import os
+import socket
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn, TypeVar
 
 from pytest_notebooks import __version__
@@ -56,11 +80,15 @@ from pytest_notebooks.promote.models import (
 )
 from pytest_notebooks.promote.plan import DRIFT_HINT, check_keys, plan_promotion, plan_rollback
 from pytest_notebooks.promote.stamp import Provenance, stamp
-from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, Store
+from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, LocalStore, Store
 
 T = TypeVar("T")
+Clock = Callable[[], datetime]
 TOOL = f"nbpromote (pytest-notebooks {__version__})"
 PUTS = (Action.ADD, Action.CHANGE, Action.RESTORE)
+LEASE_SECONDS = 60  # how long an applying pointer holds off other runs unless renewed (module docstring)
+RENEW_AFTER_SECONDS = 10  # renew before a step once the lease is this old: a step may take 50 s
+STALE_TEMPORARY_SECONDS = 300  # a local store's temporary file this old is a killed run's
 
 
 @dataclass(frozen=True)
@@ -91,13 +119,22 @@ class State:
     manifest: Manifest | None
 
 
-def promote(
-    store: Store, inputs: Inputs, options: PublishOptions, now: Callable[[], datetime] | None = None
-) -> Outcome:
+@dataclass(frozen=True)
+class _Start:
+    """Step 1's result: the state to plan against, lines to print, whether a dead run's release was finished."""
+
+    state: State
+    notes: tuple[str, ...]
+    finished: bool
+
+
+def promote(store: Store, inputs: Inputs, options: PublishOptions, now: Clock | None = None) -> Outcome:
     """Publish ``inputs``' candidates to ``store`` as a new release (see the module docstring)."""
-    state, notes = _settled(store, options.dry_run)
+    clock = now or _utcnow
+    start = _settled(store, options.dry_run, clock)
+    state = start.state
     current = state.manifest
-    created = _now(now)
+    created = _now(clock)
     sequence = current.sequence + 1 if current else 1
     release = f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{inputs.commit[:7]}"
     outputs = Outputs.CLEARED if options.clear_outputs else Outputs.KEPT
@@ -131,7 +168,10 @@ def promote(
             fixture_sha256=candidate.fixture_sha256,
             outputs=outputs,
         )
-    drift = _drift(store, state, check_keys(wanted, current, options.prune))
+    for key in sorted(inputs.held):  # held back: its live version stays as it is
+        if current is not None and key in current.templates:
+            wanted[key] = current.templates[key]
+    drift = _drift(store, state, check_keys(wanted, current, options.prune), clock)
     plan = plan_promotion(
         wanted, current, inputs.untested, drift, prune=options.prune, overwrite_drift=options.overwrite_drift
     )
@@ -148,19 +188,21 @@ def promote(
         rollback_of=None,
         source_root=inputs.source_root,
     )
-    return _execute(store, state, plan, manifest, objects, drift, options, notes)
+    return _execute(store, start, plan, manifest, objects, drift, options, clock)
 
 
-def rollback(store: Store, ref: str, options: PublishOptions, now: Callable[[], datetime] | None = None) -> Outcome:
+def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None = None) -> Outcome:
     """Make a new release whose templates are those of release ``ref``, byte for byte."""
-    state, notes = _settled(store, options.dry_run)
+    clock = now or _utcnow
+    start = _settled(store, options.dry_run, clock)
+    state = start.state
     if state.manifest is None:
         raise Refused([f"nothing has been promoted to {store.target.url} yet, so there is nothing to roll back to"])
     current = state.manifest
     target = find_release(store, state, ref)
-    created = _now(now)
+    created = _now(clock)
     sequence = current.sequence + 1
-    drift = _drift(store, state, check_keys(target.templates, current, options.prune))
+    drift = _drift(store, state, check_keys(target.templates, current, options.prune), clock)
     plan = plan_rollback(target, current, drift, prune=options.prune, overwrite_drift=options.overwrite_drift)
     manifest = _manifest(
         plan,
@@ -175,7 +217,7 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Callable[[], 
         rollback_of=target.release,
         source_root=target.source_root,
     )
-    return _execute(store, state, plan, manifest, {}, drift, options, notes)
+    return _execute(store, start, plan, manifest, {}, drift, options, clock)
 
 
 def read_state(store: Store) -> State:
@@ -228,30 +270,75 @@ def live_heads(store: Store, manifest: Manifest) -> dict[str, Head | None]:
     return {key: store.head(key) for key in sorted({*manifest.templates, *manifest.retired})}
 
 
+def applying_note(pointer: Pointer, now: datetime | None = None) -> str:
+    """One line on an "applying" pointer: a promotion at work under its lease, or one that stopped."""
+    moment = now or _utcnow()
+    if pointer.leased(moment):
+        return f"APPLYING: {_running(pointer, moment)}; `nbpromote status` again shows when it has finished"
+    return (
+        f"INTERRUPTED: the live keys were being replaced when a run stopped (base: release {pointer.base}, "
+        f"{_lapsed(pointer)}); run nbpromote without --dry-run to finish it"
+    )
+
+
 # -- the steps -----------------------------------------------------------------------------------
 
 
-def _settled(store: Store, dry_run: bool) -> tuple[State, tuple[str, ...]]:
+def _settled(store: Store, dry_run: bool, clock: Clock) -> _Start:
     """Step 1: the current state, with a release left "applying" by a dead run finished first."""
+    notes = _sweep(store, dry_run)
     state = read_state(store)
-    if state.pointer is None or state.pointer.state is PointerState.LIVE:
-        return state, ()
-    release = state.pointer.release
+    pointer = state.pointer
+    if pointer is None or pointer.state is PointerState.LIVE:
+        return _Start(state, notes, finished=False)
+    release = pointer.release
+    if pointer.leased(clock()):
+        done = (
+            "a dry run now would plan against a release that is about to change"
+            if dry_run
+            else "nothing was changed by this run"
+        )
+        raise _conflict_with(pointer, clock, done)
     if dry_run:
         raise Failed(
-            f"release {release} was interrupted while its live keys were being replaced; "
+            f"release {release} was interrupted while its live keys were being replaced ({_lapsed(pointer)}); "
             "run nbpromote without --dry-run to finish it first (`nbpromote status` shows it)"
         )
     assert state.manifest is not None  # read_state reads the manifest the pointer names
     assert state.etag is not None
-    base = read_manifest(store, state.pointer.base) if state.pointer.base else None
-    etags = _apply(store, state.manifest, state.pointer, state.etag, base, {})
-    _commit(store, state.manifest, etags, state.etag)
-    return read_state(store), (f"finished release {release}, which an earlier run had left half applied",)
+    try:
+        claim = _Claim.take(store, pointer, state.etag, clock)
+    except PreconditionFailed:  # another run took it over first, or it was finished meanwhile
+        raise _conflict(
+            store, clock, f"release {release} was left half applied; nothing was changed by this run"
+        ) from None
+    base = read_manifest(store, pointer.base) if pointer.base else None
+    finished = _apply_and_commit(store, state.manifest, claim, base, {})
+    note = f"finished release {release}, which an earlier run had left half applied ({_lapsed(pointer)})"
+    return _Start(finished, (*notes, note), finished=True)
 
 
-def _drift(store: Store, state: State, keys: set[str]) -> dict[str, Drift]:
-    """Step 2: the keys whose live ETag is not what the current release recorded."""
+def _sweep(store: Store, dry_run: bool) -> tuple[str, ...]:
+    """The temporary files killed runs left in a local store: removed (dry: listed) in one line."""
+    if not isinstance(store, LocalStore):
+        return ()  # S3 has none: an upload is whole or absent
+    found = store.sweep(STALE_TEMPORARY_SECONDS, remove=not dry_run)
+    if not found:
+        return ()
+    names = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    what = f"{len(found)} temporary file(s) that killed nbpromote runs left in {store.root}"
+    old = f"older than {STALE_TEMPORARY_SECONDS // 60} minutes"
+    if dry_run:
+        return (f"found {what} ({old}): {names}; a run without --dry-run removes them",)
+    return (f"removed {what} ({old}): {names}",)
+
+
+def _drift(store: Store, state: State, keys: set[str], clock: Clock) -> dict[str, Drift]:
+    """Step 2: the keys whose live ETag is not what the current release recorded.
+
+    A key a racing promotion has just replaced looks the same, but that promotion swapped the pointer
+    before it wrote any live key: drift is drift only while the pointer is still the one planned on.
+    """
     recorded = state.pointer.etags if state.pointer else {}
     drift = {}
     for key in sorted(keys):
@@ -259,26 +346,32 @@ def _drift(store: Store, state: State, keys: set[str]) -> dict[str, Drift]:
         expected = recorded.get(key)
         if (head.etag if head else None) != expected:
             drift[key] = Drift(key=key, expected=expected, observed=head)
+    if drift:
+        stored = store.read(POINTER_KEY)
+        if (stored.etag if stored else None) != state.etag:
+            pointer = _decode(stored.data, Pointer.from_json, store.target.show(POINTER_KEY)) if stored else None
+            raise _conflict_with(pointer, clock, "nothing live was changed by this run")
     return drift
 
 
 def _execute(
     store: Store,
-    state: State,
+    start: _Start,
     plan: Plan,
     manifest: Manifest,
     objects: Mapping[str, bytes],
     drift: Mapping[str, Drift],
     options: PublishOptions,
-    notes: tuple[str, ...],
+    clock: Clock,
 ) -> Outcome:
+    state = start.state
     if plan.refusals:
         hint = DRIFT_HINT if drift and not options.overwrite_drift else ""
         raise Refused(plan.refusals, hint)
-    outcome = Outcome(ExitCode.PROMOTED, plan, manifest, state.manifest, notes)
+    outcome = Outcome(ExitCode.PROMOTED, plan, manifest, state.manifest, start.notes)
     if plan.empty:  # having finished an interrupted release is a promotion of its own
-        code = ExitCode.PROMOTED if notes else ExitCode.NOTHING_TO_DO
-        return Outcome(code, plan, manifest, state.manifest, notes)
+        code = ExitCode.PROMOTED if start.finished else ExitCode.NOTHING_TO_DO
+        return Outcome(code, plan, manifest, state.manifest, start.notes)
     if options.dry_run:
         return outcome
     # step 3: objects, create-only
@@ -298,10 +391,17 @@ def _execute(
     except PreconditionFailed:
         existing = store.read(release_key(manifest.release))
         if existing is None or existing.data != document:  # equal: a retried request of ours
-            raise Conflict(
-                f"release {manifest.release} was created by another promotion at the same moment; "
-                "nothing live was changed by this run; run nbpromote again"
-            ) from None
+            where = store.target.show(release_key(manifest.release))
+            other = _decode(existing.data, Manifest.from_json, where) if existing else None
+            by = f" by {other.owner}" if other and other.owner else ""
+            done = f"release {manifest.release} was made{by} at the same moment (the same commit in the same second)"
+            pointer = store.read(POINTER_KEY)
+            if (pointer.etag if pointer else None) == state.etag:  # that run has not claimed the pointer yet
+                raise Conflict(
+                    f"another promotion is running: {done}; nothing live was changed by this run; "
+                    "run nbpromote again when it has finished; `nbpromote status` shows it"
+                ) from None
+            raise _conflict(store, clock, f"{done}; nothing live was changed by this run") from None
     # step 5: claim
     recorded = dict(state.pointer.etags) if state.pointer else {}
     expected = dict(recorded)
@@ -314,27 +414,87 @@ def _execute(
         release=manifest.release,
         state=PointerState.APPLYING,
         etags=expected,
-        updated=_iso(_now(None)),
+        updated="",  # set with the lease
         base=state.manifest.release if state.manifest else None,
         base_etags=recorded,
     )
     try:
-        claim_etag = store.put(
-            POINTER_KEY, _encode(claim.to_json()), if_match=state.etag, content_type=JSON_TYPE, metadata={}
-        )
+        lease = _Claim.take(store, claim, state.etag, clock)
     except PreconditionFailed:
-        now = read_state(store)
-        if now.pointer is None or now.pointer.release != manifest.release or now.etag is None:
-            where = f"release {now.pointer.release} ({now.pointer.state.value})" if now.pointer else "no release"
-            raise Conflict(
-                f"another promotion moved {store.target.show(POINTER_KEY)} first (it now names {where}); "
-                f"nothing live was changed by this run; run nbpromote again to promote on top of it"
-            ) from None
-        claim_etag = now.etag  # our own claim, answered 412 to a retry after its first reply was lost
+        raise _conflict(store, clock, "nothing live was changed by this run") from None
     # step 6 and 7
-    etags = _apply(store, manifest, claim, claim_etag, state.manifest, objects)
-    _commit(store, manifest, etags, claim_etag)
+    _apply_and_commit(store, manifest, lease, state.manifest, objects)
     return outcome
+
+
+class _Claim:
+    """This run's lease on the pointer while it applies a release: the pointer as last written, its ETag."""
+
+    def __init__(self, store: Store, pointer: Pointer, etag: str, clock: Clock) -> None:
+        self.store = store
+        self.pointer = pointer
+        self.etag = etag
+        self.clock = clock
+        self.renewed = clock()
+
+    @classmethod
+    def take(cls, store: Store, pointer: Pointer, if_match: str | None, clock: Clock) -> _Claim:
+        """Swap the pointer to ``pointer`` under this run's lease; PreconditionFailed when it moved first."""
+        now = clock()
+        leased = replace(pointer, owner=OWNER, expires=_iso(_lease_end(now)), updated=_iso(now))
+        try:
+            etag = store.put(
+                POINTER_KEY, _encode(leased.to_json()), if_match=if_match, content_type=JSON_TYPE, metadata={}
+            )
+        except PreconditionFailed:
+            stored = store.read(POINTER_KEY)  # equal: our own swap, answered 412 to a retry after its reply was lost
+            if stored is None or _decode(stored.data, Pointer.from_json, store.target.show(POINTER_KEY)) != leased:
+                raise
+            etag = stored.etag
+        return cls(store, leased, etag, clock)
+
+    def keep(self, *, check: bool = False) -> None:
+        """Before a step: renew the lease once it is RENEW_AFTER_SECONDS old (``check``: at once, which
+        also makes sure it is still this run's); Conflict when another run has taken the release over."""
+        moment = self.clock()
+        if not check and moment - self.renewed < timedelta(seconds=RENEW_AFTER_SECONDS):
+            return
+        renewed = replace(self.pointer, expires=_iso(_lease_end(moment)), updated=_iso(moment))
+        try:
+            self.etag = self.store.put(
+                POINTER_KEY, _encode(renewed.to_json()), if_match=self.etag, content_type=JSON_TYPE, metadata={}
+            )
+        except PreconditionFailed:
+            raise _conflict(
+                self.store,
+                self.clock,
+                f"this run's lease on release {self.pointer.release} (until {self.pointer.expires}) ran out "
+                "before it could renew it, and the pointer moved; this run stopped applying",
+            ) from None
+        self.pointer, self.renewed = renewed, moment
+
+    def give_up(self) -> None:
+        """After an error: end the lease now, so that the next run finishes the release without waiting."""
+        moment = self.clock()
+        ended = replace(self.pointer, expires=_iso(moment.replace(microsecond=0)), updated=_iso(moment))
+        with contextlib.suppress(Exception):  # best effort: otherwise the lease runs out by itself
+            self.store.put(
+                POINTER_KEY, _encode(ended.to_json()), if_match=self.etag, content_type=JSON_TYPE, metadata={}
+            )
+
+
+def _apply_and_commit(
+    store: Store, manifest: Manifest, claim: _Claim, base: Manifest | None, objects: Mapping[str, bytes]
+) -> State:
+    """Steps 6 and 7 under ``claim``'s lease; a run that fails on the way ends its lease."""
+    try:
+        etags = _apply(store, manifest, claim, base, objects)
+        return _commit(store, manifest, etags, claim)
+    except (Refused, Conflict):  # the pointer is not this run's any more: put back, or taken over
+        raise
+    except BaseException:  # Ctrl-C, a network error: the pointer stays "applying", with no live lease
+        claim.give_up()
+        raise
 
 
 def _put_object(store: Store, digest: str, data: bytes) -> None:
@@ -368,63 +528,69 @@ def _meta(entry: TemplateEntry) -> dict[str, str]:
 
 
 def _apply(
-    store: Store,
-    manifest: Manifest,
-    claim: Pointer,
-    claim_etag: str,
-    base: Manifest | None,
-    objects: Mapping[str, bytes],
+    store: Store, manifest: Manifest, claim: _Claim, base: Manifest | None, objects: Mapping[str, bytes]
 ) -> dict[str, str]:
     """Step 6: replace the release's changed live keys; returns the ETags to commit."""
-    etags = dict(claim.etags)
+    before = claim.pointer.etags  # what each key held before the release, as the claim recorded it
+    etags = dict(before)
     done: list[tuple[str, Action]] = []
     for action in PUTS:
         for key in manifest.changes.get(action.value, ()):
             entry = manifest.templates[key]
             data = _object(store, entry.object, objects)
+            claim.keep()
             try:
                 etags[key] = store.put(
-                    key, data, if_match=claim.etags.get(key), content_type=NOTEBOOK_TYPE, metadata=_meta(entry)
+                    key, data, if_match=before.get(key), content_type=NOTEBOOK_TYPE, metadata=_meta(entry)
                 )
             except PreconditionFailed:
                 live = store.read(key)
                 if live is None or hashlib.sha256(live.data).hexdigest() != entry.object:
-                    _revert(store, manifest, claim, claim_etag, base, etags, done, key, objects)
+                    claim.keep(check=True)  # another run that took this release over is not drift
+                    _revert(store, manifest, claim, base, etags, done, key, objects)
                 etags[key] = live.etag  # a run before this one had already put it there
             done.append((key, action))
     for key in manifest.changes.get(Action.PRUNE.value, ()):
-        expected = claim.etags.get(key)
+        expected = before.get(key)
         if expected is not None:
+            claim.keep()
             try:
                 store.delete(key, if_match=expected)
             except PreconditionFailed:
                 if store.head(key) is not None:
-                    _revert(store, manifest, claim, claim_etag, base, etags, done, key, objects)
+                    claim.keep(check=True)
+                    _revert(store, manifest, claim, base, etags, done, key, objects)
             done.append((key, Action.PRUNE))
         etags.pop(key, None)
     return etags
 
 
-def _commit(store: Store, manifest: Manifest, etags: Mapping[str, str], claim_etag: str) -> None:
-    """Step 7: the pointer goes from "applying" to "live" with the ETags just written."""
-    final = Pointer(release=manifest.release, state=PointerState.LIVE, etags=etags, updated=_iso(_now(None)))
+def _commit(store: Store, manifest: Manifest, etags: Mapping[str, str], claim: _Claim) -> State:
+    """Step 7: the pointer goes from "applying" to "live" with the ETags just written; the state after."""
+    claim.keep()
+    final = Pointer(
+        release=manifest.release, state=PointerState.LIVE, etags=etags, updated=_iso(claim.clock()), owner=OWNER
+    )
     try:
-        store.put(POINTER_KEY, _encode(final.to_json()), if_match=claim_etag, content_type=JSON_TYPE, metadata={})
+        etag = store.put(
+            POINTER_KEY, _encode(final.to_json()), if_match=claim.etag, content_type=JSON_TYPE, metadata={}
+        )
     except PreconditionFailed:
         now = read_state(store)
         if now.pointer is None or now.pointer.release != manifest.release or now.pointer.state is not PointerState.LIVE:
-            raise Conflict(
-                f"the pointer changed while release {manifest.release} was being applied; "
-                "`nbpromote status` shows the state"
+            raise _conflict_with(
+                now.pointer,
+                claim.clock,
+                f"the pointer changed while release {manifest.release} was being applied by this run",
             ) from None
-        # another run finishing this same release committed it first: the same outcome
+        return now  # another run that took this release over committed it first: the same outcome
+    return State(final, etag, manifest)
 
 
 def _revert(
     store: Store,
     manifest: Manifest,
-    claim: Pointer,
-    claim_etag: str,
+    claim: _Claim,
     base: Manifest | None,
     etags: Mapping[str, str],
     done: list[tuple[str, Action]],
@@ -432,10 +598,11 @@ def _revert(
     objects: Mapping[str, bytes],
 ) -> NoReturn:
     """Drift found half way: put every key already replaced back to the base release; raise Refused."""
-    restored = dict(claim.base_etags)
+    restored = dict(claim.pointer.base_etags)
     try:
         for key, action in reversed(done):
             before = (base.templates.get(key) or base.retired.get(key)) if base else None
+            claim.keep()
             if before is not None:
                 data = _object(store, before.object, objects)
                 restored[key] = store.put(
@@ -449,10 +616,12 @@ def _revert(
                 store.delete(key, if_match=etags[key])
                 restored.pop(key, None)
         if base is not None:
-            pointer = Pointer(release=base.release, state=PointerState.LIVE, etags=restored, updated=_iso(_now(None)))
-            store.put(POINTER_KEY, _encode(pointer.to_json()), if_match=claim_etag, content_type=JSON_TYPE, metadata={})
+            pointer = Pointer(
+                release=base.release, state=PointerState.LIVE, etags=restored, updated=_iso(claim.clock()), owner=OWNER
+            )
+            store.put(POINTER_KEY, _encode(pointer.to_json()), if_match=claim.etag, content_type=JSON_TYPE, metadata={})
         else:
-            store.delete(POINTER_KEY, if_match=claim_etag)
+            store.delete(POINTER_KEY, if_match=claim.etag)
     except (PreconditionFailed, TargetError) as exc:
         raise Failed(
             f"{drifted} changed outside nbpromote while release {manifest.release} was being applied, and "
@@ -468,6 +637,45 @@ def _revert(
         ],
         DRIFT_HINT,
     )
+
+
+def _conflict(store: Store, clock: Clock, done: str) -> Conflict:
+    """A Conflict that says which promotion holds or moved the pointer (read now), ``done`` and what to do."""
+    stored = store.read(POINTER_KEY)
+    pointer = _decode(stored.data, Pointer.from_json, store.target.show(POINTER_KEY)) if stored else None
+    return _conflict_with(pointer, clock, done)
+
+
+def _conflict_with(pointer: Pointer | None, clock: Clock, done: str) -> Conflict:
+    now = clock()
+    if pointer is None:
+        other = "another run removed the release pointer"
+        hint = "`nbpromote status` shows the state"
+    elif pointer.leased(now):
+        other = f"another promotion is running: {_running(pointer, now)}"
+        hint = "run nbpromote again when it has finished; `nbpromote status` shows it"
+    elif pointer.state is PointerState.APPLYING:
+        other = f"another promotion stopped half way: release {pointer.release} is half applied ({_lapsed(pointer)})"
+        hint = "run nbpromote again to finish it; `nbpromote status` shows it"
+    else:
+        by = f" by {pointer.owner}" if pointer.owner else ""
+        other = f"another promotion won: release {pointer.release}, made current{by} at {pointer.updated}, is live"
+        hint = "run nbpromote again to promote on top of it; `nbpromote status` shows it"
+    return Conflict(f"{other}; {done}; {hint}")
+
+
+def _running(pointer: Pointer, now: datetime) -> str:
+    end = pointer.lease_end()
+    left = f" (in {max(0, round((end - now).total_seconds()))} s)" if end else ""
+    owner = pointer.owner or "?"
+    return f"release {pointer.release} is being applied by {owner}, whose lease expires at {pointer.expires}{left}"
+
+
+def _lapsed(pointer: Pointer) -> str:
+    """Why an applying pointer counts as a stopped run."""
+    if pointer.expires is None:
+        return "written by an nbpromote without leases"
+    return f"the lease of {pointer.owner or '?'} expired at {pointer.expires}"
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -508,15 +716,36 @@ def _manifest(
         changes={a.value: plan.keys(a) for a in Action if plan.keys(a)},
         tool=TOOL,
         run=uuid.uuid4().hex,
+        owner=OWNER,
     )
 
 
-def _now(now: Callable[[], datetime] | None) -> datetime:
-    return (now or (lambda: datetime.now(timezone.utc)))().replace(microsecond=0)
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _now(clock: Clock) -> datetime:
+    return clock().replace(microsecond=0)
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now.replace(microsecond=0) + timedelta(seconds=LEASE_SECONDS)
+
+
+def _owner() -> str:
+    """Who holds a lease, for people reading a conflict: user@host pid N."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no name for this uid (containers), no pwd module
+        user = "?"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+OWNER = _owner()
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _encode(document: Mapping[str, object]) -> bytes:

@@ -16,6 +16,8 @@ Two stores with the same guarantees, keyed by paths relative to the target:
   on ``.nbpromote/lock`` (flock; released by the OS if the process dies), so readers see the old or
   the new file, never half of one. Editors and schedulers do not take that lock: a hand edit landing
   between the check and the rename is the one case the local store cannot see, where S3 can.
+  A run killed during a write leaves its temporary file (``.nbpromote-*.tmp``) beside the key;
+  ``LocalStore.sweep`` removes such files once they are old (S3 has no temporary files).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +40,7 @@ from pytest_notebooks.promote.settings import Target
 
 NOTEBOOK_TYPE = "application/x-ipynb+json"
 JSON_TYPE = "application/json"
+TEMP_PREFIX = ".nbpromote-"  # the local store's temporary files: .nbpromote-<random>.tmp beside the key
 _CONFLICT_RETRIES = 3  # S3 answers 409 ConditionalRequestConflict to concurrent conditional writes: retry
 _ACCESS_HINT = (
     "check the credentials, and that they may s3:GetObject, s3:PutObject and s3:DeleteObject below the "
@@ -111,7 +115,7 @@ class LocalStore:
         try:
             with self._locked():
                 self._check(key, if_match)
-                atomic_write(path, data, prefix=".nbpromote-")
+                atomic_write(path, data, prefix=TEMP_PREFIX)
         except OSError as exc:
             raise TargetError(f"cannot write {path}: {exc.strerror or exc}") from None
         return hashlib.sha256(data).hexdigest()
@@ -124,6 +128,39 @@ class LocalStore:
                 path.unlink()
         except OSError as exc:
             raise TargetError(f"cannot delete {path}: {exc.strerror or exc}") from None
+
+    def sweep(self, older_than: float, *, remove: bool = True) -> tuple[str, ...]:
+        """The temporary files older than ``older_than`` seconds that killed runs left; removed unless not ``remove``.
+
+        They are removed while holding the lock, under which every write makes and renames its own
+        temporary file, so none of them belongs to a write in progress; the age is a second guard, for
+        filesystems whose locks are not shared between machines. Returns paths relative to the target.
+        """
+        found = self._stale_temporaries(older_than)
+        if not found or not remove:
+            return tuple(p.relative_to(self.root).as_posix() for p in found)
+        removed = []
+        try:
+            with self._locked():
+                for path in self._stale_temporaries(older_than):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        removed.append(path.relative_to(self.root).as_posix())
+        except OSError as exc:
+            raise TargetError(f"cannot remove a temporary file below {self.root}: {exc.strerror or exc}") from None
+        return tuple(removed)
+
+    def _stale_temporaries(self, older_than: float) -> list[Path]:
+        now = time.time()
+        found = []
+        for directory, _, names in os.walk(self.root):  # symbolic links to directories are not followed
+            for name in names:
+                if name.startswith(TEMP_PREFIX) and name.endswith(".tmp"):
+                    path = Path(directory, name)
+                    with contextlib.suppress(FileNotFoundError):  # renamed or removed meanwhile
+                        if now - path.lstat().st_mtime > older_than:
+                            found.append(path)
+        return sorted(found)
 
     def _check(self, key: str, if_match: str | None) -> None:
         current = self.read(key)
