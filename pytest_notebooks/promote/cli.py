@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -21,7 +22,16 @@ from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.errors import Conflict, Failed, Refused, UsageError
 from pytest_notebooks.promote.inputs import Policy, gather
 from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
-from pytest_notebooks.promote.publish import Outcome, PublishOptions, history, live_heads, promote, read_state, rollback
+from pytest_notebooks.promote.publish import (
+    Outcome,
+    PublishOptions,
+    applying_note,
+    history,
+    live_heads,
+    promote,
+    read_state,
+    rollback,
+)
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
 from pytest_notebooks.promote.store import open_store
 
@@ -228,11 +238,7 @@ def _status(namespace: argparse.Namespace, out: TextIO) -> int:
     manifest, pointer = state.manifest, state.pointer
     print(f"{target.url}: release {_describe(manifest)}", file=out)
     if pointer.state is PointerState.APPLYING:
-        print(
-            f"  INTERRUPTED: the live keys were being replaced when a run stopped (base: release {pointer.base}); "
-            "run nbpromote without --dry-run to finish it",
-            file=out,
-        )
+        print(f"  {applying_note(pointer)}", file=out)
     print(f"  commit {manifest.commit or '-'}{_on(manifest.branch)}, tested {manifest.tested_at or '-'}", file=out)
     heads = live_heads(store, manifest)
     width = max((len(k) for k in heads), default=0)
@@ -265,7 +271,11 @@ def _history(namespace: argparse.Namespace, out: TextIO) -> int:
         mark = ""
         if index == 0:
             applying = state.pointer is not None and state.pointer.state is PointerState.APPLYING
-            mark = "  (current, INTERRUPTED: run nbpromote to finish it)" if applying else "  (current)"
+            mark = "  (current)"
+            if applying and state.pointer is not None and state.pointer.leased(datetime.now(timezone.utc)):
+                mark = "  (current, APPLYING: another run is applying it)"
+            elif applying:
+                mark = "  (current, INTERRUPTED: run nbpromote to finish it)"
         counts = _counts(manifest.changes)
         print(f"{_describe(manifest)}: {counts}{mark}", file=out)
     return ExitCode.PROMOTED

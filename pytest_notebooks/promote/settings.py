@@ -79,6 +79,12 @@ def parse_target(text: str, base: Path) -> Target:
     """
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    if "@" in parts.netloc:  # user:password@ never belongs in a target, and is never echoed
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise TargetError(
+            f"bad target {shown!r}: credentials in the URL are not supported; use the AWS credential chain "
+            "(AWS_PROFILE, a role, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment)"
+        )
     if scheme == "s3":
         bucket = parts.netloc
         if not bucket:

@@ -195,9 +195,14 @@ class S3Store:
     """An ``s3://bucket/prefix/`` target through boto3."""
 
     def __init__(self, target: Target) -> None:
-        import boto3  # type: ignore[import-untyped,unused-ignore]
-        import botocore.config  # type: ignore[import-untyped,unused-ignore]
-        import botocore.exceptions  # type: ignore[import-untyped,unused-ignore]
+        try:
+            import boto3  # type: ignore[import-untyped,unused-ignore]
+            import botocore.config  # type: ignore[import-untyped,unused-ignore]
+            import botocore.exceptions  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            raise TargetError(
+                f"{target.url}: S3 targets need boto3, which is not installed: pip install 'pytest-notebooks[s3]'"
+            ) from None
 
         assert target.bucket is not None
         self.target = target
@@ -214,7 +219,7 @@ class S3Store:
                     user_agent_extra="nbpromote",
                 ),
             )
-        except botocore.exceptions.BotoCoreError as exc:  # a bad AWS_PROFILE, a bad endpoint URL...
+        except (botocore.exceptions.BotoCoreError, ValueError) as exc:  # a bad AWS_PROFILE, endpoint URL...
             raise TargetError(f"cannot set up S3 access for {target.url}: {exc}") from None
         self.endpoint: str = self._client.meta.endpoint_url
 
