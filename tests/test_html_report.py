@@ -1,0 +1,123 @@
+"""The HTML report: written by --notebooks-html, self-contained, and seen in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.example import copy_example
+from tests.notebooks import PARAMS, write_notebook
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--virtual-time-budget=5000",
+)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium; apt-get install -y chromium)")
+    return found
+
+
+def test_the_report_lists_every_case_and_renders_the_failure(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, "x = 1", "assert region_code != 'us', 'no us data'"])
+    (pytester.path / "nb.yaml").write_text("cases:\n  fr: {region_code: fr}\n  us: {region_code: us}\n")
+    result = pytester.runpytest("-p", "no:xdist", "--notebooks-html=report/index.html")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["notebooks: 2 cases recorded in *; HTML report in report/index.html"])
+    page = (pytester.path / "report" / "index.html").read_text()
+    assert "default-src 'none'" in page
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", page), "an external resource"
+    assert page.count('<tr data-outcome="') == 2
+    assert re.search(
+        r'<h1 class="verdict-failed"><span class="badge bad">failed</span> Notebook tests: 1 \w+, 1 \w+</h1>', page
+    )
+    assert "cell 3 (In [4]): AssertionError: no us data" in page
+    assert 'class="cell border-box-sizing code_cell rendered celltag_pytest-notebooks-failing"' in page
+    assert '<a href="#case-0">cell 3</a>' in page  # the table links to the rendered failure
+
+
+def test_the_example_report_in_chromium(tmp_path: Path) -> None:
+    browser = chromium()
+    root = copy_example(tmp_path / "example_repo")
+    with (root / "notebooks" / "vid_agg.yaml").open("a") as fixture:
+        fixture.write("  mars:\n    region_code: mars\n")  # a region without data: the case fails
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "--notebooks-html=report.html",
+            "notebooks",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 1, run.stdout
+    cases = json.loads((root / "notebook-outputs" / "results.json").read_text())["cases"]
+    report = root / "report.html"
+    dom = subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert dom.returncode == 0, dom.stderr
+    html = dom.stdout
+    assert 'data-ready="yes"' in html  # the page's script ran: sorting and filtering are wired
+    assert html.count('<tr data-outcome="') == len(cases) == 10
+    assert '<tr data-outcome="failed">' in html
+    assert "notebooks/vid_agg.ipynb::mars: failed" in html
+    assert "celltag_pytest-notebooks-failing" in html  # the failing cell is highlighted
+    assert "no plays in region 'mars' on 2017-01-01" in html
+    # nothing fetched, nothing blocked by the page's policy (the browser's own background traffic aside)
+    assert 'data-resources="0"' in html
+    assert 'data-blocked="0"' in html
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "example-report.png"
+    subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--window-size=1280,1600",
+            f"--screenshot={shot}",
+            f"{report.as_uri()}#case-0",
+        ],
+        capture_output=True,
+        timeout=300,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
