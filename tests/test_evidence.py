@@ -322,3 +322,23 @@ def test_results_file_is_world_readable(project: Project) -> None:
     project.commit()
     assert project.pytest("-p", "no:xdist").returncode == 0
     assert (project.root / RESULTS).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_notebook_that_breaks_a_principle_is_held_back_until_its_fixture_raises_the_limit(
+    project: Project,
+) -> None:
+    long_function = "def clean(rows):\n" + "    rows = rows\n" * 20 + "    return rows\n"
+    project.notebook("a", "print(region_code)", TWO)
+    project.notebook("b", long_function, TWO)
+    project.commit()
+    assert project.pytest("-p", "no:xdist", "--notebooks-lint").returncode == 1
+    result = project.promote()
+    assert result.code == 5, result.text
+    assert "b.ipynb: breaks a principle: cell 2: function `clean` is 22 lines > max_function_lines 15" in result.out
+    assert project.published() == ["a.ipynb"]
+
+    (project.root / "b.yaml").write_text("principles: {max_function_lines: 25}\n" + TWO)
+    project.commit()
+    assert project.pytest("-p", "no:xdist", "--notebooks-lint").returncode == 0
+    assert project.promote().code == 0
+    assert project.published() == ["a.ipynb", "b.ipynb"]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import check_declared
+from pytest_notebooks.cases.principles import LIMITS, parse_limits
 from pytest_notebooks.cases.settings import case_settings, replacements
 from pytest_notebooks.cases.yamlfile import Locator, kind, load_yaml, suggest, top_level_keys
 from pytest_notebooks.errors import FixtureError
@@ -45,6 +46,7 @@ TOP_LEVEL_KEYS = (
     "xfail",
     "snapshot",
     "snapshot_replace",
+    "principles",
 )
 CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot")
 # A case id names a file (<id>.ipynb, beside its snapshot) and a test: it must be short and portable.
@@ -118,6 +120,7 @@ class _Builder:
         defaults = self.parameters(data.get("parameters"), ("parameters",), "the defaults")
         settings = self.settings(data, ())
         settings["snapshot_replace"] = replacements(data.get("snapshot_replace"), self.where)
+        limits = self.principles(data.get("principles"))
         cases = data.get("cases")
         if cases is None:
             if "cases" in data:
@@ -133,7 +136,24 @@ class _Builder:
             )
         cases = [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
         declared = tuple(case.case_id for case in cases)
-        return [dataclasses.replace(case, declared_cases=declared) for case in cases]
+        return [dataclasses.replace(case, declared_cases=declared, principles=limits) for case in cases]
+
+    def principles(self, value: Any) -> tuple[tuple[str, int], ...]:
+        """The fixture's ``principles:`` limits (the notebook's, raised or lowered), validated."""
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            raise self.fail(
+                ("principles",),
+                f"`principles` must be a mapping of limits, got {kind(value)}",
+                f"for example `principles: {{max_branches: 15}}`; limits: {', '.join(LIMITS)}",
+            )
+        try:
+            limits = parse_limits(value, "principles")
+        except ValueError as exc:
+            key = next((str(k) for k in value if k not in LIMITS), "")
+            raise self.fail(("principles", key) if key else ("principles",), str(exc)) from None
+        return tuple(sorted(limits.items()))
 
     def case(
         self,

@@ -314,6 +314,13 @@ def _check(
         declared = _declared(notebook_path, fixture_path, record["fixture"])
     except (FixtureError, OSError) as exc:
         return HeldBack(path, key, (f"its fixture cannot be read: {exc}".splitlines()[0],), (), True)
+    for violation in (record.get("principles") or {}).get("violations", []):
+        where = f"cell {violation['cell']}: " if violation.get("cell") else ""
+        problems.append(
+            f"breaks a principle: {where}{violation['message']} (the fixture's `principles:` can raise the limit)"
+        )
+        nodeids.append(f"{rerun.node(notebook_path)}::principles")
+        fix_first = True
     records = {str(c["case"]): c for c in record["case_records"]}
     for case in declared:
         found = records.get(case.case_id)

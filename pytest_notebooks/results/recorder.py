@@ -33,6 +33,7 @@ from pytest_notebooks.gitinfo import GitState
 from pytest_notebooks.results.read import SCHEMA, SCHEMA_VERSION, ResultsError, dumps, load_results
 
 REPORT_ATTRIBUTE = "pytest_notebooks"  # the attribute of a TestReport that carries a case record
+PRINCIPLES_ATTRIBUTE = "pytest_notebooks_principles"  # ... and a notebook's principles measures
 WORKER_OUTPUT_KEY = "pytest_notebooks_collected"  # xdist workeroutput: every notebook case collected
 STARTED = "started"  # internal: setup passed, no call report yet
 NOT_RUN = "not run"
@@ -76,6 +77,7 @@ class Recorder:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: str = field(default_factory=_now)
     written: dict[str, Any] | None = None  # the document as written at the end of the session
+    principles: dict[str, dict[str, Any]] = field(default_factory=dict)  # notebook -> measures, violations
 
     # -- what pytest tells us ------------------------------------------------------------------
 
@@ -119,6 +121,10 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         """pytest hook (this object is registered as a plugin on the controller only)."""
+        measured = getattr(report, PRINCIPLES_ATTRIBUTE, None)
+        if measured is not None:
+            self.principles[str(measured["notebook"])] = {**measured, "session": self.session_id}
+            return
         record = getattr(report, REPORT_ATTRIBUTE, None)
         if record is None:
             if report.when == "???" or "crashed while running" in str(getattr(report, "longrepr", "")):
@@ -218,8 +224,13 @@ class Recorder:
         """The results file's content; ``previous`` is the file as it was, for ``accumulate``."""
         cases = self.case_records()
         sessions = [self.session_record()]
+        principles = dict(self.principles)
         if previous is not None:
             cases, sessions = accumulate(previous, cases, sessions, self.git, self.rootdir)
+            kept = {c.get("notebook") for c in cases.values() if c.get("session") != self.session_id}
+            for nb in previous.get("notebooks", []):  # measures of the same bytes, from an earlier run
+                if nb.get("path") in kept and nb.get("principles") and nb.get("path") not in principles:
+                    principles[nb["path"]] = nb["principles"]
         return build_document(
             rootdir=str(self.rootdir),
             output_dir=self.output_dir,
@@ -229,6 +240,7 @@ class Recorder:
             session=sessions[0],
             sessions=sessions,
             cases=list(cases.values()),
+            principles=principles,
         )
 
     def write(self) -> None:
@@ -252,6 +264,7 @@ def build_document(
     session: dict[str, Any],
     sessions: list[dict[str, Any]],
     cases: list[dict[str, Any]],
+    principles: dict[str, dict[str, Any]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A whole results document from its case records; notebook entries and summary are derived."""
@@ -273,9 +286,11 @@ def build_document(
         nb["cases"].append(case.get("case"))
         if case.get("outcome") != "passed":
             nb["outcome"] = "not passed"
-    for nb in notebooks.values():
+    for path, nb in notebooks.items():
         if set(nb["declared_cases"]) - set(nb["cases"]):
             nb["outcome"] = "not passed"
+        if principles and path in principles:
+            nb["principles"] = principles[path]
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,

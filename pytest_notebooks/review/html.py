@@ -135,6 +135,7 @@ def render_html(
         embed = rendered < max_rendered
         rendered += embed
         parts.append(_section(index, case, rootdir, embed))
+    parts.append(_principles(results.get("notebooks", [])))
     if changes_text:
         parts.append(
             f'<section id="template-changes"><h2>Template changes</h2><pre>{_diff(changes_text)}</pre></section>'
@@ -198,6 +199,28 @@ def _section(index: int, case: dict[str, Any], rootdir: Path, embed: bool) -> st
         parts.append("<p>(not rendered here: see the executed notebook)</p>")
     parts.append("</section>")
     return "".join(parts)
+
+
+def _principles(notebooks: Sequence[dict[str, Any]]) -> str:
+    """The principles' measures per notebook, when the session measured them (--notebooks-lint)."""
+    rows = []
+    for nb in notebooks:
+        found = nb.get("principles") or {}
+        measures = found.get("measures")
+        if not measures:
+            continue
+        broken = "; ".join(str(v.get("message")) for v in found.get("violations", []))
+        rows.append(
+            f"<tr><td><code>{_e(str(nb.get('path')))}</code></td><td>{measures['branches']}</td>"
+            f"<td>{len(measures['definitions'])}</td><td>{measures['code_cells']}</td><td>{measures['lines']}</td>"
+            f"<td>{_badge('failed') + ' ' + _e(broken) if broken else _badge('passed')}</td></tr>"
+        )
+    if not rows:
+        return ""
+    head = "".join(
+        f"<th>{h}</th>" for h in ("notebook", "branches", "definitions", "code cells", "lines", "principles")
+    )
+    return f'<section id="principles"><h2>Principles</h2><table><tr>{head}</tr>{"".join(rows)}</table></section>'
 
 
 def _snapshot_change(change: dict[str, Any]) -> str:
