@@ -63,6 +63,7 @@ def test_unfinished_outcomes_are_annotated_too(tmp_path: Path) -> None:
     write_notebook(tmp_path / "nb.ipynb", [PARAMS])
     results = failing("nb.ipynb", None, None, None)
     results["cases"][0]["outcome"] = "crashed"  # type: ignore[index]
+    results["cases"][0]["failure"]["summary"] = "\x1b]8;;https://evil.example\x07crashed\x1b]8;;\x07 \x1b[1m!"  # type: ignore[index]
     assert error_annotations(results, tmp_path) == [
-        "::error file=nb.ipynb,line=1,title=nb.ipynb%3A%3Afr failed::cell 3 (In [2]): KeyError: 'fr'"
+        "::error file=nb.ipynb,line=1,title=nb.ipynb%3A%3Afr failed::crashed !"  # no escape reaches the log
     ]

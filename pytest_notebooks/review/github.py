@@ -7,7 +7,8 @@ at most 10 are emitted, one per failing case. Each points into the raw .ipynb of
   ``source`` array that holds that line (notebooks on disk keep one source line per element);
 - else at the failing cell (the line of its ``"id"``, or where the cell starts).
 
-PATH is relative to ``$GITHUB_WORKSPACE`` when that is set, since GitHub attaches annotations to
+The message is the failure summary without terminal escape sequences. PATH is relative to
+``$GITHUB_WORKSPACE`` when that is set, since GitHub attaches annotations to
 the PR's files by their path in the repository, and pytest may run in a subdirectory of it.
 """
 
@@ -19,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pytest_notebooks.review.normalize import strip_terminal
 
 MAX_ANNOTATIONS = 10
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -188,7 +191,7 @@ def error_annotations(results: dict[str, Any], rootdir: Path) -> list[str]:
         title = f"{case['notebook']}::{case['case']} failed"
         out.append(
             f"::error file={escape_property(shown)},line={line},title={escape_property(title)}"
-            f"::{escape_data(failure.get('summary', ''))}"
+            f"::{escape_data(strip_terminal(str(failure.get('summary', ''))))}"
         )
         if len(out) == MAX_ANNOTATIONS:
             break
