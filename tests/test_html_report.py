@@ -121,3 +121,31 @@ def test_the_example_report_in_chromium(tmp_path: Path) -> None:
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_nbreview_builds_the_same_report_from_a_results_file(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, "assert region_code != 'us', 'no us data'"])
+    (pytester.path / "nb.yaml").write_text("cases:\n  fr: {region_code: fr}\n  us: {region_code: us}\n")
+    pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1, failed=1)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--format", "html", "--output", "from-results.html"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    page = (pytester.path / "from-results.html").read_text()
+    assert page.count('<tr data-outcome="') == 2
+    assert "celltag_pytest-notebooks-failing" in page
+    version = subprocess.run(
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("nbreview (pytest-notebooks ")
+
+
+def test_terminal_hyperlinks_and_colours_are_stripped() -> None:
+    from pytest_notebooks.cases.notebook import strip_ansi
+
+    text = "a\x1b[31mred\x1b[0m \x1b]8;;http://evil.example\x07link\x1b]8;;\x07 \x1b]8;;u\x1b\\t\x1b]8;;\x1b\\"
+    assert strip_ansi(text) == "ared link t"

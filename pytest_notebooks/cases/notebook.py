@@ -26,7 +26,9 @@ KNOWN_MINORS = range(6)  # nbformat 4.0 to 4.5, the versions nbformat 5 reads an
 _CELL_TYPES = ("code", "markdown", "raw")
 _OUTPUT_TYPES = ("stream", "display_data", "execute_result", "error")
 _FORMAT_DOC = "https://nbformat.readthedocs.io/en/latest/format_description.html"
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# CSI sequences (colours, cursor moves) and OSC sequences (terminal hyperlinks, titles), which end
+# in BEL or ST (ESC \\)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _LITERAL_TYPES = (str, bool, int, float, list, dict, tuple)
 _BOM = b"\xef\xbb\xbf"
 

@@ -14,15 +14,16 @@ on stderr). Test failures do not change the exit code: pytest gates.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
 from pytest_notebooks.gitinfo import GitOutputError, RevisionError
+from pytest_notebooks.results.read import ResultsError, load_results
 from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.github import append_step_summary
 from pytest_notebooks.review.render import DEFAULT_BUDGET, MIN_BUDGET, Review, render_markdown, render_text
@@ -46,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a pytest-notebooks results file (default: {DEFAULT_RESULTS}, left out when it does not exist)",
     )
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
-    parser.add_argument("--format", choices=("markdown", "text"), default="markdown")
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "text", "html"),
+        default="markdown",
+        help="markdown (a PR comment), text (a terminal) or html (the self-contained report of "
+        "pytest --notebooks-html, built from the results file, e.g. after shards are merged)",
+    )
+    parser.add_argument("--version", action="version", version=f"nbreview (pytest-notebooks {__version__})")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
     parser.add_argument(
         "--budget",
@@ -82,7 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         results=results, templates=tuple(changes), base=args.base, head=args.head, results_note=results_note
     )
     markdown = render_markdown(review, budget=args.budget)
-    text = markdown if args.format == "markdown" else render_text(review)
+    if args.format == "html":
+        from pytest_notebooks.review.html import render_html
+
+        root = Path(str((results or {}).get("rootdir") or "."))
+        base = root if root.is_dir() else Path(".")
+        text = render_html(results or {}, base, changes_text=render_text(review) if args.base else "")
+    else:
+        text = markdown if args.format == "markdown" else render_text(review)
     if args.output:
         atomic_write(args.output, text)
     else:
@@ -92,15 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_results(path: Path) -> dict[str, Any]:
+    """The results file, validated against its schema (one loader for every reader)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ValueError(f"cannot read the results file {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != "pytest-notebooks/results":
-        raise ValueError(f"{path} is not a pytest-notebooks results file")
-    if not isinstance(data.get("cases", []), list):
-        raise ValueError(f"{path}: `cases` is not a list; is the file complete?")
-    return data
+        return load_results(path)
+    except ResultsError as exc:
+        raise ValueError(str(exc)) from None
 
 
 if __name__ == "__main__":
