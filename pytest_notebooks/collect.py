@@ -131,7 +131,8 @@ class NotebookItem(pytest.Item):
         return self.config.stash[OPTIONS_KEY]
 
     def run_settings(self) -> Any:
-        """Kernel: flag, fixture, notebook. Limits: case/fixture, then flag/ini defaults."""
+        """Kernel: flag, fixture, notebook. Time limits: case/fixture, then flag/ini defaults. Output
+        limits, masking and the kernel environment: flag/ini only."""
         from pytest_notebooks.run.execute import RunSettings
 
         options, case = self.options, self.case
@@ -139,6 +140,10 @@ class NotebookItem(pytest.Item):
             kernel=options.kernel or case.kernel or case.notebook_kernel,
             timeout=case.timeout or options.timeout,
             cell_timeout=case.cell_timeout or options.cell_timeout,
+            max_cell_output=options.max_cell_output,
+            max_output=options.max_output,
+            redact=options.redact,
+            clean_kernel_env=options.kernel_env == "clean",
         )
 
     def output_path(self) -> str:

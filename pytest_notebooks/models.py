@@ -74,6 +74,7 @@ class FailureKind(str, enum.Enum):
     SNAPSHOT_MISMATCH = "snapshot-mismatch"  # ran fine, but outputs differ from the snapshot
     SNAPSHOT_MISSING = "snapshot-missing"
     SETUP = "setup"  # papermill refused the notebook before any cell ran
+    OUTPUT_LIMIT = "output-limit"  # a cell printed more than the per-cell or whole-notebook output limit
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,9 @@ class CellFailure:
     ename: str = ""
     evalue: str = ""
     traceback: tuple[str, ...] = ()
-    limit: float | None = None  # the timeout that was hit, seconds
+    limit: float | None = None  # the limit that was hit: seconds for timeouts, characters for output-limit
     detail: str = ""  # extra text for kinds without an exception (hint for a missing kernel)
+    scope: str = ""  # output-limit: "cell" (the per-cell limit) or "notebook" (the whole-notebook one)
 
     def where(self) -> str:
         """``cell 4 (In [3])``, or ``cell 4`` when it never got an execution count."""
@@ -104,13 +106,19 @@ class CellFailure:
     def headline(self) -> str:
         """The exception or condition, one line, no location."""
         if self.kind is FailureKind.ERROR:
-            return f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+            message = first_line(self.evalue)
+            return f"{self.ename}: {message}" if message else self.ename
         if self.kind is FailureKind.NO_RAISE:
             return "tagged raises-exception but raised nothing"
         if self.kind is FailureKind.CELL_TIMEOUT:
             return f"timed out after the per-cell limit of {self.limit:g} s"
         if self.kind is FailureKind.NOTEBOOK_TIMEOUT:
+            if self.cell_number is None:
+                return f"the kernel was not ready when the whole-notebook limit of {self.limit:g} s ran out"
             return f"still running when the whole-notebook limit of {self.limit:g} s ran out"
+        if self.kind is FailureKind.OUTPUT_LIMIT:
+            which = "per-cell" if self.scope == "cell" else "whole-notebook"
+            return f"printed more than the {which} output limit of {format_size(self.limit or 0)} and was stopped"
         if self.kind is FailureKind.DEAD_KERNEL:
             return "the kernel died while this cell was running"
         if self.kind is FailureKind.INTERRUPTED:
@@ -119,7 +127,8 @@ class CellFailure:
             return f"outputs differ from the snapshot {self.evalue}"
         if self.kind is FailureKind.SNAPSHOT_MISSING:
             return f"no snapshot at {self.evalue}"
-        return f"{self.ename}: {self.evalue}" if self.ename else self.evalue
+        message = first_line(self.evalue)
+        return f"{self.ename}: {message}" if self.ename else message
 
     def summary(self) -> str:
         """The one-line summary: ``cell 4 (In [3]): KeyError: 'fr'``."""
@@ -139,6 +148,19 @@ class CellFailure:
             "evalue": self.evalue,
             "summary": self.summary(),
         }
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped ("" when there is none)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def format_size(size: float) -> str:
+    """``10 MB``, ``1.5 kB``, ``999 characters``: decimal units, as the limits are written."""
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size:g} characters"
 
 
 @dataclass(frozen=True)
@@ -167,6 +189,10 @@ class Options:
     snapshots: bool = False  # --notebooks-snapshots: every case compares with its snapshot
     update_snapshots: bool = False  # --notebooks-update-snapshots: write them instead
     snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the ini
+    max_cell_output: int | None = None  # characters a cell may output (None: no limit)
+    max_output: int | None = None  # characters the whole notebook may output (None: no limit)
+    redact: tuple[str, ...] = ()  # extra environment variable names/globs whose values are masked
+    kernel_env: str = "inherit"  # "clean": kernels start without credential-looking variables
 
     def output_path(self, notebook: Path, case_id: str) -> str:
         """Where the executed copy of ``case_id`` of ``notebook`` is saved: one file per case."""

@@ -37,6 +37,9 @@ from pytest_notebooks.review.normalize import parse_replacement
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DEFAULT_OUTPUT_DIR = "notebook-outputs"
 DEFAULT_CELL_TIMEOUT = 600.0
+DEFAULT_MAX_CELL_OUTPUT = 10_000_000  # characters; see the README's "Running a case"
+DEFAULT_MAX_OUTPUT = 50_000_000
+KERNEL_ENVS = ("inherit", "clean")
 
 _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
     # (name, help, default) -> flag --notebooks-<name> and ini notebooks_<name>
@@ -65,6 +68,24 @@ _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
     (
         "cell-timeout",
         f"default per-cell limit in seconds for fixtures without `cell_timeout` (default: {DEFAULT_CELL_TIMEOUT:g})",
+        None,
+    ),
+    (
+        "max-cell-output",
+        "most output one cell may produce, in characters, with an optional kB/MB/GB suffix; a cell over "
+        f"it is stopped and the case fails (0: no limit). Default: {DEFAULT_MAX_CELL_OUTPUT // 1_000_000}MB",
+        None,
+    ),
+    (
+        "max-output",
+        "most output a whole notebook may produce, like --notebooks-max-cell-output (0: no limit). "
+        f"Default: {DEFAULT_MAX_OUTPUT // 1_000_000}MB",
+        None,
+    ),
+    (
+        "kernel-env",
+        "inherit: kernels get pytest's whole environment (default); clean: without the credential-looking "
+        "variables whose values are masked in outputs (see notebooks_redact)",
         None,
     ),
 )
@@ -115,6 +136,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        "notebooks_redact",
+        "extra environment variable names or globs (one a line) whose values are masked as *** in executed "
+        "notebooks and reports, on top of the built-in *_TOKEN, *_PASSWORD, *_SECRET, *_KEY... list",
+        type="linelist",
+        default=[],
+    )
     for name, help_text, default in _SETTINGS:
         group.addoption(
             f"--notebooks-{name}", dest=f"notebooks_{name.replace('-', '_')}", default=default, help=help_text
@@ -136,6 +164,36 @@ def _seconds(config: pytest.Config, name: str, default: float | None) -> float |
     except ValueError:
         raise pytest.UsageError(f"--{name.replace('_', '-')} / {name}: expected seconds, got {text!r}") from None
     return value if value > 0 else None
+
+
+_SIZE_UNITS = {"": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
+
+
+def _size(config: pytest.Config, name: str, default: int) -> int | None:
+    """A size setting: ``10MB``, ``500 kB``, ``2000000``; ``0`` means no limit."""
+    text = _setting(config, name)
+    if text is None:
+        return default
+    number, unit = text.strip(), ""
+    while number and not number[-1].isdigit():
+        number, unit = number[:-1], number[-1] + unit
+    try:
+        value = float(number) * _SIZE_UNITS[unit.strip().lower()]
+    except (ValueError, KeyError):
+        raise pytest.UsageError(
+            f"--{name.replace('_', '-')} / {name}: expected a number of characters such as 10MB, 500kB or "
+            f"2000000, got {text!r}"
+        ) from None
+    return int(value) if value > 0 else None
+
+
+def _kernel_env(config: pytest.Config) -> str:
+    value = _setting(config, "notebooks_kernel_env") or "inherit"
+    if value not in KERNEL_ENVS:
+        raise pytest.UsageError(
+            f"--notebooks-kernel-env / notebooks_kernel_env: expected inherit or clean, got {value!r}"
+        )
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -167,6 +225,10 @@ def pytest_configure(config: pytest.Config) -> None:
         snapshots=bool(config.getoption("notebooks_snapshots")),
         update_snapshots=bool(config.getoption("notebooks_update_snapshots")),
         snapshot_replace=tuple(replacements),
+        max_cell_output=_size(config, "notebooks_max_cell_output", DEFAULT_MAX_CELL_OUTPUT),
+        max_output=_size(config, "notebooks_max_output", DEFAULT_MAX_OUTPUT),
+        redact=tuple(config.getini("notebooks_redact")),
+        kernel_env=_kernel_env(config),
     )
     if not config.option.collectonly:
         _register_recorder(config, config.stash[OPTIONS_KEY])

@@ -66,7 +66,7 @@ FAILURE_BLOCK = [
     "",
     "parameters: run_date='2017-01-01', region_code='fr'",
     "output notebook: notebook-outputs/notebooks/vid_agg/fr.ipynb",
-    "reproduce: papermill notebooks/vid_agg.ipynb notebook-outputs/notebooks/vid_agg/fr.ipynb --cwd notebooks "
+    "reproduce: papermill notebooks/vid_agg.ipynb notebook-outputs/notebooks/vid_agg/fr.repro.ipynb --cwd notebooks "
     "-k python3 -p run_date 2017-01-01 -p region_code fr --execution-timeout 600",
 ]
 SUMMARY = "FAILED notebooks/vid_agg.ipynb::fr - cell 4 (In [4]): KeyError: 'fr'"
@@ -90,16 +90,20 @@ def test_failing_cell_report_is_the_same_with_and_without_xdist(pytester: pytest
     assert "cell 4 (In [4])" in "".join(banner["source"])
 
 
-def test_papermill_reproduce_command_works(pytester: pytest.Pytester) -> None:
+def test_papermill_reproduce_command_works_and_keeps_the_saved_notebook(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "notebooks" / "vid_agg.ipynb", FAILING)
     (pytester.path / "notebooks" / "vid_agg.yaml").write_text(TWO_REGIONS)
     result = pytester.runpytest("-k", "fr")
     line = next(x for x in result.stdout.lines if x.startswith("reproduce: "))
     argv = line.removeprefix("reproduce: ").split()
     assert argv[0] == "papermill"
+    saved = pytester.path / "notebook-outputs" / "notebooks" / "vid_agg" / "fr.ipynb"
+    before = saved.read_bytes()
     rerun = pytester.run(sys.executable, "-m", *argv)
     assert rerun.ret == 1
     assert "KeyError: 'fr'" in rerun.stderr.str() + rerun.stdout.str()
+    assert saved.read_bytes() == before  # the evidence is not overwritten
+    assert saved.with_name("fr.repro.ipynb").exists()
 
 
 def test_junitxml_gets_the_plain_message_and_the_output_path(pytester: pytest.Pytester) -> None:
@@ -152,14 +156,41 @@ def test_per_cell_timeout_names_the_cell_and_the_limit(pytester: pytest.Pytester
 
 
 def test_whole_notebook_timeout_names_the_running_cell(pytester: pytest.Pytester) -> None:
-    cells: list[Cell] = [PARAMS, "import time\ntime.sleep(1.5)", "time.sleep(1.5)", "time.sleep(1.5)", "done = True"]
+    # Cell 3 waits for an event nobody sets: however slow the machine, the limit runs out there
+    # (30 s leaves room for a slow kernel start, which counts against it).
+    cells: list[Cell] = [PARAMS, "import threading", "threading.Event().wait()", "done = True"]
     write_notebook(pytester.path / "slow.ipynb", cells)
-    (pytester.path / "slow.yaml").write_text("timeout: 2.5\ncell_timeout: 60\n")
+    (pytester.path / "slow.yaml").write_text("timeout: 30\ncell_timeout: 600\n")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["FAILED slow.ipynb::default - cell 3 (In [3]): still running when the whole-notebook limit of 2.5 s ran out"]
+        [
+            "reproduce: timeout 30s papermill slow.ipynb notebook-outputs/slow/default.repro.ipynb *",
+            "*",
+            "FAILED slow.ipynb::default - cell 3 (In [3]): still running when the whole-notebook limit of 30 s ran out",
+        ]
     )
+
+
+def test_the_kernel_start_counts_against_the_whole_notebook_limit(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel that never gets ready fails the case when `timeout` runs out, not after 60 s."""
+    spec = pytester.path / "share" / "jupyter" / "kernels" / "never-ready"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import time; time.sleep(600)", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "never", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(pytester.path / "share" / "jupyter"))
+    write_notebook(pytester.path / "nb.ipynb", ["x = 1"], kernel="never-ready")
+    (pytester.path / "nb.yaml").write_text("timeout: 3\n")
+    result = pytester.runpytest_subprocess("-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["FAILED nb.ipynb::default - the kernel was not ready when the whole-notebook limit of 3 s ran out"]
+    )
+    case = output(pytester, "results.json")["cases"][0]
+    assert case["failure"]["kind"] == "notebook-timeout"
+    assert case["execution_seconds"] < 40  # it was 64 s: the fixed 60 s kernel start limit, then cleanup
 
 
 def test_flag_sets_the_default_cell_timeout(pytester: pytest.Pytester) -> None:
@@ -282,7 +313,7 @@ def test_two_cases_under_xdist_write_separate_outputs_and_one_results_file(pytes
         assert nb["metadata"]["papermill"]["parameters"]["region_code"] == region
     results = output(pytester, "results.json")
     assert results["schema"] == "pytest-notebooks/results"
-    assert results["version"] == 1
+    assert results["version"] == 2
     assert results["summary"] == {"passed": 3, "failed": 1}
     by_case = {(c["notebook"], c["case"]): c for c in results["cases"]}
     assert set(by_case) == {
@@ -411,3 +442,53 @@ def test_unwritable_output_dir_is_a_clear_failure(pytester: pytest.Pytester) -> 
     )
     assert "pytest_notebooks/" not in result.stdout.str()
     assert "INTERNALERROR" not in result.stdout.str()
+
+
+def old_notebook(path: Path, sources: list[str], kernel: str = "python3") -> None:
+    """An nbformat 4.4 notebook, as older Jupyter versions save them: no cell ids."""
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+        for source in sources
+    ]
+    metadata = {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}}
+    path.write_text(json.dumps({"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}))
+
+
+def test_failures_read_as_one_line_and_saved_copies_stay_valid(pytester: pytest.Pytester) -> None:
+    from nbformat import read, validate
+
+    old_notebook(pytester.path / "old.ipynb", ["x = 1", "raise ValueError('\\nthe real message\\nmore')"])
+    old_notebook(pytester.path / "gone.ipynb", ["x = 1"], kernel="no-such-kernel")
+    old_notebook(pytester.path / "alias.ipynb", ["import sys\nprint(sys.executable)"], kernel="python")
+    write_notebook(pytester.path / "magic.ipynb", ["x = 1", "%no_such_magic"])
+    write_notebook(pytester.path / "big.ipynb", [("blob = ''", ["parameters"]), "assert len(blob) < 1000"])
+    for name in ("old", "gone", "alias", "magic"):
+        (pytester.path / f"{name}.yaml").write_text("")
+    (pytester.path / "big.yaml").write_text(f"parameters:\n  blob: {'b' * 100_000}\n")
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=1, failed=4)  # alias.ipynb: `python` is the native kernel, as for papermill
+    result.stdout.fnmatch_lines(
+        [
+            f"parameters: blob='{'b' * 199}... [[]99,802 more characters]",
+            "output notebook: notebook-outputs/big/default.ipynb",
+            f"reproduce: papermill big.ipynb * -p blob '{'b' * 200}... [[]99,800 more characters]' *",
+            "*",
+            "magic.ipynb::default failed at cell 2 (In [2]), id cell-2: UsageError: Line magic function "
+            "`%no_such_magic` not found.",
+            "*",
+            "old.ipynb::default failed at cell 2 (In [2]): ValueError: the real message",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED big.ipynb::default - cell 2 (In [3]): AssertionError",
+            "FAILED gone.ipynb::default - no kernel named 'no-such-kernel' is installed here",
+            "FAILED magic.ipynb::default - cell 2 (In [2]): UsageError: Line magic function `%no_such_magic` "
+            "not found.",
+            "FAILED old.ipynb::default - cell 2 (In [2]): ValueError: the real message",
+        ]
+    )
+    assert len(result.stdout.str()) < 20_000  # the 100,000-character parameter is not printed
+    assert "is invalid" not in result.stdout.str()  # no schema dump from nbformat's validator
+    for saved in (pytester.path / "notebook-outputs").rglob("*.ipynb"):
+        validate(read(str(saved), as_version=4))  # type: ignore[no-untyped-call]

@@ -65,3 +65,40 @@ def test_failing_line_comes_from_the_ipython_traceback() -> None:
     assert failing_line(traceback, 3) == 7
     assert failing_line(("----> 2 g()",), None) == 2
     assert failing_line((), 1) is None
+
+
+def stream(name: str, text: str) -> dict[str, Any]:
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+def failed_without_error(*outputs: Any) -> Any:
+    cell = code("%bad", outputs=list(outputs), count=3)
+    cell["metadata"]["papermill"] = {"exception": True}
+    return cell
+
+
+def test_a_cell_failed_without_an_error_output_is_explained_by_its_stderr() -> None:
+    usage = stream("stderr", "UsageError: Line magic function `%bad` not found.\n")
+    cells = executed(failed_without_error(stream("stdout", "noise\n"), usage))
+    failure = judge(cells, TemplateNumbering.of(TEMPLATE, cells))
+    assert failure is not None
+    assert failure.summary() == "cell 3 (In [3]): UsageError: Line magic function `%bad` not found."
+    assert failure.traceback == ("UsageError: Line magic function `%bad` not found.",)
+
+    other = executed(failed_without_error(stream("stderr", "something went wrong\n\n")))
+    failure = judge(other, TemplateNumbering.of(TEMPLATE, other))
+    assert failure is not None
+    assert failure.headline() == "CellExecutionError: the cell failed; its stderr ends: something went wrong"
+
+    silent = executed(failed_without_error())
+    failure = judge(silent, TemplateNumbering.of(TEMPLATE, silent))
+    assert failure is not None
+    assert failure.headline() == "CellExecutionError: the cell failed without an error output"
+
+
+def test_the_summary_shows_the_first_line_of_a_multi_line_message() -> None:
+    cells = executed(code("f(x)", outputs=[error("ValueError", "\n\n  the message\nand more")], count=3))
+    failure = judge(cells, TemplateNumbering.of(TEMPLATE, cells))
+    assert failure is not None
+    assert failure.summary() == "cell 3 (In [3]): ValueError: the message"
+    assert failure.to_json()["evalue"] == "\n\n  the message\nand more"  # the record keeps it whole

@@ -1,4 +1,4 @@
-"""NotebookCase -> ExecutionResult. The only module that imports papermill, nbclient or nbformat.
+"""NotebookCase -> ExecutionResult. Imports papermill, nbclient and nbformat (with run/engine.py).
 
 A case runs through ``papermill.execute_notebook`` in its own kernel. Whatever happens (pass,
 cell error, timeout, dead kernel, missing kernel, Ctrl-C), the executed notebook is saved and
@@ -7,11 +7,19 @@ stamped with the outcome before this module returns or re-raises.
 papermill alone gets two tags wrong, so the verdict is taken from the saved notebook, not from
 papermill's exception: a cell tagged ``raises-exception`` must raise (papermill fails the run when
 it does), and ``skip-execution`` cells are not run (passed to nbclient explicitly).
+
+Cases run through papermill's engine registered by run/engine.py, which caps each cell's output
+and masks secrets as the kernel's messages arrive. The saved notebook is masked again as a whole
+before it is judged and written back, and so is the text of any exception turned into a failure:
+every report is derived from those two.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +28,12 @@ from typing import Any
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, cell_source, cell_tags
 from pytest_notebooks.files import is_url
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
+from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run.kernels import KernelKey, KernelPool
 from pytest_notebooks.run.verdict import TemplateNumbering, failing_line, judge
 
 SKIP_TAG = "skip-execution"
-KERNEL_START_TIMEOUT = 60.0
+KERNEL_START_TIMEOUT = 60  # at most; a whole-notebook `timeout` counts the kernel start too
 TIMEOUT_ENAME = "PytestNotebooksTimeout"  # marks nbclient's synthesized reply to a timed-out cell
 
 
@@ -35,6 +44,14 @@ class RunSettings:
     kernel: str | None  # flag, else fixture, else the notebook's kernelspec (None: it names none)
     timeout: float | None
     cell_timeout: float | None
+    max_cell_output: int | None = None  # characters of output a cell may keep (None: no limit)
+    max_output: int | None = None  # characters of output the whole notebook may keep
+    redact: tuple[str, ...] = ()  # extra credential variable names/globs (notebooks_redact)
+    clean_kernel_env: bool = False  # start kernels without the credential-looking variables
+
+    def kernel_key(self, name: str, cwd: str) -> KernelKey:
+        """What a kernel must match to run a case with these settings."""
+        return KernelKey(name, cwd, self.clean_kernel_env, self.redact)
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,7 @@ def run_case(
     """
     started = time.monotonic()
     deadline = started + settings.timeout if settings.timeout else None
+    redactor = Redactor.from_environ(os.environ, settings.redact)
     running: list[int] = []  # index (in the executed copy) of the cell that started last
     limit_of_running: list[tuple[FailureKind, float]] = []  # the limit the running cell was given
     timed_out: list[int] = []  # index of the cell that hit its limit and was interrupted
@@ -94,7 +112,7 @@ def run_case(
             unsaved = CellFailure(
                 FailureKind.SETUP,
                 ename=type(exc).__name__,
-                evalue=f"cannot create the output directory for {output_path}: {exc}",
+                evalue=redactor.text(f"cannot create the output directory for {output_path}: {exc}"),
             )
             return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
 
@@ -103,16 +121,23 @@ def run_case(
     spec = _kernel_spec(kernel_name)
     if spec is None:
         failure = _missing_kernel(kernel_name) if kernel_name else _no_kernel()
-        failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
+        failure, kernel_name, nb = _finish(case, output_path, failure, running, redactor, kernel_name)
         return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
     own_pool = pool is None
     pool = pool or KernelPool()
     manager = None
+    guard = None
     try:
-        manager = pool.take(KernelKey(spec.name, str(case.notebook.parent)), _quiet_ipykernel(spec))
+        manager = pool.take(settings.kernel_key(spec.name, str(case.notebook.parent)), _quiet_ipykernel(spec))
         pool.prepare(*_kernel_for(next_case))
         import papermill  # imported while both kernels boot: it can take a second
 
+        from pytest_notebooks.run.engine import ENGINE_NAME, Guard
+
+        guard = Guard(settings.max_cell_output, settings.max_output, redactor)
+        start_timeout = KERNEL_START_TIMEOUT
+        if deadline is not None:  # nbclient takes whole seconds
+            start_timeout = min(start_timeout, max(math.ceil(deadline - time.monotonic()), 1))
         papermill.execute_notebook(
             str(case.notebook),
             output_path,
@@ -120,7 +145,9 @@ def run_case(
             kernel_name=kernel_name,
             progress_bar=False,
             cwd=str(case.notebook.parent),
-            start_timeout=KERNEL_START_TIMEOUT,
+            start_timeout=start_timeout,
+            engine_name=ENGINE_NAME,
+            guard=guard,
             timeout_func=timeout_func,
             # On a timeout, interrupt the cell (its KeyboardInterrupt traceback shows where it
             # hung) and stop at once; the kernel then shuts down idle instead of mid-request.
@@ -132,16 +159,21 @@ def run_case(
             km=manager,
         )
     except KeyboardInterrupt:
-        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running)
+        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running, redactor)
         raise
     except Exception as exc:  # noqa: BLE001 - classified below; never a plugin traceback
-        failure = _failure_from(exc, timeout_failure() if timed_out else None, timeout_failure())
+        failure = _failure_from(exc, timeout_failure() if timed_out else None, timeout_failure(), redactor)
+        if not running and deadline is not None and time.monotonic() >= deadline and failure is not None:
+            failure = CellFailure(FailureKind.NOTEBOOK_TIMEOUT, limit=settings.timeout)  # the kernel never got ready
     finally:
         if manager is not None:
             pool.release(manager)
         if own_pool:
             pool.close()
-    failure, kernel_name, nb = _finish(case, output_path, failure, running, kernel_name)
+    if guard is not None and guard.hit is not None:  # whatever papermill made of the stopped cell
+        failure = CellFailure(FailureKind.OUTPUT_LIMIT, limit=guard.hit.limit, scope=guard.hit.scope)
+        running.append(guard.hit.cell_index)
+    failure, kernel_name, nb = _finish(case, output_path, failure, running, redactor, kernel_name)
     return ExecutionResult(
         case_id=case.case_id,
         passed=failure is None,
@@ -153,7 +185,9 @@ def run_case(
     )
 
 
-def _failure_from(exc: Exception, timed_out: CellFailure | None, timeout: CellFailure) -> CellFailure | None:
+def _failure_from(
+    exc: Exception, timed_out: CellFailure | None, timeout: CellFailure, redactor: Redactor
+) -> CellFailure | None:
     """What an exception out of papermill means for the case (None: judge the saved notebook)."""
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -167,7 +201,7 @@ def _failure_from(exc: Exception, timed_out: CellFailure | None, timeout: CellFa
         return CellFailure(FailureKind.DEAD_KERNEL)
     if isinstance(exc, NoSuchKernel):  # checked before; a kernelspec removed in between
         return _missing_kernel(str(exc.args[0]) if exc.args else "?")
-    return CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc))
+    return CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=redactor.text(str(exc)))
 
 
 def _kernel_for(next_case: NextCase | None) -> tuple[KernelKey | None, list[str]]:
@@ -177,7 +211,7 @@ def _kernel_for(next_case: NextCase | None) -> tuple[KernelKey | None, list[str]
     spec = _kernel_spec(next_case.settings.kernel)
     if spec is None:
         return None, []
-    return KernelKey(spec.name, str(next_case.case.notebook.parent)), _quiet_ipykernel(spec)
+    return next_case.settings.kernel_key(spec.name, str(next_case.case.notebook.parent)), _quiet_ipykernel(spec)
 
 
 def _no_kernel() -> CellFailure:
@@ -189,16 +223,21 @@ def _no_kernel() -> CellFailure:
 
 
 def _kernel_spec(name: str | None) -> Any:
-    """The installed kernelspec called ``name`` (its ``name`` attribute set), or None."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    """The installed kernelspec called ``name`` (its ``name`` attribute set), or None.
+
+    Names resolve as jupyter_client's KernelManager resolves them when papermill starts a kernel:
+    ``python`` means the native kernel (``python3``), and spec directories match in any case.
+    """
+    from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager, NoSuchKernel
 
     if not name:
         return None
+    resolved = NATIVE_KERNEL_NAME if name == "python" else name
     try:
-        spec = KernelSpecManager().get_kernel_spec(name)
+        spec = KernelSpecManager().get_kernel_spec(resolved)
     except NoSuchKernel:
         return None
-    spec.name = name
+    spec.name = resolved
     return spec
 
 
@@ -230,17 +269,30 @@ def _finish(
     output_path: str,
     failure: CellFailure | None,
     running: list[int],
+    redactor: Redactor,
     kernel_name: str | None = None,
 ) -> tuple[CellFailure | None, str | None, dict[str, Any]]:
-    """Load the saved notebook (or the template), judge it, stamp it, write it back."""
+    """Load the saved notebook (or the template), mask it, judge it, stamp it, write it back."""
     import nbformat
     from papermill.iorw import load_notebook_node, write_ipynb
 
     try:
         nb = load_notebook_node(output_path)
     except (FileNotFoundError, OSError, ValueError):
-        nb = nbformat.read(str(case.notebook), as_version=4)  # papermill stopped before saving
+        try:  # papermill stopped before saving: the template, as papermill would have saved it
+            nb = nbformat.v4.upgrade(nbformat.read(str(case.notebook), as_version=4))
+        except Exception as exc:  # noqa: BLE001 - nbformat cannot read it: nothing to save
+            unread = CellFailure(
+                FailureKind.SETUP,
+                ename=type(exc).__name__,
+                evalue=redactor.text(f"nbformat cannot read the notebook: {exc}"),
+            )
+            return failure or unread, kernel_name, {}
     nb.cells = [cell for cell in nb.cells if ERROR_MARKER_TAG not in cell_tags(cell)]
+    if redactor:
+        redactor.data(nb)
+        for cell in nb.cells:
+            redactor.streams(cell.get("outputs", []))
     numbering = TemplateNumbering.of(json.loads(case.notebook.read_bytes()).get("cells", []), nb.cells)
     if failure is None:
         failure = judge(nb.cells, numbering)
@@ -249,15 +301,14 @@ def _finish(
         cell = nb.cells[index]
         error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
         traceback = tuple(error.get("traceback", ())) if error else ()  # where an interrupt landed
-        failure = CellFailure(
-            failure.kind,
+        failure = dataclasses.replace(
+            failure,
             cell_number=numbering.number(index),
             cell_id=numbering.cell_id(index),
             exec_count=cell.get("execution_count"),
             source=cell_source(cell),
             line=failing_line(traceback, cell.get("execution_count")),
             traceback=traceback,
-            limit=failure.limit,
         )
     kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name")
     nb.metadata["pytest_notebooks"] = {
@@ -272,7 +323,9 @@ def _finish(
         write_ipynb(nb, output_path)
     except Exception as exc:  # noqa: BLE001 - any store (disk, S3) may refuse: say so, keep the verdict
         unsaved = CellFailure(
-            FailureKind.SETUP, ename=type(exc).__name__, evalue=f"could not save the output notebook: {exc}"
+            FailureKind.SETUP,
+            ename=type(exc).__name__,
+            evalue=redactor.text(f"could not save the output notebook: {exc}"),
         )
         return failure or unsaved, kernel_name, nb
     return failure, kernel_name, nb
@@ -283,16 +336,20 @@ def _mark(nb: Any, failure: CellFailure, numbering: TemplateNumbering) -> None:
     import nbformat
 
     style = 'style="color:red; font-size:1.5em;"'
-    banner = nbformat.v4.new_markdown_cell(
+
+    def marker(source: str) -> Any:
+        cell = nbformat.v4.new_markdown_cell(source)
+        cell.metadata["tags"] = [ERROR_MARKER_TAG]
+        if nb.get("nbformat_minor", 5) < 5:
+            del cell["id"]  # cell ids exist from nbformat 4.5 on; older notebooks must not have one
+        return cell
+
+    banner = marker(
         f"<span {style}>pytest-notebooks: this case failed at "
         f'<a href="#pytest-notebooks-failure">{failure.where()}</a>: {_html(failure.headline())}</span>'
     )
-    banner.metadata["tags"] = [ERROR_MARKER_TAG]
     if failure.cell_number is not None:
-        anchor = nbformat.v4.new_markdown_cell(
-            f'<span id="pytest-notebooks-failure" {style}>The case failed in the next cell.</span>'
-        )
-        anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+        anchor = marker(f'<span id="pytest-notebooks-failure" {style}>The case failed in the next cell.</span>')
         index = next((i for i in range(len(nb.cells)) if numbering.number(i) == failure.cell_number), None)
         if index is not None:
             nb.cells.insert(index, anchor)

@@ -9,27 +9,47 @@ Kernels talk over IPC sockets with a unique prefix (no TCP ports to race for und
 plaintext-TCP warning from ipykernel), and are shut down gracefully with a short wait: a kernel
 that does not exit within a second of the shutdown request is killed. Nobody waits for that:
 the next case starts at once and the exited kernels are reaped later.
+
+Closing order: the client's channels are stopped, then the shutdown is requested; the manager's
+control socket, zmq context and connection files are cleaned up only after the kernel exited.
+
+A kernel's own stdout and stderr (what a subprocess of a cell writes, which ipykernel also echoes
+there) reach pytest through a pipe, with secrets masked (see redact.py). Once a kernel has been
+asked to shut down, what it still writes there is dropped: it belongs to no case, and would land
+in the captured output of whichever case runs next. That is where ``ZMQError: Socket operation on
+non-socket`` tracebacks came from, about one run in five of thirty cases here: ipykernel 7.4's
+control handler flushes stdout after its shutdown handler has closed the IOPub thread (the race
+is in the kernel, whatever order the client closes in).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
+
+from pytest_notebooks.redact import Redactor, clean_environ
 
 SHUTDOWN_WAIT = 1.0  # seconds a kernel gets to exit after the shutdown request
+LINE_LIMIT = 65536  # bytes of kernel stdout/stderr forwarded at a time
 
 
 @dataclass(frozen=True)
 class KernelKey:
-    """What a kernel must match to serve a case: the kernel spec and the working directory."""
+    """What a kernel must match to serve a case: the kernel spec, the working directory and the
+    environment it starts with."""
 
     name: str
     cwd: str
+    clean_env: bool = False  # start without the credential-looking variables
+    redact: tuple[str, ...] = ()  # extra names/globs of credential variables (notebooks_redact)
 
 
 def _config() -> Any:
@@ -63,8 +83,36 @@ def start(key: KernelKey, extra_arguments: list[str]) -> Any:
 
     manager = _manager_class()(kernel_name=key.name, config=_config())
     arguments = [*extra_arguments, "--HistoryManager.hist_file=:memory:"]
-    run_sync(manager.start_kernel)(cwd=key.cwd, extra_arguments=arguments)
+    env = clean_environ(os.environ, key.redact) if key.clean_env else dict(os.environ)
+    run_sync(manager.start_kernel)(
+        cwd=key.cwd, extra_arguments=arguments, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    quiet = threading.Event()
+    manager.__dict__["_pytest_notebooks_quiet"] = quiet
+    process = getattr(manager.provisioner, "process", None)
+    redactor = Redactor.from_environ(os.environ, key.redact)
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(process, name, None)
+        if stream is not None:
+            threading.Thread(
+                target=_forward,
+                args=(stream, fd, redactor, quiet),
+                name=f"pytest-notebooks-kernel-{name}",
+                daemon=True,  # a daemon the notebook left behind may hold the pipe open
+            ).start()
     return manager
+
+
+def _forward(stream: IO[bytes], fd: int, redactor: Redactor, quiet: threading.Event) -> None:
+    """Copy a kernel's stdout or stderr to ours (fd ``fd``, where pytest captures it), masked."""
+    with contextlib.suppress(OSError, ValueError), stream:
+        for chunk in iter(functools.partial(stream.readline, LINE_LIMIT), b""):
+            if quiet.is_set():
+                continue
+            if redactor:
+                chunk = redactor.text(chunk.decode(errors="replace")).encode()
+            while chunk:
+                chunk = chunk[os.write(fd, chunk) :]
 
 
 def _close_clients(manager: Any) -> None:
@@ -112,6 +160,9 @@ class KernelPool:
         from jupyter_core.utils import run_sync
 
         _close_clients(manager)
+        quiet = manager.__dict__.get("_pytest_notebooks_quiet")
+        if quiet is not None:
+            quiet.set()
         with contextlib.suppress(Exception):  # cannot even ask: it is killed when reaped
             if _alive(manager):
                 run_sync(manager.request_shutdown)()

@@ -8,6 +8,7 @@ so ``FAILED nb.ipynb::fr - cell 4 (In [3]): KeyError: 'fr'`` reads the same with
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from pytest_notebooks.run.execute import RunSettings
 
 MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3
+MAX_VALUE_CHARS = 200  # a parameter value longer than this is cut in the parameters and reproduce lines
 
 
 class ReprEntryNative(_PytestNativeEntry):
@@ -93,6 +95,13 @@ def failure_lines(
             "",
             "raise `timeout` in the fixture (or --notebooks-timeout) if the notebook is slow by design",
         ]
+    if failure.kind is FailureKind.OUTPUT_LIMIT:
+        option = "max-cell-output" if failure.scope == "cell" else "max-output"
+        lines += [
+            "",
+            "the output notebook keeps the head and the tail of the output; raise --notebooks-"
+            f"{option} (ini notebooks_{option.replace('-', '_')}) if the notebook is meant to print this much",
+        ]
     lines += [
         "",
         f"parameters: {format_parameters(case.parameters)}",
@@ -137,8 +146,15 @@ def traceback_lines(traceback: tuple[str, ...], *, colour: bool) -> list[str]:
 
 
 def format_parameters(parameters: Mapping[str, Any]) -> str:
-    """``region_code='fr', run_date='2017-01-01'``."""
-    return ", ".join(f"{k}={v!r}" for k, v in parameters.items()) or "(none, notebook defaults)"
+    """``region_code='fr', run_date='2017-01-01'``, long values cut (see ``abbreviate``)."""
+    return ", ".join(f"{k}={abbreviate(repr(v))}" for k, v in parameters.items()) or "(none, notebook defaults)"
+
+
+def abbreviate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters]"
 
 
 def papermill_command(
@@ -147,17 +163,30 @@ def papermill_command(
     settings: RunSettings,
     relpath: Callable[[str | Path], str],
 ) -> str:
-    """The papermill CLI call that runs this case the same way."""
-    argv = ["papermill", relpath(case.notebook), relpath(result.output_path)]
+    """The papermill CLI call that runs this case the same way.
+
+    It writes next to the saved notebook (``<case>.repro.ipynb``), never over it. The whole-notebook
+    limit, which papermill's CLI lacks, is coreutils' ``timeout``. A long value is cut and says so:
+    the line then shows the call rather than being one to paste.
+    """
+    argv = ["papermill", relpath(case.notebook), relpath(repro_path(result.output_path))]
     argv += ["--cwd", relpath(case.notebook.parent)]
     kernel = settings.kernel or result.kernel_name
     if kernel:
         argv += ["-k", kernel]
     for name, value in case.parameters.items():
-        argv += _parameter_args(name, value)
-    if settings.cell_timeout:
-        argv += ["--execution-timeout", f"{settings.cell_timeout:g}"]
+        argv += [abbreviate(arg) for arg in _parameter_args(name, value)]
+    if settings.cell_timeout and math.isfinite(settings.cell_timeout):
+        argv += ["--execution-timeout", f"{math.ceil(settings.cell_timeout)}"]
+    if settings.timeout and math.isfinite(settings.timeout):
+        argv = ["timeout", f"{settings.timeout:g}s", *argv]
     return shlex.join(argv)
+
+
+def repro_path(output_path: str) -> str:
+    """Where the reproduce command writes: beside the saved notebook, not over it."""
+    stem = output_path[: -len(".ipynb")] if output_path.endswith(".ipynb") else output_path
+    return f"{stem}.repro.ipynb"
 
 
 def _parameter_args(name: str, value: Any) -> list[str]:

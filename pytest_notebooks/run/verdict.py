@@ -16,8 +16,10 @@ from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell
 from pytest_notebooks.models import CellFailure, FailureKind
 
 RAISES_TAG = "raises-exception"
+STDERR_LINES = 20  # last lines of a failed cell's stderr shown when it left no error output
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _ARROW_LINE = re.compile(r"^-+>\s*(\d+)", re.MULTILINE)
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)): ?(.*)$")
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,33 @@ def judge(cells: list[Any], numbering: TemplateNumbering) -> CellFailure | None:
             return _cell_failure(FailureKind.NO_RAISE, cell, index, numbering, None)
         if not errors and cell.get("metadata", {}).get("papermill", {}).get("exception") is True:
             # nbclient raised for this cell without an error output (papermill's own rule)
-            failed = {"ename": "CellExecutionError", "evalue": "the cell failed without an error output"}
-            return _cell_failure(FailureKind.ERROR, cell, index, numbering, failed)
+            return _cell_failure(FailureKind.ERROR, cell, index, numbering, _from_stderr(cell))
     return None
+
+
+def _from_stderr(cell: Any) -> dict[str, Any]:
+    """An error for a cell that failed without an error output, read from what it printed on stderr.
+
+    IPython reports some failures only there: a line magic that does not exist fails the cell
+    with ``UsageError: Line magic function `%x` not found.`` on stderr and no error output.
+    """
+    text = "".join(
+        "".join(o["text"]) if isinstance(o.get("text"), list) else str(o.get("text", ""))
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    )
+    lines = [line for line in strip_ansi(text).splitlines() if line.strip()]
+    if not lines:
+        return {"ename": "CellExecutionError", "evalue": "the cell failed without an error output"}
+    shown = tuple(lines[-STDERR_LINES:])
+    match = next((m for m in map(_EXCEPTION_LINE.match, reversed(lines)) if m), None)
+    if match:
+        return {"ename": match.group(1), "evalue": match.group(2), "traceback": shown}
+    return {
+        "ename": "CellExecutionError",
+        "evalue": f"the cell failed; its stderr ends: {lines[-1]}",
+        "traceback": shown,
+    }
 
 
 def _cell_failure(kind: FailureKind, cell: Any, index: int, numbering: TemplateNumbering, error: Any) -> CellFailure:

@@ -1,0 +1,164 @@
+"""Credentials in the environment -> ``***`` in what the plugin saves and prints. Standard library only.
+
+CI systems mask secrets in their logs by replacing each secret's exact text. This does the same
+with the values of environment variables whose names look like credentials (``*_TOKEN``,
+``*_PASSWORD``, ``AWS_SECRET_ACCESS_KEY``...; see ``DEFAULT_NAMES``), plus the names or globs a
+repository adds (ini ``notebooks_redact``). run/execute.py applies it to the executed notebook
+before it is saved or judged, so everything derived from that notebook (the failure text, the
+results file, the terminal, junit XML, annotations, the review, snapshots) is masked too.
+
+What it cannot do, by construction: it only knows values that are in pytest's environment, and
+only their exact text. A secret read from a file or a vault, or printed transformed (base64,
+URL-encoded, reversed, sliced, one character per line) is not recognised. Values shorter than
+``MIN_LENGTH`` characters are left alone: masking ``1`` or ``true`` everywhere would wreck every
+notebook, and a secret that short is not protected by masking anyway.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MASK = "***"
+MIN_LENGTH = 6
+
+# Matched against upper-cased variable names with fnmatch. The exact names are covered by the
+# globs; they are listed because they are the ones people look for.
+DEFAULT_NAMES: tuple[str, ...] = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "TOKEN",
+    "*_TOKEN",
+    "SECRET",
+    "*_SECRET",
+    "*_SECRET_*",
+    "PASSWORD",
+    "*_PASSWORD",
+    "*_PASSWD",
+    "*_KEY",
+    "*_CREDENTIALS",
+    "*_CREDENTIAL",
+)
+
+
+def is_credential_name(name: str, extra: Iterable[str] = ()) -> bool:
+    """Whether the environment variable ``name`` looks like a credential (globs, any case)."""
+    upper = name.upper()
+    return any(fnmatch.fnmatchcase(upper, pattern.upper()) for pattern in (*DEFAULT_NAMES, *extra))
+
+
+def clean_environ(environ: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """``environ`` without the credential-looking variables (whatever the length of their value)."""
+    patterns = tuple(extra)
+    return {name: value for name, value in environ.items() if not is_credential_name(name, patterns)}
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces known secret values by ``***`` in text and in JSON-like data."""
+
+    values: tuple[str, ...] = ()  # longest first, so that a secret containing another is masked whole
+    names: tuple[str, ...] = ()  # the variables they came from (for messages; never their values)
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.values:
+            pattern = re.compile("|".join(re.escape(value) for value in self.values))
+            object.__setattr__(self, "_pattern", pattern)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
+        """The secrets of ``environ``: credential-looking names with values of ``MIN_LENGTH`` or more."""
+        patterns = tuple(extra)
+        found: dict[str, str] = {}
+        for name, value in sorted(environ.items()):
+            if not is_credential_name(name, patterns):
+                continue
+            # A multi-line secret (a private key) is also masked line by line: a notebook may
+            # print a part of it.
+            for text in (value, *value.splitlines()):
+                text = text.strip()
+                if len(text) >= MIN_LENGTH:
+                    found.setdefault(text, name)
+        values = tuple(sorted(found, key=lambda text: (-len(text), text)))
+        return cls(values, tuple(sorted(set(found.values()))))
+
+    @property
+    def longest(self) -> int:
+        """Length of the longest secret (0 without any)."""
+        return len(self.values[0]) if self.values else 0
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret replaced by ``***``."""
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def contains(self, text: str) -> bool:
+        """Whether a secret occurs in ``text``."""
+        return self._pattern is not None and self._pattern.search(text) is not None
+
+    def data(self, value: Any) -> Any:
+        """``value`` (str, list, dict, nested) with secrets masked in every string, keys included.
+
+        Containers are changed in place, so that a notebook node keeps its type; the value is
+        returned for strings, which cannot be.
+        """
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                value[index] = self.data(item)
+        elif isinstance(value, dict):
+            for key in list(value):
+                item = value[key]
+                masked_key = self.text(key) if isinstance(key, str) else key
+                if masked_key != key:
+                    del value[key]
+                value[masked_key] = self.data(item)
+        return value
+
+    def streams(self, outputs: list[Any]) -> None:
+        """Mask secrets that were split between two consecutive stream outputs of one cell.
+
+        The kernel sends what a cell prints in chunks; a secret printed across a chunk boundary
+        is in no single string. Runs of same-name streams whose joined text holds a secret are
+        merged into their first output (as a notebook front end shows them anyway).
+        """
+        if self._pattern is None:
+            return
+        index = 0
+        while index < len(outputs):
+            run_end = index + 1
+            first = outputs[index]
+            if _is_stream(first):
+                while run_end < len(outputs) and _is_stream(outputs[run_end], first.get("name")):
+                    run_end += 1
+            if run_end - index > 1:
+                joined = "".join(_text(outputs[i].get("text", "")) for i in range(index, run_end))
+                if self.contains(joined):
+                    first["text"] = self.text(joined)
+                    del outputs[index + 1 : run_end]
+            index += 1
+
+
+def _is_stream(output: Any, name: object = None) -> bool:
+    if not isinstance(output, dict) or output.get("output_type") != "stream":
+        return False
+    return name is None or output.get("name") == name
+
+
+def _text(text: Any) -> str:
+    return "".join(text) if isinstance(text, list) else str(text)
