@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,13 @@ NO_CREDENTIALS = (
 TIMEOUT = 900  # against a hang only: no step here comes near it on a slow machine
 
 
+def setuptools_major() -> int:
+    try:
+        return int(importlib.metadata.version("setuptools").split(".")[0])
+    except importlib.metadata.PackageNotFoundError:  # venvs of Python 3.12+ come without it
+        return 0
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``python -m build --wheel`` of this checkout (copied, so no build/ lands in the work tree)."""
@@ -66,7 +74,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(source)]
     # pyproject.toml builds with setuptools>=77: offline when this environment has it, else build's
     # isolated environment fetches it from the package index
-    if int(importlib.metadata.version("setuptools").split(".")[0]) >= 77:
+    if setuptools_major() >= 77:
         command.insert(3, "--no-isolation")
     built = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
@@ -167,15 +175,18 @@ def step(
     env: Mapping[str, str],
     values: Mapping[str, str] | None = None,
 ) -> StepRun:
+    started = time.monotonic()
     ran = run_step(workflow, job, name, workspace, values, env)
-    print(f"--- {workflow} {job}: {name} (exit {ran.code})\n{ran.text}")  # shown when the test fails
+    took = time.monotonic() - started
+    print(f"--- {workflow} {job}: {name} (exit {ran.code}, {took:.1f} s)\n{ran.text}")  # shown when the test fails
     return ran
 
 
 def promote_main(origin: Path, root: Path, venv: Venv, s3: S3, values: Mapping[str, str]) -> tuple[StepRun, Path]:
     """The two jobs of reusable-promote.yml after a merge: test (no credentials), then promote."""
     test_job = checkout(origin, root / "test-job")
-    tested = step("reusable-promote.yml", "test", "Test the merged commit", test_job, venv.env, values)
+    serial = {**values, "inputs.pytest-args": "-n 0"}  # the gate runs under xdist; 4 small cases go faster without
+    tested = step("reusable-promote.yml", "test", "Test the merged commit", test_job, venv.env, serial)
     assert tested.code == 0
     promote_job = checkout(origin, root / "promote-job")
     shutil.copytree(test_job / "notebook-outputs", promote_job / "notebook-outputs")  # the artifact

@@ -242,6 +242,15 @@ def test_no_expression_is_pasted_into_a_script() -> None:
                     assert "| head" not in step["run"], f"{workflow.name}: a pipe into head dies of SIGPIPE"
 
 
+def test_pytest_options_carry_their_values() -> None:
+    """`--notebooks-x=value`: a separate value naming an existing path moves pytest's rootdir."""
+    for workflow in REUSABLE:
+        for job in load(workflow)["jobs"].values():
+            for step in job.get("steps", []):
+                separate = re.findall(r"--notebooks-[a-z-]+(?![a-z=-])", step.get("run", ""))
+                assert not separate, f"{workflow}: {step.get('name')}: {separate}"
+
+
 def test_the_install_step_is_one_script_everywhere() -> None:
     scripts = {
         (workflow, job_id, step["name"]): step["run"]
@@ -255,6 +264,55 @@ def test_the_install_step_is_one_script_everywhere() -> None:
     script = next(iter(scripts.values()))
     assert "pip install -e ." not in script
     assert '"$GITHUB_WORKSPACE[s3]"' in script  # plugin-from-source: this checkout, with boto3
+
+
+FAKE_PYTHON = """\
+import json, os, sys
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["-m", "pytest"]:
+    print(os.environ["FAKE_PYTEST_SAYS"])
+    sys.exit(int(os.environ["FAKE_PYTEST_CODE"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("from_source", "requirements", "pip_args"),
+    [
+        ("false", "", ["pytest-notebooks[s3]==0.1.0"]),
+        ("false", "requirements.txt", ["pytest-notebooks[s3]==0.1.0", "--requirement", "requirements.txt"]),
+        ("false", "ci/reqs.in", ["pytest-notebooks[s3]==0.1.0", "--requirement", "ci/reqs.in"]),
+        ("false", ".[notebooks]", ["pytest-notebooks[s3]==0.1.0", ".[notebooks]"]),
+        ("true", "", ["{workspace}[s3]"]),
+    ],
+)
+def test_the_install_step_installs_the_plugin_not_the_repository(
+    tmp_path: Path, from_source: str, requirements: str, pip_args: list[str]
+) -> None:
+    fake_program(tmp_path / "bin", "python", FAKE_PYTHON)
+    fake_program(tmp_path / "bin", "nbpromote", "print('nbpromote (pytest-notebooks 0.1.0)')")
+    values = {"inputs.plugin-from-source": from_source, "inputs.requirements": requirements}
+    overrides = {"FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_PYTEST_CODE": "0"}
+    overrides["FAKE_PYTEST_SAYS"] = "registered third-party plugins:\n  pytest-notebooks-0.1.0 at /venv/plugin.py"
+    install = "Install pytest-notebooks and the notebooks' requirements"
+    ran = run_step("reusable-gate.yml", "test", install, tmp_path, values, with_path(tmp_path / "bin"), overrides)
+    assert ran.code == 0, ran.text
+    pip, pytest_call = (json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines())
+    assert pip == ["-m", "pip", "install", *(arg.format(workspace=tmp_path) for arg in pip_args)]
+    assert pytest_call == ["-m", "pytest", "-VV"]
+    assert "pytest-notebooks-0.1.0 at /venv/plugin.py" in ran.stdout
+
+
+def test_the_install_step_stops_when_pytest_lacks_the_plugin(tmp_path: Path) -> None:
+    fake_program(tmp_path / "bin", "python", FAKE_PYTHON)
+    fake_program(tmp_path / "bin", "nbpromote", "print('nbpromote (pytest-notebooks 0.1.0)')")
+    says = 'Error while loading plugin "pytest11".\nImportError: cannot import name X'
+    overrides = {"FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_PYTEST_CODE": "3", "FAKE_PYTEST_SAYS": says}
+    install = "Install pytest-notebooks and the notebooks' requirements"
+    ran = run_step("reusable-gate.yml", "test", install, tmp_path, {}, with_path(tmp_path / "bin"), overrides)
+    assert ran.code == 1
+    assert says in ran.stdout  # what pytest said, then the annotation
+    assert "::error title=install::pytest does not load the pytest-notebooks plugin after: pip install" in ran.stdout
 
 
 def test_the_default_plugin_is_this_release() -> None:
@@ -290,7 +348,7 @@ def test_notebooks_run_without_cloud_credentials() -> None:
     install = steps("reusable-promote.yml", "promote")["Install pytest-notebooks alone"]
     assert install["env"]["REQUIREMENTS"] == ""
     # the install check runs pytest where no conftest.py is: no repository code runs in this job
-    assert '(cd "$(mktemp -d)" && python -m pytest -VV 2>&1)' in install["run"]
+    assert 'plugins=$(cd "$(mktemp -d)" && python -m pytest -VV 2>&1)' in install["run"]
     aws = promote_job["steps"][4]["with"]
     assert aws["role-to-assume"] == "${{ inputs.aws-role }}"
     assert aws["role-duration-seconds"] == 900
