@@ -79,6 +79,23 @@ def test_a_print_loop_is_stopped_at_the_cell_limit_and_memory_stays_bounded(pyte
     assert later["execution_count"] is None  # the case stopped there
 
 
+def test_a_cell_that_ignores_the_interrupt_is_abandoned(pytester: pytest.Pytester) -> None:
+    loop = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    print('x' * 1000)"
+    write_notebook(pytester.path / "deaf.ipynb", [loop, "print('never')"])
+    (pytester.path / "deaf.yaml").write_text("cell_timeout: 300\n")
+    result = pytester.runpytest("-p", "no:xdist", "--notebooks-max-cell-output=100kB")
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED deaf.ipynb::default - cell 1 (In [1]): printed more than the per-cell output limit of 100 kB "
+            "and was stopped"
+        ]
+    )
+    case = saved(pytester, "results.json")["cases"][0]
+    assert case["execution_seconds"] < 300  # given up INTERRUPT_GRACE (10 s) after the interrupt
+    head, _, _ = split_at_marker(saved(pytester, "deaf", "default.ipynb")["cells"][2]["outputs"])
+    assert len(head) == 100_000
+
+
 def split_at_marker(outputs: list[dict[str, Any]]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     """The text kept before the limit's marker line, the marker, and the outputs after it."""
     at = next(i for i, out in enumerate(outputs) if "[pytest-notebooks: the output passed" in text(out))
