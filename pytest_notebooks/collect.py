@@ -11,6 +11,7 @@ import pytest
 
 from pytest_notebooks.cases.notebook import read_notebook
 from pytest_notebooks.cases.params import load_cases, looks_like_fixture, sibling_fixture
+from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
 from pytest_notebooks.errors import CaseFailed, FixtureError
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
@@ -21,6 +22,9 @@ RESULT_KEY = pytest.StashKey[ExecutionResult]()
 SNAPSHOT_KEY = pytest.StashKey[dict[str, Any]]()
 NEXT_KEY = pytest.StashKey["pytest.Item | None"]()  # the item pytest runs after this one
 POOL_KEY = pytest.StashKey[KernelPool]()
+LIMITS_KEY = pytest.StashKey[dict[str, int]]()
+MEASURES_KEY = pytest.StashKey[tuple[Measures, list[Violation]]]()
+PRINCIPLES_ITEM = "principles"
 
 
 def has_fixture(path: Path) -> bool:
@@ -90,7 +94,7 @@ class FixtureErrorRepr:
 class NotebookFile(pytest.File):
     """A notebook with a sibling fixture file; yields one NotebookItem per case."""
 
-    def collect(self) -> Iterator[NotebookItem]:
+    def collect(self) -> Iterator[pytest.Item]:
         label = self._label
         try:
             fixture = sibling_fixture(self.path, label(self.path.with_suffix(".yaml")))
@@ -106,6 +110,9 @@ class NotebookFile(pytest.File):
             if case.xfail:
                 item.add_marker(pytest.mark.xfail(reason=case.xfail, raises=CaseFailed))
             yield item
+        if cases and lint_enabled(self.config):
+            limits = {**lint_limits(self.config), **dict(cases[0].principles)}
+            yield PrinciplesItem.from_parent(self, name=PRINCIPLES_ITEM, fixture=fixture, limits=limits)
 
     def _label(self, path: Path) -> str:
         """``path`` as the user typed it: relative to the invocation directory when below it."""
@@ -116,6 +123,89 @@ class NotebookFile(pytest.File):
         if isinstance(excinfo.value, self.CollectError) and excinfo.value.args:
             return FixtureErrorRepr(str(excinfo.value.args[0]), str(self.path))
         return super().repr_failure(excinfo)
+
+
+def lint_enabled(config: pytest.Config) -> bool:
+    """--notebooks-lint or ``notebooks_lint = true``: one principles item per notebook."""
+    return bool(config.getoption("notebooks_lint", False) or config.getini("notebooks_lint"))
+
+
+def lint_limits(config: pytest.Config) -> dict[str, int]:
+    """The principles' limits: the defaults, then ``notebooks_principles`` lines of the ini."""
+    cached = config.stash.get(LIMITS_KEY, None)
+    if cached is not None:
+        return cached
+    pairs: dict[str, Any] = {}
+    for line in config.getini("notebooks_principles"):
+        name, _, value = str(line).partition("=")
+        try:
+            pairs[name.strip()] = int(value.strip())
+        except ValueError:
+            raise pytest.UsageError(f"notebooks_principles: expected `name = number`, got {line!r}") from None
+    try:
+        limits = {**defaults(), **parse_limits(pairs, "notebooks_principles")}
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[LIMITS_KEY] = limits
+    return limits
+
+
+class PrinciplesFailed(Exception):
+    """A notebook over one of the principles' limits."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__(violations[0].message)
+
+
+class PrinciplesItem(pytest.Item):
+    """``notebook.ipynb::principles``: the notebook measured against the three principles."""
+
+    def __init__(self, *, fixture: Path, limits: dict[str, int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fixture = fixture
+        self.limits = limits
+        self.add_marker("notebook")
+
+    def runtest(self) -> None:
+        import json
+
+        cells = json.loads(self.path.read_bytes())["cells"]  # collection checked its shape
+        measures = measure(cells)
+        violations = check(measures, self.limits)
+        self.stash[MEASURES_KEY] = (measures, violations)
+        if violations:
+            raise PrinciplesFailed(violations)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if not isinstance(excinfo.value, PrinciplesFailed):
+            return super().repr_failure(excinfo, style)
+        relpath = self.config.invocation_params.dir
+        fixture = shown_path(self.fixture, relpath)
+        lines = []
+        for violation in excinfo.value.violations:
+            where = f"cell {violation.cell}: " if violation.cell else ""
+            lines += [f"{where}{violation.message}", f"  hint: {violation.hint}"]
+        first = excinfo.value.violations[0]
+        lines.append(
+            f"{shown_path(self.path, relpath)}: to accept it, raise the limit for this notebook in {fixture}: "
+            f"`principles: {{{first.limit_name}: {first.value}}}` (a decision recorded in git)"
+        )
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"[principles] {self.nodeid}"
+
+    def record(self) -> dict[str, Any]:
+        """The measures as the results file keeps them (sent to the xdist controller)."""
+        found = self.stash.get(MEASURES_KEY, None)
+        root = self.config.stash[OPTIONS_KEY].rootdir
+        return {
+            "notebook": _rel(self.path, root),
+            "limits": self.limits,
+            "measures": found[0].to_json() if found else None,
+            "violations": [v.to_json() for v in found[1]] if found else [],
+        }
 
 
 class NotebookItem(pytest.Item):

@@ -59,6 +59,7 @@ class NotebookCase:
     snapshot: bool | None = None  # None: not said in the fixture (the flag decides)
     snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the fixture
     declared_cases: tuple[str, ...] = ()  # every case id of the fixture, in file order (this one included)
+    principles: tuple[tuple[str, int], ...] = ()  # the fixture's `principles:` limits, sorted by name
 
 
 class FailureKind(str, enum.Enum):

@@ -25,13 +25,14 @@ from pytest_notebooks.collect import (
     POOL_KEY,
     NotebookFile,
     NotebookItem,
+    PrinciplesItem,
     has_fixture,
     stray_fixture,
 )
 from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
-from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE, WORKER_OUTPUT_KEY, Recorder
+from pytest_notebooks.results.recorder import PRINCIPLES_ATTRIBUTE, REPORT_ATTRIBUTE, WORKER_OUTPUT_KEY, Recorder
 from pytest_notebooks.review.normalize import parse_replacement
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
@@ -108,6 +109,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="write the review Markdown (results table, template changes, snapshot diffs) here at the "
         "end of the session; also appended to $GITHUB_STEP_SUMMARY when that is set",
+    )
+    group.addoption(
+        "--notebooks-html",
+        metavar="FILE",
+        help="write a self-contained HTML report of the session here (every case; failures rendered "
+        "with their failing cell highlighted); also ini notebooks_html",
+    )
+    parser.addini("notebooks_html", "write a self-contained HTML report of the session to this file", default=None)
+    group.addoption(
+        "--notebooks-lint",
+        action="store_true",
+        help="also measure every notebook against the three principles (low branching, library functions in "
+        "libraries, short and simple): one item per notebook, nb.ipynb::principles; also ini notebooks_lint",
+    )
+    parser.addini("notebooks_lint", "measure every notebook against the principles (see --notebooks-lint)", type="bool")
+    parser.addini(
+        "notebooks_principles",
+        "the principles' limits for every notebook, one `name = number` a line (max_branches, "
+        "max_function_lines, max_functions, max_code_cells, max_lines); a fixture's principles: wins",
+        type="linelist",
+        default=[],
     )
     group.addoption(
         "--notebooks-review-base",
@@ -280,6 +302,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if isinstance(item, NotebookItem):
         setattr(report, REPORT_ATTRIBUTE, item.record())  # travels to the xdist controller
+    elif isinstance(item, PrinciplesItem) and call.when == "call":
+        setattr(report, PRINCIPLES_ATTRIBUTE, item.record())
     return report
 
 
@@ -347,8 +371,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if pool is not None:
         pool.close()
     recorder = session.config.stash.get(RECORDER_KEY, None)
+    if recorder is None:
+        return
+    _write_html(session.config, recorder)
     target = session.config.getoption("notebooks_review")
-    if recorder is None or not target:
+    if not target:
         return
     from pytest_notebooks.gitinfo import RevisionError
     from pytest_notebooks.review.changes import template_changes
@@ -372,6 +399,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = Path(session.config.invocation_params.dir, target)
     atomic_write(path, markdown)
     append_step_summary(markdown)
+
+
+def _write_html(config: pytest.Config, recorder: Recorder) -> None:
+    """--notebooks-html: the report of what the results file says, written on the controller."""
+    target = _setting(config, "notebooks_html")
+    document = recorder.written
+    if not target or document is None:
+        return
+    from pytest_notebooks.review.html import render_html
+
+    path = Path(config.invocation_params.dir, target)
+    try:
+        atomic_write(path, render_html(document, recorder.rootdir))
+    except OSError as exc:
+        recorder.outcome += f"; could not write the HTML report {shown_path(path, config.invocation_params.dir)}: {exc}"
+    else:
+        recorder.outcome += f"; HTML report in {shown_path(path, config.invocation_params.dir)}"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
