@@ -234,6 +234,7 @@ class NotebookItem(pytest.Item):
             max_output=options.max_output,
             redact=options.redact,
             clean_kernel_env=options.kernel_env == "clean",
+            log_output=bool(self.config.getoption("notebooks_log_output", False)),
         )
 
     def output_path(self) -> str:

@@ -118,6 +118,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("notebooks_html", "write a self-contained HTML report of the session to this file", default=None)
     group.addoption(
+        "--notebooks-log-output",
+        action="store_true",
+        help="print `nb.ipynb::case cell 4/12` as each cell starts and its output (masked) as it ends; "
+        "live with -s",
+    )
+    group.addoption(
         "--notebooks-lint",
         action="store_true",
         help="also measure every notebook against the three principles (low branching, library functions in "

@@ -149,3 +149,25 @@ def test_terminal_hyperlinks_and_colours_are_stripped() -> None:
 
     text = "a\x1b[31mred\x1b[0m \x1b]8;;http://evil.example\x07link\x1b]8;;\x07 \x1b]8;;u\x1b\\t\x1b]8;;\x1b\\"
     assert strip_ansi(text) == "ared link t"
+
+
+def test_log_output_prints_each_cell_and_its_masked_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVICE_TOKEN", "tok-very-secret-42")
+    write_notebook(
+        pytester.path / "nb.ipynb",
+        [PARAMS, "import os\nprint('hello', region_code)", "print(os.environ['SERVICE_TOKEN'])"],
+    )
+    (pytester.path / "nb.yaml").write_text("cases:\n  fr: {region_code: fr}\n")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "-s", "--notebooks-log-output")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "[[]nb.ipynb::fr] cell 3/4 (index 2) started",
+            "hello fr",
+            "[[]nb.ipynb::fr] cell 4/4 (index 3) started",
+            "***",
+        ]
+    )
+    assert "tok-very-secret-42" not in result.stdout.str()

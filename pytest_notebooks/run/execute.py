@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class RunSettings:
     max_output: int | None = None  # characters of output the whole notebook may keep
     redact: tuple[str, ...] = ()  # extra credential variable names/globs (notebooks_redact)
     clean_kernel_env: bool = False  # start kernels without the credential-looking variables
+    log_output: bool = False  # --notebooks-log-output: print each cell's start and (masked) output
 
     def kernel_key(self, name: str, cwd: str) -> KernelKey:
         """What a kernel must match to run a case with these settings."""
@@ -81,8 +83,12 @@ def run_case(
     limit_of_running: list[tuple[FailureKind, float]] = []  # the limit the running cell was given
     timed_out: list[int] = []  # index of the cell that hit its limit and was interrupted
 
+    progress = _Progress(case, redactor) if settings.log_output else None
+
     def on_cell_start(cell: Any, cell_index: int) -> None:
         running.append(cell_index)
+        if progress is not None:
+            progress.started(cell, cell_index)
 
     def timeout_func(cell: Any) -> float | None:
         limits = [(FailureKind.CELL_TIMEOUT, settings.cell_timeout)] if settings.cell_timeout else []
@@ -96,6 +102,8 @@ def run_case(
         return chosen[1]
 
     def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        if progress is not None:
+            progress.executed(cell)
         if execute_reply.get("content", {}).get("ename") == TIMEOUT_ENAME:
             timed_out.append(cell_index)
 
@@ -358,3 +366,38 @@ def _mark(nb: Any, failure: CellFailure, numbering: TemplateNumbering) -> None:
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Progress:
+    """--notebooks-log-output: ``nb.ipynb::fr cell 4/12`` as each code cell starts, then its output,
+    masked like everything else, as each cell ends (shown live with ``-s``, else on failure)."""
+
+    def __init__(self, case: NotebookCase, redactor: Redactor) -> None:
+        self.name = f"{case.notebook.name}::{case.case_id}"
+        self.redactor = redactor
+        try:
+            cells = json.loads(case.notebook.read_bytes()).get("cells", [])
+        except (OSError, ValueError):
+            cells = []
+        self.total = sum(1 for cell in cells if cell.get("cell_type") == "code") + 1  # + injected parameters
+        self.count = 0
+
+    def started(self, cell: Any, cell_index: int) -> None:
+        if cell.get("cell_type") != "code":
+            return
+        self.count += 1
+        print(f"[{self.name}] cell {self.count}/{self.total} (index {cell_index}) started", flush=True)
+
+    def executed(self, cell: Any) -> None:
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream":
+                text = output.get("text", "")
+            elif kind == "error":
+                text = f"{output.get('ename')}: {output.get('evalue')}\n"
+            else:
+                text = (output.get("data") or {}).get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            if text:
+                sys.stdout.write(self.redactor.text(text))
+        sys.stdout.flush()
