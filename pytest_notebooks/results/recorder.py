@@ -248,10 +248,13 @@ class Recorder:
         previous = None
         if self.path.is_file():
             try:
-                previous = load_results(self.path)
+                previous = load_results(self.path, check=False)
             except ResultsError:
                 previous = None  # unreadable or another schema: start afresh
-        document = self.document(previous)
+        try:
+            document = self.document(previous)
+        except (KeyError, TypeError, AttributeError, ValueError):  # a hand-edited earlier file: start afresh
+            document = self.document(None)
         atomic_write(self.path, dumps(document))
         self.written = document
 
