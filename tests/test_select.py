@@ -11,6 +11,7 @@ import git
 import pytest
 
 from pytest_notebooks.results.merge import MergeError, merge_documents
+from pytest_notebooks.results.recorder import build_document
 from pytest_notebooks.results.select import (
     affected_modules,
     assign_shards,
@@ -170,18 +171,24 @@ def test_merge_refuses_results_of_different_commits() -> None:
 def test_durations_balance_shards(pytester: pytest.Pytester, tmp_path: Path) -> None:
     make_repo(pytester)
     durations = tmp_path / "results.json"
-    durations.write_text(
-        json.dumps(
-            {
-                "cases": [
-                    {"nodeid": "nb/agg.ipynb::luna", "duration": 30.0},
-                    {"nodeid": "nb/agg.ipynb::fr", "duration": 20.0},
-                    {"nodeid": "nb/report.ipynb::default", "duration": 15.0},
-                    {"nodeid": "nb/plain.ipynb::default", "duration": 1.0},
-                ]
-            }
-        )
-    )
+    session = {"id": "s", "state": "completed"}
+    timings = {"nb/agg.ipynb::luna": 30.0, "nb/agg.ipynb::fr": 20.0, "nb/report.ipynb::default": 15.0}
+    timings["nb/plain.ipynb::default"] = 1.0
+    cases = [
+        {
+            "nodeid": n,
+            "notebook": n.split("::")[0],
+            "fixture": "f.yaml",
+            "case": n.split("::")[1],
+            "outcome": "passed",
+            "duration": d,
+            "notebook_sha256": "0" * 64,
+            "fixture_sha256": "0" * 64,
+        }
+        for n, d in timings.items()
+    ]
+    document = build_document(rootdir=".", output_dir="out", git=None, session=session, sessions=[session], cases=cases)
+    durations.write_text(json.dumps(document))
     first = collected(pytester, "--notebooks-shard", "1/2", f"--notebooks-durations={durations}")
     second = collected(pytester, "--notebooks-shard", "2/2", f"--notebooks-durations={durations}")
     assert first == ["nb/agg.ipynb::luna", "nb/plain.ipynb::default"]
