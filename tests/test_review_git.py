@@ -479,3 +479,15 @@ def test_a_results_file_with_an_injected_commit_is_refused(repo: git.Repo, capsy
     err = capsys.readouterr().err
     assert err.startswith("nbreview: notebook-outputs/results.json: invalid results file at git")
     assert len(err.splitlines()) == 1
+
+
+def test_a_change_that_raises_the_branching_is_called_out(repo: git.Repo) -> None:
+    root = root_of(repo)
+    branchy = "for r in [1, 2]:\n    if r > 1:\n        print(r)\n    elif r < 0:\n        print(-r)\n"
+    write_notebook(root / "nb" / "vid_agg.ipynb", [PARAMS, "print(region_code)", branchy])
+    commit_all(repo, "more branches")
+    markdown = review()
+    assert (
+        "nb/vid_agg.ipynb: modified, 1 cell changed; ⚠️ branching up from 0 to 3 decision points (keep it linear)"
+        in markdown
+    )

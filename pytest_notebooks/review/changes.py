@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_notebooks.cases.principles import measure
 from pytest_notebooks.gitinfo import ChangedFile, Comparison, compare
 from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
 from pytest_notebooks.review.fixturediff import FixtureChange, fixture_change
@@ -37,6 +38,7 @@ class TemplateChange:
     diff: NotebookDiff
     cells: int  # cells in the head version (base version when removed)
     problem: str = ""  # set when a side is not a readable notebook
+    branching: tuple[int, int] | None = None  # decision points (the principles' measure) in base, head
 
     def summary(self) -> str:
         """``modified, 2 cells changed`` / ``renamed from a.ipynb, no cell changed`` / ``added, 5 cells``."""
@@ -48,9 +50,12 @@ class TemplateChange:
             return f"removed ({self.cells} cells)"
         changed = len(self.diff.changes)
         what = f"{changed} cell{'s' if changed != 1 else ''} changed" if changed else "no cell source changed"
+        more = ""
+        if self.branching is not None and self.branching[1] > self.branching[0]:
+            more = f"; ⚠️ branching up from {self.branching[0]} to {self.branching[1]} decision points (keep it linear)"
         if self.status == "renamed":
-            return f"renamed from {self.old_path}, {what}"
-        return f"modified, {what}"
+            return f"renamed from {self.old_path}, {what}{more}"
+        return f"modified, {what}{more}"
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,10 @@ def _template(changed: ChangedFile) -> TemplateChange:
         return TemplateChange(
             changed.status, changed.path, changed.old_path, NotebookDiff(()), 0, f"not a readable notebook ({exc})"
         )
-    return TemplateChange(changed.status, changed.path, changed.old_path, found, len(new["cells"]))
+    branching = None
+    if changed.status in ("modified", "renamed"):
+        branching = (measure(old["cells"]).branches, measure(new["cells"]).branches)
+    return TemplateChange(changed.status, changed.path, changed.old_path, found, len(new["cells"]), "", branching)
 
 
 def _snapshot(changed: ChangedFile, notebook: str, case: str) -> SnapshotUpdate:
