@@ -528,8 +528,13 @@ def test_the_comment_is_capped_in_characters_at_a_line(tmp_path: Path) -> None:
     kept, note = body.split("\n\n_The review was cut here")
     assert review.startswith(kept)
     assert kept.endswith("1.0 s |")  # whole lines only
-    assert note.endswith(
-        "the whole of it is in [the run's artifact](https://github.com/acme/notebooks/actions/runs/4242)._\n"
+    cut_note, footer = note.split("\n\n_Executed notebooks")
+    assert cut_note.endswith(
+        "the whole of it is in [the run's artifact](https://github.com/acme/notebooks/actions/runs/4242)._"
+    )
+    assert footer == (  # every comment links the artifact that holds the HTML report
+        " and `report.html` (every case, failing cells highlighted): "
+        "[the run's artifact](https://github.com/acme/notebooks/actions/runs/4242)._\n"
     )
     assert len(body.encode()) > 65000  # bytes are not the measure: a byte cap would cut far shorter
 
