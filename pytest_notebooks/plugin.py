@@ -120,8 +120,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--notebooks-log-output",
         action="store_true",
-        help="print `nb.ipynb::case cell 4/12` as each cell starts and its output (masked) as it ends; "
-        "live with -s",
+        help="print `nb.ipynb::case cell 4/12` as each cell starts and its output (masked) as it ends; live with -s",
     )
     group.addoption(
         "--notebooks-lint",
