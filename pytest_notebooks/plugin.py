@@ -34,6 +34,7 @@ from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
 from pytest_notebooks.results.recorder import PRINCIPLES_ATTRIBUTE, REPORT_ATTRIBUTE, WORKER_OUTPUT_KEY, Recorder
 from pytest_notebooks.review.normalize import parse_replacement
+from pytest_notebooks.run.kernels import KERNEL_STARTS, KernelPool
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DEFAULT_OUTPUT_DIR = "notebook-outputs"
@@ -41,6 +42,7 @@ DEFAULT_CELL_TIMEOUT = 600.0
 DEFAULT_MAX_CELL_OUTPUT = 10_000_000  # characters; see the README's "Running a case"
 DEFAULT_MAX_OUTPUT = 50_000_000
 KERNEL_ENVS = ("inherit", "clean")
+DEFAULT_KERNEL_START = "fork"
 
 _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
     # (name, help, default) -> flag --notebooks-<name> and ini notebooks_<name>
@@ -87,6 +89,12 @@ _SETTINGS: tuple[tuple[str, str, str | None], ...] = (
         "kernel-env",
         "inherit: kernels get pytest's whole environment (default); clean: without the credential-looking "
         "variables whose values are masked in outputs (see notebooks_redact)",
+        None,
+    ),
+    (
+        "kernel-start",
+        "fork: fork each case's kernel from a template process that has imported ipykernel (default; "
+        "Linux, kernels of this interpreter); spawn: start a new interpreter for each kernel",
         None,
     ),
 )
@@ -170,6 +178,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    preload_help = (
+        "modules imported once in the template process that kernels are forked from, so that every "
+        "kernel starts with them imported (e.g. pandas, numpy, your library); their import-time state "
+        "is shared: see the README"
+    )
+    group.addoption(
+        "--notebooks-preload",
+        action="append",
+        metavar="MODULE[,MODULE...]",
+        help=f"{preload_help}; also ini notebooks_preload (one a line); the flag wins",
+    )
+    parser.addini("notebooks_preload", preload_help, type="linelist", default=[])
     for name, help_text, default in _SETTINGS:
         group.addoption(
             f"--notebooks-{name}", dest=f"notebooks_{name.replace('-', '_')}", default=default, help=help_text
@@ -223,6 +243,26 @@ def _kernel_env(config: pytest.Config) -> str:
     return value
 
 
+def _kernel_start(config: pytest.Config) -> str:
+    value = _setting(config, "notebooks_kernel_start") or DEFAULT_KERNEL_START
+    if value not in KERNEL_STARTS:
+        raise pytest.UsageError(
+            f"--notebooks-kernel-start / notebooks_kernel_start: expected fork or spawn, got {value!r}"
+        )
+    return value
+
+
+def _preload(config: pytest.Config) -> tuple[str, ...]:
+    flags = config.getoption("notebooks_preload")
+    names = [n.strip() for flag in flags for n in flag.split(",")] if flags else config.getini("notebooks_preload")
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise pytest.UsageError(
+                f"--notebooks-preload / notebooks_preload: {name!r} is not a module name (e.g. pandas, mylib.io)"
+            )
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "notebook: a notebook case collected by pytest-notebooks")
     rootdir = Path(config.rootpath)
@@ -257,14 +297,21 @@ def pytest_configure(config: pytest.Config) -> None:
         redact=tuple(config.getini("notebooks_redact")),
         kernel_env=_kernel_env(config),
     )
+    config.stash[POOL_KEY] = KernelPool(_kernel_start(config), _preload(config))  # no process until a kernel starts
     if not config.option.collectonly:
         _register_recorder(config, config.stash[OPTIONS_KEY])
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     options = config.stash[OPTIONS_KEY]
     outputs, results = _shown(config, options.output_dir), _shown(config, options.results_path)
-    return f"notebooks: outputs in {outputs}, results in {results}"
+    pool = config.stash[POOL_KEY]
+    if pool.kernel_start == "spawn":
+        kernels = "spawned (notebooks_kernel_start = spawn)"
+    else:
+        preload = f" with {', '.join(pool.preload)} imported" if pool.preload else ""
+        kernels = f"forked from a template process{preload} (where they cannot be: spawned, with a warning)"
+    return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}"]
 
 
 def _shown(config: pytest.Config, path: str | Path) -> str:

@@ -150,14 +150,41 @@ class Guard:
 
 
 class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermill ships no types
-    """papermill's execution manager; every save (at cell start and end, the periodic autosave
-    during a long cell, the end of the run) first brings a stopped cell's outputs up to date."""
+    """papermill's execution manager, saving half as often; every save (at a code cell's start,
+    the periodic autosave during a long cell, the end of the run) first brings a stopped cell's
+    outputs up to date.
+
+    papermill writes the whole notebook at every cell's start and end, markdown cells included:
+    a notebook of N cells with large outputs writes about N^2 cells' worth of JSON (100 cells of
+    100 kB each spent 88 % of their run in saves, see bench/README.md). A code cell's start is
+    enough: it writes every output so far and marks that cell running, so a saved notebook still
+    shows the last cell that ran if the pytest process dies (the end of the run writes the rest,
+    whatever ended it). The save at a cell's end repeated the next start's; a markdown cell's
+    start changed only its metadata.
+    """
 
     def __init__(self, nb: Any, guard: Guard, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
         self.guard = guard
+        self.skip_save = False
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self.skip_save = cell.get("cell_type") != "code"
+        try:
+            super().cell_start(cell, cell_index, **kwargs)
+        finally:
+            self.skip_save = False
+
+    def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self.skip_save = True
+        try:
+            super().cell_complete(cell, cell_index, **kwargs)
+        finally:
+            self.skip_save = False
 
     def save(self, **kwargs: Any) -> None:
+        if self.skip_save:
+            return
         self.guard.flush()
         super().save(**kwargs)
 

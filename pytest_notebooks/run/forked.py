@@ -1,0 +1,664 @@
+"""Kernels forked from a warm template process: a jupyter_client kernel provisioner. Imports jupyter_client.
+
+Starting a fresh ipykernel costs about half a CPU-second, nearly all of it importing IPython,
+ipykernel, zmq, tornado and debugpy, and a notebook's first ``import pandas`` costs as much
+again. A *template* process pays that once per pytest process: it imports those modules (and,
+opt-in, the ``notebooks_preload`` ones), then waits. Each case's kernel is forked from it and
+starts ipykernel's application as ``python -m ipykernel_launcher`` would, in its own session,
+working directory and environment, on its own connection file, with fresh globals. It is
+ready after about a tenth of the CPU time.
+
+    pytest process (a child subreaper)       template: python -m pytest_notebooks.run.forked
+    KernelManager + ForkedProvisioner        imports ipykernel (+ preload), then for each request:
+      launch_kernel: socketpair + pipes --->   fork -> fork -> kernel: setsid, dup2, chdir, environ,
+                                                 |              IPKernelApp.launch_instance()
+                                                 +-> exits: the kernel is re-parented to pytest
+      <--- {"pid": N}                          (after the middle process has exited)
+
+The kernel ends up a child of the pytest process, as a spawned kernel is: the middle process
+exits at once, and the pytest process has made itself a *child subreaper* (Linux's
+``PR_SET_CHILD_SUBREAPER``) before starting the template, so orphans below it come to it instead
+of to init. So ``os.getppid()`` in a notebook is pytest's pid, ipykernel's parent poller watches
+pytest, and the provisioner waits for the kernel with ``waitpid`` like ``Popen`` does.
+
+The provisioner is ``ForkedProvisioner``, a ``LocalProvisioner`` whose ``launch_kernel`` asks the
+template instead of calling ``Popen``: papermill, nbclient and the KernelManager are unchanged.
+It is registered as the ``pytest-notebooks-forked`` entry point of
+``jupyter_client.kernel_provisioners`` (a kernelspec can name it), and run/kernels.py gives it to
+the managers it creates.
+
+Why forking here is safe:
+
+* The template never runs a thread, a zmq context, an event loop or a socket of its own before
+  it forks: it imports modules and blocks reading its control socket. ``fork()`` copies only the
+  calling thread, so a process with more threads could hand a child a lock held by a thread that
+  does not exist there; with one thread there is no such lock. Every kernel thread (heartbeat,
+  IOPub, control, shell channel, parent poller) and the kernel's zmq context are created in the
+  child, after the fork, by ipykernel's own start-up.
+* A preloaded module is refused when importing it starts a Python thread or opens a socket
+  (``threading`` and the process's open sockets are checked after each import): the child would
+  get the module's state without the thread, or a socket shared with every other kernel.
+* The child gets what a spawned kernel gets: a new session (``setsid``: an interrupt reaches the
+  kernel and its subprocesses), stdin on /dev/null, stdout and stderr on pipes to the pytest
+  process, its working directory, ``os.environ`` set to the case's environment, ``sys.argv`` as
+  ``ipykernel_launcher`` would have it, reseeded ``random`` (Python does that at fork) and
+  ``numpy.random`` when numpy was preloaded. It leaves through the interpreter's normal exit
+  (non-daemon threads joined, atexit handlers run).
+* A template is started per interpreter, interpreter options and environment, so what a module
+  reads from the environment at import time is what the kernel's environment says, and with
+  ``notebooks_kernel_env = clean`` not even the template (the kernel's ``/proc/self/environ``)
+  holds the credentials. The template runs in pytest's working directory and imports the
+  preloaded modules with ``''`` on ``sys.path``, as a kernel started there would; what they print
+  while importing goes to /dev/null.
+
+Where it is not safe, or not the same as a spawned kernel:
+
+* Module state at import time is shared copy-on-write: whatever a preloaded module computed at
+  import (a cache, a configuration read from a file, a random seed other than numpy's global
+  one) is the same in every kernel. A module that starts a thread lazily, on first use, works as
+  in any forked process; one that starts a native thread at import (invisible to ``threading``)
+  is not caught. OpenBLAS, which numpy loads, shuts its thread pool down at fork and restarts it.
+* ``hash()`` of strings uses one seed per interpreter, so forked kernels share the template's:
+  set iteration order is the same in each of them (different from one session to the next).
+* The pytest process stays a child subreaper: a process a notebook leaves running becomes its
+  child when the kernel exits, instead of init's. The ones still in the kernel's process group
+  are reaped as they exit; one that moved to a session of its own stays a zombie until pytest exits.
+* Only Linux: macOS forbids most system frameworks after fork without exec, others lack fork
+  or the subreaper. Kernels of another interpreter, another environment, another language, or
+  of a kernelspec naming its own provisioner are spawned as before; so is everything with
+  ``notebooks_kernel_start = spawn``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+PROVISIONER_NAME = "pytest-notebooks-forked"
+TEMPLATE_MODULE = "pytest_notebooks.run.forked"
+KERNEL_MODULES = ("ipykernel_launcher", "ipykernel")  # what `python -m X` may run to be forked
+# What a kernel imports on its way to ready, imported once in the template (IPython, zmq and
+# tornado come with them). ipykernel.debugger brings debugpy, a quarter of a kernel's start.
+BASE_PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
+REQUEST_TIMEOUT = 30.0  # seconds the template waits for the rest of a request it has begun to read
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+class TemplateError(RuntimeError):
+    """The template process cannot fork kernels: a preloaded module failed or was refused, or the
+    template exited. Every case that would have used it fails with this message."""
+
+
+def fork_refusal(cmd: list[str]) -> str | None:
+    """Why the kernel command ``cmd`` (formatted, as a KernelManager would run it) cannot be
+    forked from a template of this interpreter, or None when it can."""
+    if sys.platform != "linux":
+        return f"kernels are forked on Linux only (this is {sys.platform})"
+    if _split_command(cmd) is None:
+        shown = " ".join(cmd[:3])
+        return f"its kernelspec does not run `python -m ipykernel_launcher` ({shown} ...)"
+    if not same_interpreter(cmd[0], sys.executable):
+        return f"its kernelspec runs another Python environment ({cmd[0]}, not {sys.executable})"
+    return _subreaper()
+
+
+def same_interpreter(a: str, b: str) -> bool:
+    """The two paths run one Python in one environment: the same file, in the same directory (a
+    venv's ``python`` links to its base interpreter, but is not the same environment)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.dirname(os.path.abspath(a)) == os.path.dirname(os.path.abspath(b)) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _split_command(cmd: list[str]) -> tuple[list[str], list[str]] | None:
+    """``[python, *options, -m, ipykernel_launcher, *args]`` -> (``[python, *options]``, args)."""
+    for index in range(1, len(cmd) - 1):
+        if cmd[index] == "-m":
+            if cmd[index + 1] not in KERNEL_MODULES:
+                return None
+            return cmd[:index], cmd[index + 2 :]
+        if not cmd[index].startswith("-") or cmd[index] in ("-c", "-"):
+            return None  # a script, or options we cannot give the template
+    return None
+
+
+_SUBREAPER: list[str | None] = []  # the outcome of making this process a child subreaper, once
+
+
+def _subreaper() -> str | None:
+    """Make this process the reaper of orphans below it (so forked kernels become its children);
+    why that failed, or None."""
+    if not _SUBREAPER:
+        problem = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+                problem = os.strerror(ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            problem = str(exc)
+        _SUBREAPER.append(f"pytest cannot become the kernels' parent (prctl: {problem})" if problem else None)
+    return _SUBREAPER[0]
+
+
+# --- the pytest side -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Stream:
+    """A stream the kernel writes to: the fd to send, the reader we keep (when it is a pipe)."""
+
+    fd: int
+    reader: IO[bytes] | None = None
+    owned: bool = False  # close ``fd`` once it has been sent
+
+    @classmethod
+    def of(cls, target: Any, default_fd: int) -> _Stream:
+        if target == subprocess.PIPE:
+            read, write = os.pipe()
+            return cls(write, open(read, "rb"), owned=True)  # closed by the provisioner's wait or cleanup
+        if target is None:
+            return cls(default_fd)
+        if target == subprocess.DEVNULL:
+            return cls(os.open(os.devnull, os.O_WRONLY), owned=True)
+        if isinstance(target, int):
+            return cls(target)
+        return cls(target.fileno())
+
+
+class ForkedProcess:
+    """A forked kernel as ``subprocess.Popen`` shows a process: ``pid``, ``poll``, ``wait``,
+    ``send_signal``, ``kill``, ``terminate``, ``stdout``, ``stderr``, ``returncode``.
+
+    The template answers ``{"pid": N}`` (or ``{"error": ...}``) on the socket once the kernel is
+    this process's child; the answer is read when first needed, so launching does not wait for
+    the template to finish its imports. From then on the kernel is waited for like any child.
+    """
+
+    def __init__(self, sock: socket.socket, stdout: IO[bytes] | None, stderr: IO[bytes] | None) -> None:
+        self._sock = sock
+        self._reply = b""
+        self.stdin: IO[bytes] | None = None
+        self.stdout = stdout
+        self.stderr = stderr
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self.error: str | None = None
+        self._error_raised = False
+
+    def _answered(self, timeout: float | None) -> bool:
+        """Whether the template has answered, waiting at most ``timeout`` s for the answer."""
+        if self.pid is not None or self.error is not None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._reply.endswith(b"\n"):
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            self._sock.settimeout(left)
+            try:
+                data = self._sock.recv(4096)
+            except (BlockingIOError, TimeoutError):
+                return False
+            except OSError:
+                data = b""
+            if not data:
+                self._reply = b'{"error": "the kernel template process exited before it forked this kernel"}\n'
+                break
+            self._reply += data
+        self._sock.close()
+        answer = json.loads(self._reply)
+        if "pid" in answer:
+            self.pid = int(answer["pid"])
+        else:
+            self.error, self.returncode = str(answer["error"]), 1
+        return True
+
+    def started(self, timeout: float) -> int:
+        """The kernel's pid, waiting up to ``timeout`` s for the template to fork it."""
+        if not self._answered(timeout):
+            raise TemplateError(f"the kernel template process did not fork a kernel within {timeout:g} s")
+        if self.pid is None:
+            raise TemplateError(str(self.error))
+        return self.pid
+
+    def poll(self) -> int | None:
+        """The exit status, or None while the kernel runs (or is being forked). Raises
+        TemplateError once when the template could not fork it: the manager polls while it waits
+        for the kernel, and the case then fails with the template's reason, not "kernel died"."""
+        if self.returncode is None and self._answered(0.0) and self.pid is not None:
+            self._waitpid(os.WNOHANG)
+        if self.error is not None and not self._error_raised:
+            self._error_raised = True  # once: the manager's cleanup polls again
+            raise TemplateError(self.error)
+        return self.returncode
+
+    def _waitpid(self, options: int) -> None:
+        assert self.pid is not None
+        try:
+            pid, status = os.waitpid(self.pid, options)
+        except ChildProcessError:  # reaped by someone else: the status is lost
+            self.returncode = 255
+            return
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._answered(timeout):
+            raise subprocess.TimeoutExpired("forked kernel", timeout or 0)
+        while self.returncode is None and self.pid is not None:
+            if deadline is None:
+                self._waitpid(0)
+                break
+            self._waitpid(os.WNOHANG)
+            if self.returncode is None:
+                if time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired("forked kernel", timeout or 0)
+                time.sleep(0.01)
+        return self.returncode if self.returncode is not None else 1
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the kernel; one that exited (and was waited for) is left alone, as Popen does."""
+        with contextlib.suppress(TemplateError):
+            self.started(REQUEST_TIMEOUT)
+        if self.pid is not None and self.returncode is None:
+            os.kill(self.pid, signum)  # a child that exited stays a zombie until waited for: no pid reuse
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def close(self) -> None:
+        self._sock.close()
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@dataclass
+class Template:
+    """One template process, forking kernels on request over a Unix socket pair."""
+
+    process: subprocess.Popen[bytes]
+    control: socket.socket
+
+    @classmethod
+    def start(cls, python: list[str], env: Mapping[str, str], preload: Iterable[str]) -> Template:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = subprocess.Popen(
+                [*python, "-m", TEMPLATE_MODULE, str(theirs.fileno()), json.dumps([*BASE_PRELOAD, *preload])],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # Ctrl-C in the terminal is pytest's to handle, not the template's
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(process, mine)
+
+    def fork(
+        self, argv: list[str], cwd: str, env: Mapping[str, str], stdout: _Stream, stderr: _Stream
+    ) -> ForkedProcess:
+        """Ask for a kernel running ``argv`` (ipykernel's arguments) in ``cwd`` with ``env``."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                socket.send_fds(self.control, [b"K"], [theirs.fileno(), stdout.fd, stderr.fd])
+            except OSError as exc:
+                raise TemplateError(f"the kernel template process is gone ({exc})") from exc
+            request = {"argv": argv, "cwd": cwd, "env": dict(env)}
+            mine.sendall(json.dumps(request).encode() + b"\n")
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        return ForkedProcess(mine, stdout.reader, stderr.reader)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the template: it exits when its control socket closes (its kernels are not its own)."""
+        self.control.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Templates:
+    """The template processes of one pytest process, one per interpreter, options and
+    environment (in practice one), each started on first use; and the process groups of the
+    kernels forked, whose leftover processes are reaped as they exit."""
+
+    preload: tuple[str, ...] = ()
+    _running: dict[tuple[Any, ...], Template] = field(default_factory=dict)
+    _groups: set[int] = field(default_factory=set)
+
+    def get(self, python: list[str], env: Mapping[str, str]) -> Template:
+        key = (tuple(python), tuple(sorted(env.items())))
+        template = self._running.get(key)
+        if template is not None and template.process.poll() is not None:
+            template.control.close()
+            template = None  # it died (killed from outside): start another
+        if template is None:
+            template = self._running[key] = Template.start(python, env, self.preload)
+        return template
+
+    def forked(self, process: ForkedProcess) -> None:
+        """``process`` has been waited for: reap what it leaves in its process group from now on."""
+        if process.pid is not None:
+            self._groups.add(process.pid)  # the kernel called setsid: its group is its pid
+        self.reap()
+
+    def reap(self) -> None:
+        """Reap processes of finished kernels' groups that exited (they were re-parented to us)."""
+        for group in list(self._groups):
+            try:
+                while os.waitpid(-group, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:  # none left in that group
+                self._groups.discard(group)
+
+    def close(self) -> None:
+        running, self._running = list(self._running.values()), {}
+        for template in running:
+            template.close()
+        self.reap()
+
+
+_DEFAULT: list[Templates] = []  # for kernelspecs naming the provisioner outside pytest-notebooks
+
+
+def _default_templates() -> Templates:
+    if not _DEFAULT:
+        import atexit
+
+        _DEFAULT.append(Templates())
+        atexit.register(_DEFAULT[0].close)
+    return _DEFAULT[0]
+
+
+class ForkedProvisioner(LocalProvisioner):
+    """A LocalProvisioner whose kernels are forked from a template process when they can be.
+
+    ``templates`` is set by run/kernels.py; a kernelspec naming this provisioner gets a template
+    per process. When the command cannot be forked (see ``fork_refusal``) the kernel is spawned
+    as LocalProvisioner would, and ``fallback`` says why.
+    """
+
+    templates: Templates | None = None
+    fallback: str | None = None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        split = _split_command(cmd)
+        reason = fork_refusal(cmd)
+        if reason is not None or split is None:
+            self.fallback = reason
+            return await super().launch_kernel(cmd, **kwargs)
+        python, arguments = split
+        env = dict(kwargs.get("env") or os.environ)
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        if not os.path.isdir(cwd):  # Popen would raise this in the pytest process
+            raise FileNotFoundError(errno.ENOENT, "the kernel's working directory does not exist", cwd)
+        templates = self.templates or _default_templates()
+        template = templates.get(python, env)
+        env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launcher sets it
+        stdout = _Stream.of(kwargs.get("stdout"), 1)
+        stderr = _Stream.of(kwargs.get("stderr"), 2)
+        try:
+            # Popen's interface, not its type: LocalProvisioner uses poll, wait, send_signal, kill, pid.
+            self.process = template.fork(arguments, cwd, env, stdout, stderr)  # type: ignore[assignment]
+        finally:
+            for stream in (stdout, stderr):
+                if stream.owned:
+                    os.close(stream.fd)
+        self.pid = self.pgid = None  # known with the template's answer; the group is the pid (setsid)
+        self.cwd = cwd
+        return self.connection_info
+
+    def _forked(self) -> ForkedProcess | None:
+        process = self.process
+        return process if isinstance(process, ForkedProcess) else None
+
+    async def send_signal(self, signum: int) -> None:
+        """Signal the kernel's process group, as LocalProvisioner does (first learning its pid)."""
+        process = self._forked()
+        if process is not None and self.pgid is None:
+            with contextlib.suppress(TemplateError):
+                self.pid = self.pgid = process.started(REQUEST_TIMEOUT)
+        await super().send_signal(signum)
+
+    async def wait(self) -> int | None:
+        process = self._forked()
+        status = await super().wait()
+        if process is not None:
+            (self.templates or _default_templates()).forked(process)
+        return status
+
+    async def cleanup(self, restart: bool = False) -> None:
+        process = self._forked()
+        if process is not None:  # a kernel nobody waited for (its start failed): kill it, wait for it
+            with contextlib.suppress(TemplateError):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(5.0)
+            process.close()
+            (self.templates or _default_templates()).forked(process)
+            self.process = None
+        await super().cleanup(restart=restart)
+
+
+# --- the template process ------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    """What a freshly forked kernel runs: ipykernel with these arguments, there, with that env."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdout: int
+    stderr: int
+
+
+def _preload(modules: list[str]) -> str | None:
+    """Import ``modules`` as a kernel started in this directory would; why one is refused, or None.
+
+    What the imports print goes to /dev/null: it belongs to no case (debugpy, which
+    ipykernel.debugger imports, warns about frozen modules; a spawned kernel does not show that).
+    """
+    sys.path.insert(_cwd_position(), "")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        for name in modules:
+            sockets = _open_sockets()
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 - reported to every case, never raised here
+                failed = f"{type(exc).__name__}: {exc}"
+                return f"notebooks_preload: importing {name!r} in the kernel template process failed: {failed}"
+            threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
+            if threads:
+                return (
+                    f"notebooks_preload: importing {name!r} started {len(threads)} thread(s) ({', '.join(threads)}): "
+                    "a kernel forked after it would get the module's state without the thread. "
+                    f"Leave {name!r} out of notebooks_preload / --notebooks-preload (notebooks import it as usual)"
+                )
+            opened = _open_sockets() - sockets
+            if opened:
+                return (
+                    f"notebooks_preload: importing {name!r} opened {len(opened)} socket(s): every forked kernel "
+                    f"would share them. Leave {name!r} out of notebooks_preload / --notebooks-preload"
+                )
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.path.remove("")
+    return None
+
+
+def _cwd_position() -> int:
+    """Where IPython puts ``''`` on sys.path: before the first site-packages directory."""
+    for index, path in enumerate(sys.path):
+        if os.path.basename(path) in ("site-packages", "dist-packages"):
+            return index
+    return 0
+
+
+def _open_sockets() -> set[str]:
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/self/fd/{fd}")
+                if target.startswith("socket:"):
+                    found.add(target)
+    return found
+
+
+def _read_request(sock: socket.socket) -> dict[str, Any]:
+    sock.settimeout(REQUEST_TIMEOUT)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the request ended early")
+        data += chunk
+    request: dict[str, Any] = json.loads(data)
+    return request
+
+
+def _answer(sock: socket.socket, message: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # the pytest side is gone: nobody to tell
+        sock.settimeout(5.0)
+        sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _serve(control_fd: int, preload: list[str]) -> _Job | None:
+    """The template's loop: one fork request at a time. Returns a job in a forked kernel only; in
+    the template it returns None once the pytest process has closed the control socket."""
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # `-m` put the working directory first; ipykernel_launcher removes it too
+    control = socket.socket(fileno=control_fd)
+    problem = _preload(preload)
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(control, 1, 3)
+        except OSError:
+            message, fds = b"", []
+        if not message:
+            for fd in fds:
+                os.close(fd)
+            return None  # the pytest process is done, or gone
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        sock, out, err = socket.socket(fileno=fds[0]), fds[1], fds[2]
+        job = _fork(control, sock, out, err, problem)
+        if job is not None:
+            return job  # in the kernel, which keeps its two streams
+        sock.close()
+        os.close(out)
+        os.close(err)
+
+
+def _fork(control: socket.socket, sock: socket.socket, out: int, err: int, problem: str | None) -> _Job | None:
+    """Fork a kernel for the request on ``sock`` and answer with its pid once it is the pytest
+    process's child: fork a middle process, which forks the kernel, says its pid and exits."""
+    try:
+        request = _read_request(sock)
+    except (OSError, ValueError):
+        return None
+    if problem is None and threading.active_count() != 1:
+        problem = f"the kernel template process runs {threading.active_count()} threads; it forks with one only"
+    if problem is not None:
+        _answer(sock, {"error": problem})
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        kernel = -1
+        try:
+            os.close(read)
+            kernel = os.fork()
+            if kernel == 0:
+                os.close(write)
+                control.close()
+                sock.close()
+                return _Job(request["argv"], request["cwd"], request["env"], out, err)
+            os.write(write, str(kernel).encode())
+        finally:
+            if kernel != 0:
+                os._exit(0)  # the middle process: nothing of Python's to clean up, or it would run twice
+    os.close(write)
+    with os.fdopen(read, "rb") as said:
+        pid = said.read()
+    os.waitpid(middle, 0)  # once it is gone, the kernel is the pytest process's child
+    _answer(sock, {"pid": int(pid)} if pid else {"error": "the kernel template process could not fork"})
+    return None
+
+
+def _become_kernel(job: _Job) -> None:
+    """In the forked kernel: the process a spawned ``python -m ipykernel_launcher`` would be."""
+    os.setsid()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((stdin, 0), (job.stdout, 1), (job.stderr, 2)):
+        if fd != target:
+            os.dup2(fd, target)
+    for fd in {stdin, job.stdout, job.stderr} - {0, 1, 2}:
+        os.close(fd)
+    os.chdir(job.cwd)
+    os.environ.clear()
+    os.environ.update(job.env)
+    launcher = importlib.util.find_spec("ipykernel_launcher")
+    sys.argv = [(launcher.origin if launcher and launcher.origin else "ipykernel_launcher"), *job.argv]
+    if "numpy.random" in sys.modules:  # its global generator was seeded once, in the template
+        sys.modules["numpy.random"].seed()
+    from ipykernel.kernelapp import IPKernelApp
+
+    # ipykernel read JPY_PARENT_PID when the template imported it: give it pytest's pid now.
+    IPKernelApp.launch_instance(argv=job.argv, parent_handle=int(job.env.get("JPY_PARENT_PID") or 0))
+
+
+def main() -> None:
+    """``python -m pytest_notebooks.run.forked CONTROL_FD PRELOAD_JSON``: run a template."""
+    job = _serve(int(sys.argv[1]), list(json.loads(sys.argv[2])))
+    if job is not None:
+        _become_kernel(job)
+
+
+if __name__ == "__main__":
+    main()
