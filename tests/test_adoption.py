@@ -20,6 +20,7 @@ unpacks the wheel.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -251,7 +252,10 @@ def test_an_adopter_repository_runs_the_reusable_workflows(venv: Venv, s3: S3, t
     capped = step("reusable-comment.yml", "comment", "Cap the comment body", comment_job, venv.env, COMMENT_VALUES)
     assert capped.code == 0
     assert (comment_job / "review" / "pr-number.txt").read_text() == "3\n"
-    assert f"comment body: {len(review)} characters" in capped.stdout
+    body = json.loads((comment_job / "comment.json").read_text(encoding="utf-8"))["body"]
+    assert body.startswith(review.rstrip("\n"))  # the whole review, then the link to the artifact
+    assert "`report.html`" in body
+    assert f"comment body: {len(body)} characters" in capped.stdout
 
     # merged: the promotion publishes the new greeting as release 2
     pr.git.checkout("main")
