@@ -33,6 +33,7 @@ STATE = (
     "}\n"
     "import shared_state\n"
     "found['value'], found['numbers'] = shared_state.VALUE, list(shared_state.NUMBERS)\n"
+    "found['imported_in'] = shared_state.IMPORTED_IN\n"
     "print(json.dumps(found))"
 )
 DIRTY = (
@@ -53,7 +54,7 @@ def found(pytester: pytest.Pytester, notebook: str, case: str) -> dict[str, Any]
 
 
 def test_a_case_that_changes_everything_leaves_the_next_case_untouched(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(shared_state="VALUE = 'original'\nNUMBERS = [1, 2, 3]\n")
+    pytester.makepyfile(shared_state="import os\nVALUE = 'original'\nNUMBERS = [1, 2, 3]\nIMPORTED_IN = os.getpid()\n")
     write_notebook(pytester.path / "nb.ipynb", [("role = 'check'", ["parameters"]), STATE, DIRTY])
     (pytester.path / "nb.yaml").write_text("cases:\n  dirty: {role: dirty}\n  check: {role: check}\n")
     result = pytester.runpytest("-p", "no:xdist", FORK, "--notebooks-preload=shared_state")
@@ -65,6 +66,7 @@ def test_a_case_that_changes_everything_leaves_the_next_case_untouched(pytester:
     assert dirty["ppid"] == check["ppid"] == os.getpid()  # pytest's children, as spawned kernels are
     assert dirty["preloaded"]  # imported before the first cell ran
     assert check["preloaded"]
+    assert dirty["imported_in"] == check["imported_in"] not in (dirty["pid"], check["pid"])  # by one template
     assert (check["value"], check["numbers"]) == ("original", [1, 2, 3])
     assert check["cwd"] == str(pytester.path)
     assert check["leak"] is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +32,12 @@ from typing import Any
 from nbclient.exceptions import CellExecutionError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_output, output_from_msg
+from nbformat.v4.nbjson import BytesEncoder
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from pytest_notebooks.files import is_url
 from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor
 
@@ -122,6 +125,7 @@ class Guard:
         self.used = 0  # characters kept by the cells that finished
         self.hit: OutputLimitHit | None = None
         self.cell: _CellState | None = None
+        self.touched: set[int] = set()  # earlier cells whose outputs a display update changed
 
     def start_cell(self, index: int) -> _CellState:
         limits = []
@@ -150,25 +154,36 @@ class Guard:
 
 
 class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermill ships no types
-    """papermill's execution manager, saving half as often; every save (at a code cell's start,
-    the periodic autosave during a long cell, the end of the run) first brings a stopped cell's
-    outputs up to date.
+    """papermill's execution manager, saving less and more cheaply; every save (at a code cell's
+    start, the periodic autosave during a long cell, the end of the run) first brings a stopped
+    cell's outputs up to date.
 
-    papermill writes the whole notebook at every cell's start and end, markdown cells included:
-    a notebook of N cells with large outputs writes about N^2 cells' worth of JSON (100 cells of
-    100 kB each spent 88 % of their run in saves, see bench/README.md). A code cell's start is
-    enough: it writes every output so far and marks that cell running, so a saved notebook still
-    shows the last cell that ran if the pytest process dies (the end of the run writes the rest,
-    whatever ended it). The save at a cell's end repeated the next start's; a markdown cell's
-    start changed only its metadata.
+    papermill writes the whole notebook at every cell's start and end, markdown cells included,
+    each time copying it, validating it and serializing every cell again: a notebook of N cells
+    with large outputs costs about N^2 cells' worth of work (100 cells of 100 kB each spent 88 %
+    of their run in saves, see bench/README.md). Here:
+
+    * only a code cell's start saves, which writes every output so far and marks that cell
+      running, so the saved notebook still shows the last cell that ran if the pytest process
+      dies (the end of the run writes the rest, whatever ended it). The save at a cell's end
+      repeated the next start's; a markdown cell's start changed only its metadata.
+    * a save while the case runs writes local files through a temporary file renamed into place
+      (a crash mid-write leaves the previous save, not a truncated file), and serializes only the
+      cells that may have changed since the last save: finished cells are kept as text, unless a
+      display update changed them. The run's last save is papermill's own (copy, validate,
+      serialize), so the notebook a case leaves is formatted as before.
     """
 
     def __init__(self, nb: Any, guard: Guard, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
         self.guard = guard
         self.skip_save = False
+        self.running = -1  # index of the cell that started last
+        self.final = False  # the end of the run: papermill's own save
+        self.serialized: dict[int, tuple[Any, str]] = {}  # index -> (cell, its JSON) of finished cells
 
     def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self.running = cell_index if cell_index is not None else self.running + 1
         self.skip_save = cell.get("cell_type") != "code"
         try:
             super().cell_start(cell, cell_index, **kwargs)
@@ -182,11 +197,49 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
         finally:
             self.skip_save = False
 
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self.final = True
+        super().notebook_complete(**kwargs)
+
     def save(self, **kwargs: Any) -> None:
         if self.skip_save:
             return
         self.guard.flush()
-        super().save(**kwargs)
+        if self.final or not self.output_path or is_url(self.output_path):
+            super().save(**kwargs)
+            return
+        path = str(self.output_path)
+        temporary = f"{path}.{os.getpid()}.saving"
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(self._dump())
+        os.replace(temporary, path)
+        self.last_save_time = self.now()
+
+    def _dump(self) -> str:
+        """The notebook as nbformat writes it (indented, keys sorted), with the text of cells that
+        finished before the running one reused; strings are not split into lines."""
+        options: dict[str, Any] = {
+            "cls": BytesEncoder,
+            "indent": 1,
+            "sort_keys": True,
+            "separators": (",", ": "),
+            "ensure_ascii": False,
+        }
+        for index in self.guard.touched:
+            self.serialized.pop(index, None)
+        self.guard.touched.clear()
+        cells = []
+        for index, cell in enumerate(self.nb.cells):
+            known = self.serialized.get(index)
+            if known is not None and known[0] is cell:
+                text = known[1]
+            else:
+                text = "  " + json.dumps(cell, **options).replace("\n", "\n  ")  # nested two levels deep
+                if index < self.running:  # finished: it changes only through a display update
+                    self.serialized[index] = (cell, text)
+            cells.append(text)
+        rest = json.dumps({**self.nb, "cells": None}, **options)
+        return rest.replace('"cells": null', '"cells": [\n' + ",\n".join(cells) + "\n ]", 1)
 
 
 def _client_class() -> type:
@@ -219,6 +272,10 @@ def _client_class() -> type:
             if self.guard.redactor:
                 self.guard.redactor.data(msg.get("content", {}))
             return super().process_message(msg, cell, cell_index)
+
+        def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+            self.guard.touched.update(self._display_id_map.get(display_id, {}))  # cells saved as text
+            super()._update_display_id(display_id, msg)
 
         def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
             state = self._state(msg, cell_index)

@@ -71,6 +71,7 @@ Where it is not safe, or not the same as a spawned kernel:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import errno
@@ -95,9 +96,23 @@ TEMPLATE_MODULE = "pytest_notebooks.run.forked"
 KERNEL_MODULES = ("ipykernel_launcher", "ipykernel")  # what `python -m X` may run to be forked
 # What a kernel imports on its way to ready, imported once in the template (IPython, zmq and
 # tornado come with them). ipykernel.debugger brings debugpy, a quarter of a kernel's start.
-BASE_PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
+BASE_PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "IPython.core.debugger",
+    "IPython.core.oinspect",
+    "IPython.core.completerlib",
+    "IPython.extensions.storemagic",
+    "sqlite3",
+    "tornado.platform.asyncio",
+    "faulthandler",
+)
 REQUEST_TIMEOUT = 30.0  # seconds the template waits for the rest of a request it has begun to read
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})  # environment variables a template need not match
+KEEP = 2  # template processes kept running at most (one per environment)
 
 
 class TemplateError(RuntimeError):
@@ -199,14 +214,21 @@ class ForkedProcess:
         self.stdin: IO[bytes] | None = None
         self.stdout = stdout
         self.stderr = stderr
-        self.pid: int | None = None
+        self._pid: int | None = None
         self.returncode: int | None = None
         self.error: str | None = None
         self._error_raised = False
 
+    @property
+    def pid(self) -> int | None:
+        """The kernel's pid; None while the template has not answered (it is not waited for)."""
+        if self._pid is None:
+            self._answered(0.0)
+        return self._pid
+
     def _answered(self, timeout: float | None) -> bool:
         """Whether the template has answered, waiting at most ``timeout`` s for the answer."""
-        if self.pid is not None or self.error is not None:
+        if self._pid is not None or self.error is not None:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._reply.endswith(b"\n"):
@@ -225,7 +247,7 @@ class ForkedProcess:
         self._sock.close()
         answer = json.loads(self._reply)
         if "pid" in answer:
-            self.pid = int(answer["pid"])
+            self._pid = int(answer["pid"])
         else:
             self.error, self.returncode = str(answer["error"]), 1
         return True
@@ -353,20 +375,29 @@ class Template:
 class Templates:
     """The template processes of one pytest process, one per interpreter, options and
     environment (in practice one), each started on first use; and the process groups of the
-    kernels forked, whose leftover processes are reaped as they exit."""
+    kernels forked, whose leftover processes are reaped as they exit.
+
+    The environment is compared without the variables pytest changes for every test
+    (VOLATILE); a session whose environment keeps changing (a fixture setting a variable per
+    test) gets a template per environment, at most KEEP of them running at once.
+    """
 
     preload: tuple[str, ...] = ()
-    _running: dict[tuple[Any, ...], Template] = field(default_factory=dict)
+    _running: dict[tuple[Any, ...], Template] = field(default_factory=dict)  # least recently used first
     _groups: set[int] = field(default_factory=set)
 
     def get(self, python: list[str], env: Mapping[str, str]) -> Template:
-        key = (tuple(python), tuple(sorted(env.items())))
-        template = self._running.get(key)
+        stable = {name: value for name, value in env.items() if name not in VOLATILE}
+        key = (tuple(python), tuple(sorted(stable.items())))
+        template = self._running.pop(key, None)
         if template is not None and template.process.poll() is not None:
             template.control.close()
             template = None  # it died (killed from outside): start another
         if template is None:
-            template = self._running[key] = Template.start(python, env, self.preload)
+            while len(self._running) >= KEEP:
+                self._running.pop(next(iter(self._running))).close()  # its kernels are not its own
+            template = Template.start(python, stable, self.preload)
+        self._running[key] = template
         return template
 
     def forked(self, process: ForkedProcess) -> None:
@@ -653,11 +684,38 @@ def _become_kernel(job: _Job) -> None:
     IPKernelApp.launch_instance(argv=job.argv, parent_handle=int(job.env.get("JPY_PARENT_PID") or 0))
 
 
+_EXIT_STATUS = [0]  # what the process exits with once its atexit handlers have run
+
+
+def _exit_without_teardown() -> None:
+    """The last atexit handler (registered first): end the process before the interpreter tears
+    its modules down. Teardown would write to every page the template's imports filled, each
+    one copied for this process first: 0.27 s of CPU per kernel here, four times what its start
+    costs. A kernel's threads have been joined and its other atexit handlers have run by now
+    (IPython's clears the notebook's namespace, which closes the files a notebook left open);
+    what teardown alone would still do is lost, as in a ``multiprocessing`` child."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(_EXIT_STATUS[0])
+
+
 def main() -> None:
     """``python -m pytest_notebooks.run.forked CONTROL_FD PRELOAD_JSON``: run a template."""
+    atexit.register(_exit_without_teardown)  # first registered, so it runs last
     job = _serve(int(sys.argv[1]), list(json.loads(sys.argv[2])))
-    if job is not None:
+    if job is None:
+        return
+    try:
         _become_kernel(job)
+    except SystemExit as exc:  # as the interpreter would map it
+        code = exc.code
+        _EXIT_STATUS[0] = code if isinstance(code, int) else (0 if code is None else 1)
+        raise
+    except BaseException:
+        _EXIT_STATUS[0] = 1  # the traceback is printed before the atexit handlers run
+        raise
 
 
 if __name__ == "__main__":
