@@ -43,9 +43,11 @@ Why forking here is safe:
   process, its working directory, ``os.environ`` set to the case's environment, ``sys.argv`` as
   ``ipykernel_launcher`` would have it, reseeded ``random`` (Python does that at fork) and
   ``numpy.random`` when numpy was preloaded. It leaves through the interpreter's normal exit
-  (non-daemon threads joined, atexit handlers run).
-* A template is started per interpreter, interpreter options and environment, so what a module
-  reads from the environment at import time is what the kernel's environment says, and with
+  (non-daemon threads joined, atexit handlers run: IPython's clears the notebook's namespace),
+  then ends before the modules are torn down (see ``_exit_without_teardown``).
+* A template is started per interpreter, interpreter options and environment (less the
+  variables pytest changes for every test), so what a module reads from the environment at
+  import time is what the kernel's environment says, and with
   ``notebooks_kernel_env = clean`` not even the template (the kernel's ``/proc/self/environ``)
   holds the credentials. The template runs in pytest's working directory and imports the
   preloaded modules with ``''`` on ``sys.path``, as a kernel started there would; what they print
@@ -60,6 +62,11 @@ Where it is not safe, or not the same as a spawned kernel:
   is not caught. OpenBLAS, which numpy loads, shuts its thread pool down at fork and restarts it.
 * ``hash()`` of strings uses one seed per interpreter, so forked kernels share the template's:
   set iteration order is the same in each of them (different from one session to the next).
+* No module teardown at exit: a ``__del__`` that only teardown would call does not run, and a
+  file left open outside the notebook's namespace (in a module's globals) is not flushed, as in
+  a ``multiprocessing`` child.
+* ``ps`` and ``/proc/self/cmdline`` show the template's command line, and ``pytest_notebooks``
+  is in ``sys.modules`` (the template's own package).
 * The pytest process stays a child subreaper: a process a notebook leaves running becomes its
   child when the kernel exits, instead of init's. The ones still in the kernel's process group
   are reaped as they exit; one that moved to a session of its own stays a zombie until pytest exits.
@@ -494,7 +501,7 @@ class ForkedProvisioner(LocalProvisioner):
     async def cleanup(self, restart: bool = False) -> None:
         process = self._forked()
         if process is not None:  # a kernel nobody waited for (its start failed): kill it, wait for it
-            with contextlib.suppress(TemplateError):
+            with contextlib.suppress(TemplateError, subprocess.TimeoutExpired):
                 if process.poll() is None:
                     process.kill()
                     process.wait(5.0)

@@ -241,8 +241,9 @@ def _alive(manager: Any) -> bool:
 
 
 class KernelPool:
-    """Kernels of one process: at most one started ahead for the next case, and the ones asked to
-    shut down, which are reaped later so that no case waits for the previous kernel to exit.
+    """Kernels of one process: one or two started ahead for the next cases (see ``prepare``), and
+    the ones asked to shut down, which are reaped later so that no case waits for the previous
+    kernel to exit.
 
     ``start`` is ``fork`` or ``spawn`` (see the module docstring); ``preload`` names the modules
     the template imports (fork only).
@@ -255,17 +256,19 @@ class KernelPool:
         self.preload = preload
         self._templates: Any = None  # forked.Templates, created with the first forked kernel
         self._said: set[str] = set()  # spawned-instead-of-forked lines already shown
-        self._ahead: tuple[KernelKey, Any] | None = None
+        self._ahead: list[tuple[KernelKey, Any]] = []  # kernels started for the next cases, in order
+        self._last: KernelKey | None = None  # the key of the kernel taken last
         self._stopping: list[tuple[Any, float]] = []  # (manager, when the shutdown was requested)
 
     def take(self, key: KernelKey, extra_arguments: list[str]) -> Any:
         """The kernel started ahead for ``key``, or a new one; another one started ahead is stopped."""
         self._reap(wait=False)
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            if ahead[0] == key:
-                return ahead[1]
-            self.release(ahead[1])
+        self._last = key
+        while self._ahead:
+            ahead_key, manager = self._ahead.pop(0)
+            if ahead_key == key:
+                return manager
+            self.release(manager)
         return self._start(key, extra_arguments)
 
     def _start(self, key: KernelKey, extra_arguments: list[str]) -> Any:
@@ -293,15 +296,26 @@ class KernelPool:
             os.write(2, f"pytest-notebooks: {line}\n".encode())
 
     def prepare(self, key: KernelKey | None, extra_arguments: list[str]) -> None:
-        """Start the kernel of the next case now (``None``: no notebook case comes next)."""
-        if self._ahead is not None and self._ahead[0] != key:
-            self.release(self._ahead[1])
-            self._ahead = None
-        if key is not None and self._ahead is None:
+        """Start the kernel of the next case now (``None``: no notebook case comes next).
+
+        Forked kernels are cheap to start: when the next case needs the same kind of kernel as
+        this one (same kernel, directory and environment), a second one is started for the case
+        after it, which most likely needs it too. A kernel's start then overlaps two cases, not
+        one; a guess that turns out wrong costs one forked kernel, shut down unused.
+        """
+        for stale in [entry for entry in self._ahead if entry[0] != key]:
+            self._ahead.remove(stale)
+            self.release(stale[1])
+        if key is None:
+            return
+        wanted = 2 if self.kernel_start == "fork" and key == self._last else 1
+        while len(self._ahead) < wanted:
             # A kernel that fails to start ahead is not this case's failure: the next case starts
             # its own and reports what goes wrong then.
-            with contextlib.suppress(Exception):
-                self._ahead = (key, self._start(key, extra_arguments))
+            try:
+                self._ahead.append((key, self._start(key, extra_arguments)))
+            except Exception:  # noqa: BLE001 - see above
+                break
 
     def release(self, manager: Any) -> None:
         """Ask the kernel to shut down (gracefully: atexit handlers run) without waiting for it."""
@@ -336,9 +350,9 @@ class KernelPool:
     def close(self) -> None:
         """Stop every kernel of this pool (end of a case run alone, or of the session), then the
         template processes."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            self.release(ahead[1])
+        ahead, self._ahead = self._ahead, []
+        for _key, manager in ahead:
+            self.release(manager)
         try:
             self._reap(wait=True)
         finally:
