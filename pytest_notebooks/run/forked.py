@@ -43,8 +43,9 @@ Why forking here is safe:
   process, its working directory, ``os.environ`` set to the case's environment, ``sys.argv`` as
   ``ipykernel_launcher`` would have it, reseeded ``random`` (Python does that at fork) and
   ``numpy.random`` when numpy was preloaded. It leaves through the interpreter's normal exit
-  (non-daemon threads joined, atexit handlers run: IPython's clears the notebook's namespace),
-  then ends before the modules are torn down (see ``_exit_without_teardown``).
+  (non-daemon threads joined, every atexit handler run: IPython's clears the notebook's namespace,
+  coverage's saves its data),
+  then ends before the modules are torn down (see ``_end_without_teardown``).
 * A template is started per interpreter, interpreter options and environment (less the
   variables pytest changes for every test), so what a module reads from the environment at
   import time is what the kernel's environment says, and with
@@ -94,7 +95,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
@@ -691,38 +692,41 @@ def _become_kernel(job: _Job) -> None:
     IPKernelApp.launch_instance(argv=job.argv, parent_handle=int(job.env.get("JPY_PARENT_PID") or 0))
 
 
-_EXIT_STATUS = [0]  # what the process exits with once its atexit handlers have run
-
-
-def _exit_without_teardown() -> None:
-    """The last atexit handler (registered first): end the process before the interpreter tears
-    its modules down. Teardown would write to every page the template's imports filled, each
-    one copied for this process first: 0.27 s of CPU per kernel here, four times what its start
-    costs. A kernel's threads have been joined and its other atexit handlers have run by now
-    (IPython's clears the notebook's namespace, which closes the files a notebook left open);
-    what teardown alone would still do is lost, as in a ``multiprocessing`` child."""
+def _end_without_teardown(status: int) -> NoReturn:
+    """End a kernel as the interpreter would, minus the modules' teardown: join the non-daemon
+    threads, run every atexit handler (last registered first: IPython's clears the notebook's
+    namespace, which closes the files a notebook left open; coverage's saves its data, including
+    handlers registered before this module ran, such as a ``.pth`` file's), flush, exit. Teardown
+    would write to every page the template's imports filled, each one copied for this process
+    first: 0.27 s of CPU per kernel here, four times what its start costs. What teardown alone
+    would still do (a ``__del__`` only it calls) is lost, as in a ``multiprocessing`` child."""
+    with contextlib.suppress(Exception):
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx does first
+    atexit._run_exitfuncs()  # then this, which also empties the list
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(Exception):
             if stream is not None:
                 stream.flush()
-    os._exit(_EXIT_STATUS[0])
+    os._exit(status)
 
 
 def main() -> None:
     """``python -m pytest_notebooks.run.forked CONTROL_FD PRELOAD_JSON``: run a template."""
-    atexit.register(_exit_without_teardown)  # first registered, so it runs last
     job = _serve(int(sys.argv[1]), list(json.loads(sys.argv[2])))
     if job is None:
-        return
+        return  # the template ends as any process does
+    status = 0
     try:
         _become_kernel(job)
     except SystemExit as exc:  # as the interpreter would map it
         code = exc.code
-        _EXIT_STATUS[0] = code if isinstance(code, int) else (0 if code is None else 1)
-        raise
-    except BaseException:
-        _EXIT_STATUS[0] = 1  # the traceback is printed before the atexit handlers run
-        raise
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    except BaseException:  # noqa: BLE001 - printed as the interpreter prints an uncaught exception
+        sys.excepthook(*sys.exc_info())
+        status = 1
+    _end_without_teardown(status)
 
 
 if __name__ == "__main__":
