@@ -5,7 +5,8 @@ title, a ``parameters``-tagged cell and K small work cells. Each work cell sums 
 prints, builds a dict and ends in an expression, so it yields a stream and an execute_result
 (the corpus of ``shared/research/baselines.md``). The fixture holds one case whose parameters
 match the parameters cell. ``tiny=True`` writes one work cell of a single line instead, for the
-5,000-notebook collection corpus.
+5,000-notebook collection corpus. ``imports=("pandas", "numpy")`` adds a first work cell that
+imports them and builds a small DataFrame, as real notebooks begin.
 
 Run it alone to inspect a corpus: ``python bench/corpus.py DIR -n 3 -k 5``.
 """
@@ -39,13 +40,24 @@ def _cell(cell_type: str, cell_id: str, source: str, tags: list[str] | None = No
     return cell
 
 
-def notebook(index: int, cells: int, tiny: bool = False) -> dict[str, Any]:
-    """The JSON of notebook ``index`` with ``cells`` work cells."""
+_IMPORT_CELL = """\
+import pandas as pd
+import numpy as np
+frame = pd.DataFrame({{"x": np.arange({seed}, {seed} + 100)}})
+frame.x.sum()"""
+
+
+def notebook(index: int, cells: int, tiny: bool = False, imports: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON of notebook ``index`` with ``cells`` work cells (after an import cell: ``imports``)."""
     parameters = "\n".join(f"{name} = {value!r}" for name, value in PARAMETERS.items())
     body = [
         _cell("markdown", f"title-{index}", f"# Benchmark notebook {index}"),
         _cell("code", "parameters", parameters, tags=["parameters"]),
     ]
+    if imports == ("pandas", "numpy"):
+        body.append(_cell("code", "imports", _IMPORT_CELL.format(seed=index)))
+    elif imports:
+        body.append(_cell("code", "imports", "\n".join(f"import {name}" for name in imports)))
     for k in range(cells):
         source = f"x = {k}" if tiny else _WORK_CELL.format(seed=index * 7 + k, index=k)
         body.append(_cell("code", f"work-{k}", source))
@@ -66,14 +78,16 @@ def fixture_text() -> str:
     return f"parameters: {{{items}}}\n"
 
 
-def make_corpus(directory: Path, count: int, cells: int, tiny: bool = False) -> list[Path]:
+def make_corpus(
+    directory: Path, count: int, cells: int, tiny: bool = False, imports: tuple[str, ...] = ()
+) -> list[Path]:
     """Write ``count`` notebooks (``nb_00000.ipynb`` ...) and their fixtures into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     fixture = fixture_text()
     paths = []
     for index in range(count):
         path = directory / f"nb_{index:05d}.ipynb"
-        path.write_text(json.dumps(notebook(index, cells, tiny), indent=1) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(notebook(index, cells, tiny, imports), indent=1) + "\n", encoding="utf-8")
         path.with_suffix(".yaml").write_text(fixture, encoding="utf-8")
         paths.append(path)
     return paths
@@ -85,8 +99,10 @@ def main() -> None:
     parser.add_argument("-n", "--count", type=int, default=40, help="notebooks (default 40)")
     parser.add_argument("-k", "--cells", type=int, default=5, help="work cells per notebook (default 5)")
     parser.add_argument("--tiny", action="store_true", help="one one-line work cell (collection corpus)")
+    parser.add_argument("--imports", default="", help="modules a first work cell imports, e.g. pandas,numpy")
     args = parser.parse_args()
-    paths = make_corpus(args.directory, args.count, args.cells, args.tiny)
+    imports = tuple(name for name in args.imports.split(",") if name)
+    paths = make_corpus(args.directory, args.count, args.cells, args.tiny, imports)
     print(f"wrote {len(paths)} notebooks and fixtures into {args.directory}")
 
 

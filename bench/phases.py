@@ -70,6 +70,12 @@ def _instrument(tool: str) -> None:
 
     _wrap(jm.AsyncKernelManager, "start_kernel", "kernel start (spawn)")
     _wrap(ac.AsyncKernelClient, "wait_for_ready", "kernel wait_for_ready")
+    if tool == "ours":  # its client waits for the kernel without jupyter_client's fixed 0.2 s pause
+        from pytest_notebooks.run import kernels
+
+        _wrap(kernels._client_class(), "wait_for_ready", "kernel wait_for_ready")
+        _wrap(kernels.KernelPool, "take", "ours: KernelPool.take (start or take the kernel)")
+        _wrap(kernels.KernelPool, "prepare", "ours: KernelPool.prepare (start the next one)")
     # nbclient binds its sync wrappers (used by papermill) at class creation: wrap both paths.
     _wrap(nc.NotebookClient, "async_execute_cell", "cells (execute)")
     _wrap(nc.NotebookClient, "execute_cell", "cells (execute)")

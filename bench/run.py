@@ -15,6 +15,13 @@ into the repository. Sections:
    pytest cache (cacheprovider on, one priming run each).
 3. pytest start-up with nothing collected, with the plugin against ``-p no:notebooks``.
 4. import times of ``pytest_notebooks.plugin``, ``papermill``, ``nbformat`` and ``nbdime``.
+5. pandas: N notebooks whose first work cell imports pandas and numpy, ``-n 2``: ours with
+   ``--notebooks-preload pandas,numpy``, ours without, nbmake (needs pandas and numpy installed).
+6. memory: M tiny notebooks (default 1,000) with ``-n 2``; a probe plugin (bench/rss_probe.py)
+   records each worker's RSS, open fds and threads every 10 cases; reports the growth.
+
+Execution runs this plugin with forked kernels (the default) and, with ``--spawn``, also with
+``--notebooks-kernel-start=spawn``.
 
 Every comparison reports medians and the pair-by-pair ratio (median [min-max]) of commands that
 ran next to each other, because this machine's absolute times drift by several percent between
@@ -96,10 +103,10 @@ class Comparison:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
 
 
-def _run_one(argv: list[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+def _run_one(argv: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run argv in its own session; on timeout kill the whole process group and fail."""
     proc = subprocess.Popen(
-        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -199,12 +206,13 @@ def difference_rows(comp: Comparison, label: str, a: str, b: str) -> list[str]:
 # --- sections -----------------------------------------------------------------------------------
 
 
-def execution(base: Path, notebooks: int, cells: int, rounds: int, papermill: bool) -> Comparison:
+def execution(base: Path, notebooks: int, cells: int, rounds: int, papermill: bool, spawn: bool) -> Comparison:
     corpus = base / "corpus"
     paths = make_corpus(corpus, notebooks, cells)
     rel = corpus.name
     out = base / "out"  # outside the corpus: nbmake must not collect our saved outputs
     ours_out = ["--notebooks-output-dir", str(out / "ours")]
+    spawned = ["--notebooks-kernel-start=spawn"]
     n = notebooks
     commands = [
         Command("ours serial", [*OURS, *ours_out, rel], expect_count=n),
@@ -218,6 +226,17 @@ def execution(base: Path, notebooks: int, cells: int, rounds: int, papermill: bo
         ("ours -n 2 / nbmake serial", "ours -n 2", "nbmake serial"),
         ("ours -n 2 / ours serial", "ours -n 2", "ours serial"),
     ]
+    if spawn:
+        commands += [
+            Command("ours spawn serial", [*OURS, *ours_out, *spawned, rel], expect_count=n),
+            Command("ours spawn -n 2", [*OURS, *ours_out, *spawned, "-n", "2", rel], expect_count=n),
+        ]
+        pairs += [
+            ("ours spawn / nbmake, serial", "ours spawn serial", "nbmake serial"),
+            ("ours spawn / nbmake, -n 2", "ours spawn -n 2", "nbmake -n 2"),
+            ("ours fork / ours spawn, serial", "ours serial", "ours spawn serial"),
+            ("ours fork / ours spawn, -n 2", "ours -n 2", "ours spawn -n 2"),
+        ]
     if papermill:
         (out / "papermill").mkdir(parents=True)
         loop = [[*PAPERMILL, f"{rel}/{p.name}", str(out / "papermill" / p.name)] for p in paths]
@@ -239,6 +258,78 @@ def execution(base: Path, notebooks: int, cells: int, rounds: int, papermill: bo
         time_command(cmd, base)
     comp = Comparison(f"Execution: {n} notebooks x {cells} cells, {rounds} rounds", commands, pairs)
     return run_comparison(comp, rounds, base)
+
+
+def pandas(base: Path, notebooks: int, cells: int, rounds: int) -> Comparison | None:
+    """Notebooks that start with ``import pandas``: ours -n 2 with and without preloading them."""
+    rc, _out, err = _run_one([PY, "-c", "import pandas, numpy"], base, 120)
+    if rc != 0:
+        print(f"\n## pandas: skipped, pandas and numpy are not importable here:\n{err.strip()[-300:]}", flush=True)
+        return None
+    corpus = base / "pandas"
+    make_corpus(corpus, notebooks, cells, imports=("pandas", "numpy"))
+    rel = corpus.name
+    ours_out = ["--notebooks-output-dir", str(base / "out" / "pandas")]
+    n = notebooks
+    preload = ["--notebooks-preload", "pandas,numpy"]
+    commands = [
+        Command("ours preload -n 2", [*OURS, *ours_out, *preload, "-n", "2", rel], expect_count=n),
+        Command("nbmake -n 2", [*NBMAKE, "-n", "2", rel], expect_count=n),
+        Command("ours -n 2 (no preload)", [*OURS, *ours_out, "-n", "2", rel], expect_count=n),
+    ]
+    pairs = [
+        ("ours preload / nbmake, -n 2", "ours preload -n 2", "nbmake -n 2"),
+        ("ours no preload / nbmake, -n 2", "ours -n 2 (no preload)", "nbmake -n 2"),
+        ("ours preload / ours no preload, -n 2", "ours preload -n 2", "ours -n 2 (no preload)"),
+    ]
+    time_command(commands[0], base)  # warm-up (and .pyc files)
+    title = f"pandas + numpy notebooks: {n} notebooks x {cells} cells, -n 2, {rounds} rounds"
+    comp = Comparison(title, commands, pairs)
+    return run_comparison(comp, rounds, base)
+
+
+def memory(base: Path, notebooks: int) -> list[str]:
+    """Each worker's RSS, fds and threads over a long -n 2 run (bench/rss_probe.py records them)."""
+    corpus = base / "memory"
+    make_corpus(corpus, notebooks, 1, tiny=True)
+    samples = base / "rss"
+    samples.mkdir()
+    argv = [*OURS, "--notebooks-output-dir", str(base / "out" / "memory"), "-p", "rss_probe", "-n", "2", corpus.name]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    env["PN_RSS_OUT"] = str(samples)
+    print(f"\n## Memory: {notebooks} tiny notebooks, -n 2\n  {shlex.join(argv)}", flush=True)
+    command = Command("memory", argv, expect_count=notebooks, timeout=7200)
+    started = time.perf_counter()
+    rc, out, err = _run_one(argv, base, command.timeout, env)
+    _check(command, argv, rc, out, err)
+    wall = time.perf_counter() - started
+    rows = [
+        f"\n### Memory: {notebooks} tiny notebooks, -n 2 ({wall:.0f} s)\n",
+        "| worker | cases | RSS after 50 cases MB | RSS at the end MB | growth per 100 cases, second half MB "
+        "| open fds first / last | threads first / last |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for path in sorted(samples.glob("*.json")):
+        points = json.loads(path.read_text())
+        cases = [p["cases"] for p in points]
+        rss = [p["rss_kb"] / 1024 for p in points]
+        at50 = next((r for c, r in zip(cases, rss, strict=True) if c >= 50), rss[0])
+        half = len(points) // 2
+        slope = _slope(cases[half:], rss[half:]) * 100
+        rows.append(
+            f"| {path.stem} | {cases[-1]} | {at50:.1f} | {rss[-1]:.1f} | {slope:+.2f} "
+            f"| {points[0]['fds']} / {points[-1]['fds']} | {points[0]['threads']} / {points[-1]['threads']} |"
+        )
+    return rows
+
+
+def _slope(xs: list[int], ys: list[float]) -> float:
+    """Least-squares slope of ys over xs (0 with fewer than two points)."""
+    if len(xs) < 2:
+        return 0.0
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
 def collection(base: Path, notebooks: int, rounds: int) -> Comparison:
@@ -425,8 +516,14 @@ def main() -> int:
     parser.add_argument("--collect-rounds", type=int, help="collection rounds (default 5; quick 2)")
     parser.add_argument("--startup-rounds", type=int, help="start-up rounds (default 9; quick 3)")
     parser.add_argument("--no-papermill", action="store_true", help="leave the papermill CLI loop out")
+    parser.add_argument("--spawn", action="store_true", help="execution: also ours with spawned kernels")
+    parser.add_argument("--pandas-notebooks", type=int, help="notebooks in the pandas corpus (default 40; quick 6)")
+    parser.add_argument("--memory-notebooks", type=int, help="notebooks in the memory run (default 1000; quick 100)")
     parser.add_argument(
-        "--only", choices=("execution", "collection", "startup", "imports"), action="append", help="run only these"
+        "--only",
+        choices=("execution", "collection", "startup", "imports", "pandas", "memory"),
+        action="append",
+        help="run only these",
     )
     parser.add_argument("--json", type=Path, help="also write every sample here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is printed)")
@@ -437,7 +534,9 @@ def main() -> int:
     collect_n = args.collect or (1000 if q else 5000)
     collect_rounds = args.collect_rounds or (2 if q else 5)
     startup_rounds = args.startup_rounds or (3 if q else 9)
-    sections = args.only or ["execution", "collection", "startup", "imports"]
+    sections = args.only or ["execution", "collection", "startup", "imports", "pandas", "memory"]
+    pandas_n = args.pandas_notebooks or (6 if q else 40)
+    memory_n = args.memory_notebooks or (100 if q else 1000)
 
     env = environment()
     print("\n".join(env))
@@ -449,7 +548,7 @@ def main() -> int:
     comps: list[Comparison] = []
     try:
         if "execution" in sections:
-            comp = execution(base, notebooks, args.cells, rounds, not args.no_papermill)
+            comp = execution(base, notebooks, args.cells, rounds, not args.no_papermill, args.spawn)
             comps.append(comp)
             rows += summarize(comp)
         if "collection" in sections:
@@ -469,6 +568,13 @@ def main() -> int:
             ]
         if "imports" in sections:
             rows += imports(base, 3 if q else 5)
+        if "pandas" in sections:
+            pandas_comp = pandas(base, pandas_n, args.cells, rounds)
+            if pandas_comp is not None:
+                comps.append(pandas_comp)
+                rows += summarize(pandas_comp)
+        if "memory" in sections:
+            rows += memory(base, memory_n)
     except BenchError as exc:
         print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
         return 1
