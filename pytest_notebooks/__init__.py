@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
+from pytest_notebooks import deferred
+
 __version__ = "0.1.0"
+
+deferred.defer()  # before anything imports jsonschema: see deferred.py

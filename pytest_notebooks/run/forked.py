@@ -66,6 +66,9 @@ Where it is not safe, or not the same as a spawned kernel:
 * No module teardown at exit: a ``__del__`` that only teardown would call does not run, and a
   file left open outside the notebook's namespace (in a module's globals) is not flushed, as in
   a ``multiprocessing`` child.
+* The objects a kernel inherits from the template are frozen (``gc.freeze()``): the cyclic
+  collector never frees them, so a reference cycle among a preloaded module's objects that a
+  notebook drops lives until the kernel exits (its own objects are collected as usual).
 * ``ps`` and ``/proc/self/cmdline`` show the template's command line, and ``pytest_notebooks``
   is in ``sys.modules`` (the template's own package).
 * The pytest process stays a child subreaper: a process a notebook leaves running becomes its
@@ -83,6 +86,7 @@ import atexit
 import contextlib
 import ctypes
 import errno
+import gc
 import importlib
 import importlib.util
 import json
@@ -646,6 +650,10 @@ def _fork(control: socket.socket, sock: socket.socket, out: int, err: int, probl
         return None
     sys.stdout.flush()
     sys.stderr.flush()
+    # Everything the template holds now is moved out of the collector's reach, so that a kernel's
+    # collections (IPython's exit runs one) neither walk nor write to the inherited objects:
+    # 0.08 s of CPU per kernel here, mostly copying the pages they sit on.
+    gc.freeze()
     read, write = os.pipe()
     middle = os.fork()
     if middle == 0:
