@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,27 +252,28 @@ class NotebookItem(pytest.Item):
             next_case = NextCase(following.case, following.run_settings())
         pool = self.config.stash.setdefault(POOL_KEY, KernelPool())
         result = run_case(self.case, output, self.run_settings(), pool, next_case)
+        # Items live until the session ends: the executed notebook (tens of kB even for a tiny
+        # one) is only needed here, for the snapshot, and is not kept with the result.
+        notebook, result = result.notebook, dataclasses.replace(result, notebook=None)
         self.stash[RESULT_KEY] = result
         if not result.passed:
             raise CaseFailed(result)
         if self.compares_snapshot():
-            self._check_snapshot(result)
+            self._check_snapshot(result, notebook)
 
     def compares_snapshot(self) -> bool:
         """The fixture's `snapshot` (case, then file) decides; else --notebooks-snapshots."""
         return self.case.snapshot if self.case.snapshot is not None else self.options.snapshots
 
-    def _check_snapshot(self, result: ExecutionResult) -> None:
-        import dataclasses
-
+    def _check_snapshot(self, result: ExecutionResult, notebook: dict[str, Any] | None) -> None:
         from pytest_notebooks.models import CellFailure, FailureKind
         from pytest_notebooks.review.normalize import Replacement
         from pytest_notebooks.review.snapshot import check_snapshot, snapshot_path
 
-        assert result.notebook is not None
+        assert notebook is not None
         rules = [Replacement(p, r) for p, r in (*self.options.snapshot_replace, *self.case.snapshot_replace)]
         path = snapshot_path(self.case.notebook, self.case.case_id)
-        check = check_snapshot(result.notebook, path, rules, update=self.options.update_snapshots)
+        check = check_snapshot(notebook, path, rules, update=self.options.update_snapshots)
         shown = _rel(path, self.options.rootdir)
         self.stash[SNAPSHOT_KEY] = check.to_json(shown)
         if check.status == "missing":

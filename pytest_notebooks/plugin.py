@@ -359,6 +359,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> Generator[None, Any, Any]:
+    """A record rides on its report until every plugin has seen it: on an xdist worker until the
+    report was sent, on the controller until the recorder folded it in. Then it is dropped, since
+    the terminal reporter keeps every phase's report to the end (three records a case)."""
+    try:
+        return (yield)
+    finally:
+        report.__dict__.pop(REPORT_ATTRIBUTE, None)
+        report.__dict__.pop(PRINCIPLES_ATTRIBUTE, None)
+
+
 def _register_recorder(config: pytest.Config, options: Options) -> None:
     """On the controller (or a run without xdist), record every case into the results file."""
     if hasattr(config, "workerinput"):

@@ -492,3 +492,37 @@ def test_failures_read_as_one_line_and_saved_copies_stay_valid(pytester: pytest.
     assert "is invalid" not in result.stdout.str()  # no schema dump from nbformat's validator
     for saved in (pytester.path / "notebook-outputs").rglob("*.ipynb"):
         validate(read(str(saved), as_version=4))  # type: ignore[no-untyped-call]
+
+
+class _LiveNotebooks:
+    """After each case: how many executed notebooks' nodes are still alive in this process."""
+
+    def __init__(self) -> None:
+        self.counts: list[int] = []
+
+    def pytest_runtest_logfinish(self) -> None:
+        import gc
+
+        from nbformat import NotebookNode
+
+        gc.collect()
+        self.counts.append(sum(isinstance(o, NotebookNode) for o in gc.get_objects()))
+
+
+def test_a_long_run_keeps_no_notebook_or_record_per_case(pytester: pytest.Pytester) -> None:
+    """Items and reports live until the session ends; what a case leaves on them stays small: the
+    executed notebook is not kept with the item, and the record leaves the report once the
+    recorder has it (a 1,000-case run grew by the notebooks and three records a case)."""
+    from pytest_notebooks.results.recorder import REPORT_ATTRIBUTE
+
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, "print(region_code)", "x = 1"])
+    (pytester.path / "nb.yaml").write_text("cases:\n" + "".join(f"  c{i}: {{region_code: r{i}}}\n" for i in range(5)))
+    probe = _LiveNotebooks()
+    reprec = pytester.inline_run("-p", "no:xdist", plugins=[probe])
+    reprec.assertoutcome(passed=5)
+    assert probe.counts[1:] == [probe.counts[1]] * 4, probe.counts  # flat after the first case
+    reports = reprec.getreports("pytest_runtest_logreport")
+    assert len(reports) == 15
+    assert not [r for r in reports if hasattr(r, REPORT_ATTRIBUTE)]
+    cases = output(pytester, "results.json")["cases"]
+    assert [(c["case"], c["outcome"], c["kernel"]) for c in cases] == [(f"c{i}", "passed", "python3") for i in range(5)]
