@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pytest_notebooks import pysource
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import DeclaredParameter, NotebookInfo
 
@@ -233,7 +234,7 @@ def parse_parameters(source: str) -> tuple[DeclaredParameter, ...] | None:
     Returns None when the cell does not parse (IPython magics, another language).
     """
     try:
-        tree = ast.parse(source)
+        tree = pysource.parse(source)
     except SyntaxError:
         return None
     found: dict[str, DeclaredParameter] = {}

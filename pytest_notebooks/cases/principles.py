@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_notebooks import pysource
+
 INJECTED_TAG = "injected-parameters"
 
 # name -> (default, what it bounds); a fixture's `principles:` and the ini override the defaults
@@ -112,7 +114,7 @@ def measure(cells: Iterable[Mapping[str, Any]]) -> Measures:
         source = _python(cell.get("source", ""))
         lines += sum(1 for line in source.splitlines() if line.strip())
         try:
-            tree = ast.parse(source)
+            tree = pysource.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             unparsed.append(number)
             continue

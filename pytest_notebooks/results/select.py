@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from pytest_notebooks import pysource
 from pytest_notebooks.cases.notebook import cell_source
 from pytest_notebooks.results.read import ResultsError, load_results
 
@@ -43,8 +44,8 @@ def imports_of(source: str) -> set[str]:
     """Absolute module names a piece of Python imports (``from a import b`` gives a and a.b)."""
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
+        tree = pysource.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     found: set[str] = set()
     for node in ast.walk(tree):
