@@ -74,7 +74,8 @@ class _Crash:
 
 
 class FixtureErrorRepr:
-    """A collection error shown as its message only, as pytest shows its own CollectError.
+    """A collection error (or a principles failure) shown as its message only, as pytest shows
+    its own CollectError.
 
     pytest's own repr has no ``reprcrash``, so ``-ra`` printed a bare ``ERROR x.ipynb`` serially,
     while under xdist the controller gets the text as a string and prints it. This one carries the
@@ -192,7 +193,8 @@ class PrinciplesItem(pytest.Item):
             f"{shown_path(self.path, relpath)}: to accept it, raise the limit for this notebook in {fixture}: "
             f"`principles: {{{first.limit_name}: {first.value}}}` (a decision recorded in git)"
         )
-        return "\n".join(lines)
+        # With a reprcrash, so that pytest < 9 prints ``FAILED x::principles - <first line>`` too
+        return FixtureErrorRepr("\n".join(lines), str(self.path))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"[principles] {self.nodeid}"
