@@ -73,7 +73,7 @@ class _Crash:
     message: str
 
 
-class FixtureErrorRepr:
+class MessageRepr:
     """A collection error (or a principles failure) shown as its message only, as pytest shows
     its own CollectError.
 
@@ -123,7 +123,7 @@ class NotebookFile(pytest.File):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """A fixture or notebook problem: its message alone; anything else (a bug): a traceback."""
         if isinstance(excinfo.value, self.CollectError) and excinfo.value.args:
-            return FixtureErrorRepr(str(excinfo.value.args[0]), str(self.path))
+            return MessageRepr(str(excinfo.value.args[0]), str(self.path))
         return super().repr_failure(excinfo)
 
 
@@ -194,7 +194,7 @@ class PrinciplesItem(pytest.Item):
             f"`principles: {{{first.limit_name}: {first.value}}}` (a decision recorded in git)"
         )
         # With a reprcrash, so that pytest < 9 prints ``FAILED x::principles - <first line>`` too
-        return FixtureErrorRepr("\n".join(lines), str(self.path))
+        return MessageRepr("\n".join(lines), str(self.path))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"[principles] {self.nodeid}"

@@ -23,7 +23,7 @@ from pytest_notebooks.collect import (
     NEXT_KEY,
     OPTIONS_KEY,
     POOL_KEY,
-    FixtureErrorRepr,
+    MessageRepr,
     NotebookFile,
     NotebookItem,
     PrinciplesItem,
@@ -372,27 +372,29 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> Generator[None, Any, 
         report.__dict__.pop(PRINCIPLES_ATTRIBUTE, None)
 
 
-FIXTURE_ERROR_FIELD = "pytest_notebooks_fixture_error"  # in a serialized report: the fixture's path
+MESSAGE_REPR_FIELD = "pytest_notebooks_message_repr"  # in a serialized report: the path of a MessageRepr
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_report_to_serializable(report: pytest.CollectReport | pytest.TestReport) -> Generator[None, Any, Any]:
-    """On an xdist worker: a fixture error travels as its text (pytest sends a repr without a
-    traceback that way); mark it, so that the controller rebuilds it (below)."""
+    """On an xdist worker: a message-only failure (a fixture error, a principles failure) travels
+    as its text (pytest sends a repr without a traceback that way); mark it, so that the
+    controller rebuilds it (below)."""
     data = yield
-    if isinstance(data, dict) and isinstance(report.longrepr, FixtureErrorRepr):
-        data[FIXTURE_ERROR_FIELD] = report.longrepr.reprcrash.path
+    if isinstance(data, dict) and isinstance(report.longrepr, MessageRepr):
+        data[MESSAGE_REPR_FIELD] = report.longrepr.reprcrash.path
     return data
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any, Any]:
-    """On the controller: a fixture error comes back as it was on the worker, so that ``-ra``'s
-    line carries its message with any pytest (before pytest 9 a text repr gave a bare ``ERROR x``)."""
+    """On the controller: a message-only failure comes back as it was on the worker, so that
+    ``-ra``'s line carries its message with any pytest (before pytest 9 a text repr gave a bare
+    ``ERROR x`` or ``FAILED x``)."""
     report = yield
-    path = data.get(FIXTURE_ERROR_FIELD) if isinstance(data, dict) else None
+    path = data.get(MESSAGE_REPR_FIELD) if isinstance(data, dict) else None
     if isinstance(path, str) and report is not None and isinstance(report.longrepr, str):
-        report.longrepr = FixtureErrorRepr(report.longrepr, path)
+        report.longrepr = MessageRepr(report.longrepr, path)
     return report
 
 
