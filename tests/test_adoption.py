@@ -62,15 +62,21 @@ def setuptools_major() -> int:
         return 0
 
 
+def checkout_copy(destination: Path) -> Path:
+    """What a build of this checkout needs, copied (so no build/ lands in the work tree)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, destination / name)
+    shutil.copytree(
+        ROOT / "pytest_notebooks", destination / "pytest_notebooks", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return destination
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``python -m build --wheel`` of this checkout (copied, so no build/ lands in the work tree)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(
-        ROOT / "pytest_notebooks", source / "pytest_notebooks", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    """``python -m build --wheel`` of this checkout."""
+    source = checkout_copy(tmp_path_factory.mktemp("source"))
     dist = tmp_path_factory.mktemp("dist")
     command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(source)]
     # pyproject.toml builds with setuptools>=77: offline when this environment has it, else build's
@@ -90,10 +96,9 @@ class Venv:
     env: dict[str, str]  # the environment of every step: this venv first on PATH, pip offline, no AWS_*
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
-    """A fresh virtual environment that sees this test run's packages, but not pytest-notebooks."""
-    root = tmp_path_factory.mktemp("venv")
+def fresh_venv(root: Path) -> Venv:
+    """A fresh virtual environment that sees this test run's packages, but not pytest-notebooks;
+    pip in it is offline and reads none of this machine's configuration."""
     path = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=TIMEOUT)
     shared = root / "site-packages"  # every installed distribution of this run except ours
@@ -122,10 +127,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
     system_path = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry and entry != outer_bin]
     env["PATH"] = os.pathsep.join([str(path / "bin"), *system_path])
     env["VIRTUAL_ENV"] = str(path)
-    # pip offline: only the wheel's directory, none of this machine's pip configuration
-    env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheel.parent)}
-    env |= {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "CI": "true"}
+    env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "CI": "true"}
     return Venv(path, env)
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Venv:
+    """A fresh virtual environment whose pip finds the wheel (and nothing else)."""
+    fresh = fresh_venv(tmp_path_factory.mktemp("venv"))
+    return Venv(fresh.path, fresh.env | {"PIP_FIND_LINKS": str(wheel.parent)})
 
 
 def adopter_repository(root: Path) -> Path:
@@ -281,3 +291,44 @@ def test_an_adopter_repository_runs_the_reusable_workflows(venv: Venv, s3: S3, t
     assert "rolled back to release 0001-" in rolled.stdout
     assert b"hello {name}" in (s3.get("templates/notebooks/greet.ipynb") or b"")
     assert s3.versions("templates/notebooks/greet.ipynb") == 3
+
+
+def test_the_plugin_installs_from_a_git_url_pinned_to_a_tag(tmp_path: Path) -> None:
+    """README "Install": before a release, the workflows' plugin-spec is a Git URL pinned to a tag
+    or commit. The gate's install step with such a spec installs the tagged commit, not the branch
+    head after it (a `git+file://` URL here, offline; on GitHub it is `git+https://`)."""
+    upstream = checkout_copy(tmp_path / "upstream")
+    repo = git.Repo.init(upstream, initial_branch="main")
+    repo.git.add("--all")
+    repo.git.commit("-m", "release", env=AUTHOR)
+    repo.git.tag(f"v{VERSION}")
+    tagged = repo.head.commit.hexsha
+    (upstream / "README.md").write_text("not released yet\n")
+    repo.git.commit("-am", "after the release", env=AUTHOR)
+
+    fresh = fresh_venv(tmp_path / "env")
+    env = dict(fresh.env)
+    if setuptools_major() >= 77:
+        env["PIP_NO_BUILD_ISOLATION"] = "0"  # pip reads this inverted: "0" turns build isolation off
+    else:  # the isolated build fetches setuptools>=77 from the package index
+        del env["PIP_NO_INDEX"]
+    adopter = checkout(adopter_repository(tmp_path / "adopter"), tmp_path / "install-job")
+    spec = f"pytest-notebooks[s3] @ git+file://{upstream}@v{VERSION}"
+    values = {"inputs.plugin-spec": spec, "inputs.requirements": "requirements.txt"}
+    install = "Install pytest-notebooks and the notebooks' requirements"
+    installed = step("reusable-gate.yml", "test", install, adopter, env, values)
+    assert installed.code == 0
+    assert f"nbpromote (pytest-notebooks {VERSION})" in installed.stdout
+    assert f"pytest-notebooks-{VERSION} at {fresh.path}" in installed.stdout
+    read = "import importlib.metadata as m; print(m.distribution('pytest-notebooks').read_text('direct_url.json'))"
+    shown = subprocess.run(
+        [str(fresh.path / "bin" / "python"), "-c", read],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )  # not from this checkout, whose pytest_notebooks.egg-info `-c` would find first
+    origin = json.loads(shown.stdout)
+    assert origin["url"] == f"file://{upstream}"
+    assert origin["vcs_info"] == {"vcs": "git", "requested_revision": f"v{VERSION}", "commit_id": tagged}

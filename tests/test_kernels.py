@@ -70,7 +70,7 @@ def test_kernel_shutdown_prints_nothing_into_other_cases(pytester: pytest.Pytest
         ],
     )
     (pytester.path / "exits.yaml").write_text("")
-    result = pytester.runpytest_subprocess("-p", "no:xdist", "-rA")  # -rA: captured output of passes too
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "-rP")  # -rP: captured output of passes too
     result.assert_outcomes(passed=27, xfailed=3)
     output = result.stdout.str() + result.stderr.str()
     assert "ZMQError" not in output
