@@ -20,6 +20,7 @@ unpacks the wheel.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -99,6 +100,10 @@ class Venv:
 def fresh_venv(root: Path) -> Venv:
     """A fresh virtual environment that sees this test run's packages, but not pytest-notebooks;
     pip in it is offline and reads none of this machine's configuration."""
+    if importlib.util.find_spec("pip") is None:
+        pytest.fail(
+            "pip is not installed here, and the workflows' steps run `python -m pip` (uv's venv: uv pip install pip)"
+        )
     path = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=TIMEOUT)
     shared = root / "site-packages"  # every installed distribution of this run except ours
