@@ -3,10 +3,13 @@ environment of its own; kernels that cannot be forked are spawned, with one line
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +185,47 @@ def test_a_kernel_killed_by_its_notebook_is_a_dead_kernel(pytester: pytest.Pytes
     result = pytester.runpytest("-p", "no:xdist", FORK)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["FAILED kill.ipynb::default - cell 1*: the kernel died while this cell was running"])
+
+
+def exited(pid: int, within: float = 120.0) -> bool:
+    """``pid`` has exited (reaped here when it became this process's child) within ``within``
+    seconds: a bound against a hang, far above the second it takes."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_kernel_whose_pytest_is_killed_ends_under_any_subreaper(pytester: pytest.Pytester) -> None:
+    """pytest dies by SIGKILL (nothing of it runs): its forked kernel, an orphan, ends by itself.
+    This process is a child subreaper, as pytest running forked kernels is, so the orphan comes
+    here rather than to init (ipykernel 6 watched for init only: such a kernel lived on)."""
+    assert fork_refusal([sys.executable, "-m", "ipykernel_launcher"]) is None  # makes this a subreaper
+    kills_pytest = (
+        "import os, pathlib, signal, time\n"
+        "pathlib.Path('kernel.pid').write_text(str(os.getpid()))\n"
+        "os.kill(int(os.environ['JPY_PARENT_PID']), signal.SIGKILL)\n"
+        "time.sleep(600)"
+    )
+    write_notebook(pytester.path / "nb.ipynb", [kills_pytest])
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", FORK)
+    assert result.ret == -signal.SIGKILL
+    kernel = int((pytester.path / "kernel.pid").read_text())
+    try:
+        assert exited(kernel), f"kernel {kernel} outlived its pytest"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(kernel, signal.SIGKILL)
+        exited(kernel, 10.0)
 
 
 def test_spawn_from_the_ini_starts_kernels_from_pytest(pytester: pytest.Pytester) -> None:

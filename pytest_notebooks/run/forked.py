@@ -89,6 +89,7 @@ import errno
 import gc
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import signal
@@ -696,8 +697,29 @@ def _become_kernel(job: _Job) -> None:
         sys.modules["numpy.random"].seed()
     from ipykernel.kernelapp import IPKernelApp
 
+    parent = int(job.env.get("JPY_PARENT_PID") or 0)
+    _watch_parent(parent)
     # ipykernel read JPY_PARENT_PID when the template imported it: give it pytest's pid now.
-    IPKernelApp.launch_instance(argv=job.argv, parent_handle=int(job.env.get("JPY_PARENT_PID") or 0))
+    IPKernelApp.launch_instance(argv=job.argv, parent_handle=parent)
+
+
+def _watch_parent(parent: int) -> None:
+    """End this kernel when the pytest process ``parent`` is gone (killed: its kernels are
+    orphans). ipykernel 7 watches for any change of parent itself; 6.x only for a parent that
+    became init, but an orphan goes to the nearest child subreaper above it, which is often not
+    init (an outer pytest running forked kernels, a service manager): such a kernel lived on."""
+    from ipykernel.parentpoller import ParentPollerUnix
+
+    if parent <= 1 or "parent_pid" in inspect.signature(ParentPollerUnix).parameters:
+        return  # no parent to watch, or ipykernel watches it
+    first = os.getppid()  # pytest, or the middle process until it has exited
+
+    def watch() -> None:
+        while os.getppid() in (parent, first):
+            time.sleep(1.0)
+        os._exit(1)  # as ipykernel's poller ends a kernel whose parent is gone
+
+    threading.Thread(target=watch, name="pytest-notebooks-parent", daemon=True).start()
 
 
 def _end_without_teardown(status: int) -> NoReturn:
