@@ -12,9 +12,13 @@ class GitState:
     """The commit checked out in a working tree and whether the tree differs from it."""
 
     commit: str | None  # None in a repository with no commits yet
-    dirty: bool
     branch: str | None  # None on a detached HEAD
     root: Path
+    changed: tuple[str, ...] = ()  # what makes the tree dirty: `git status` lines ("?? out.csv", " M a.ipynb")
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.changed)
 
 
 def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
@@ -37,10 +41,24 @@ def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
             commit = None
         branch = None if repo.head.is_detached else repo.active_branch.name
         root = Path(repo.working_tree_dir or path).resolve()
-        dirty = repo.is_dirty(untracked_files=False) or any(
-            not any((root / name).resolve().is_relative_to(i) for i in ignore) for name in repo.untracked_files
+        changed = tuple(
+            line
+            for line in _status(repo.git.status("--porcelain", "-z", "--untracked-files=all"))
+            if not line.startswith("??") or not any((root / line[3:]).resolve().is_relative_to(i) for i in ignore)
         )
-        return GitState(commit=commit, dirty=dirty, branch=branch, root=root)
+        return GitState(commit=commit, branch=branch, root=root, changed=changed)
+
+
+def _status(porcelain: str) -> list[str]:
+    """``git status --porcelain -z`` as lines ``XY path`` (a rename's source path dropped)."""
+    lines, records = [], iter(porcelain.split("\0"))
+    for record in records:
+        if len(record) < 4:
+            continue
+        lines.append(record)
+        if record[0] in "RC":
+            next(records, None)  # the path it was renamed or copied from
+    return lines
 
 
 def committed_files(root: Path, under: Path | None = None) -> tuple[str, ...]:

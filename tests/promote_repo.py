@@ -110,7 +110,7 @@ class NotebookRepo:
         state = replace(
             state,
             commit=commit or state.commit,
-            dirty=state.dirty if dirty is None else dirty,
+            changed=state.changed if dirty is None else ((" M recorded-dirty",) if dirty else ()),
         )
         path = self.root / RESULTS
         recorder = Recorder(path=path, rootdir=self.root, output_dir=str(self.root / "notebook-outputs"), git=state)

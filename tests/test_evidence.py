@@ -223,8 +223,10 @@ def test_one_failing_notebook_is_held_back_and_the_passing_ones_promoted(project
     assert project.pytest("-n", "2").returncode == 1
     result = project.promote()
     assert result.code == 5, result.text
-    assert "held back 1 notebooks (what is live for them stays live):" in result.out
+    assert "held back 1 notebook (what is live for it stays live):" in result.out
     assert "  c.ipynb: case 'us' failed: cell 2 (In [3]): AssertionError: no us" in result.out
+    # the fix is a new commit, on which no case has run yet: the hint is the whole suite
+    assert "  hint: fix the failing notebooks (see each failure), commit, then test that commit: pytest\n" in result.out
     assert project.published() == ["a.ipynb", "b.ipynb"]
 
     strict = project.promote("--all-or-nothing", "--dry-run")

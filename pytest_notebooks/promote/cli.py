@@ -42,9 +42,11 @@ exit codes:
   {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network; nothing half-done
   {ExitCode.USAGE:d}  usage: bad arguments or [tool.nbpromote] table
   {ExitCode.NOTHING_TO_DO:d}  nothing to do: what is live is what would be promoted
-  {ExitCode.REFUSED:d}  refused: a case did not pass, a file changed since tested, the results are from
-     another commit or a dirty tree, or a live object was changed by hand (drift)
-  {ExitCode.PARTIAL:d}  partial: the notebooks whose cases all passed are live; others were held back (listed)
+  {ExitCode.REFUSED:d}  refused, nothing changed: no notebook may go live (each has a case that did not pass,
+     or all or nothing), a file changed since tested, the results are from another commit or a
+     dirty tree, or a live object was changed by hand (drift)
+  {ExitCode.PARTIAL:d}  partial: the notebooks whose cases all passed are live (or already were); the others
+     were held back (listed)
   {ExitCode.CONFLICT:d}  conflict: another promotion or rollback is running or won the race; nothing changed here
 """
 SYMBOLS = {
@@ -208,7 +210,9 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     outcome = promote(open_store(target), inputs, options)
     code = _report(outcome, target, options, out)
     if gathered.held_back and code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO):
-        print(f"held back {len(gathered.held_back)} notebooks (what is live for them stays live):", file=out)
+        count = len(gathered.held_back)
+        them = "notebooks (what is live for them stays live)"
+        print(f"held back {count} {them if count > 1 else 'notebook (what is live for it stays live)'}:", file=out)
         for held in gathered.held_back:
             for reason in held.reasons:
                 print(f"  {held.source_path}: {reason}", file=out)

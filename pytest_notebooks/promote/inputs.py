@@ -39,6 +39,7 @@ FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
 COMPLETE = ("completed", "stopped", "worker-crashed")  # session states whose finished cases count
 MAX_IDS_IN_COMMAND = 12
+MAX_CHANGES_SHOWN = 5  # lines of `git status` named in a refusal
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def gather(
         rootdir = (project or root).resolve()
     rerun = _Rerun(rootdir, start)
 
-    reasons = _git_reasons(results, state.commit, state.dirty)
+    reasons = _git_reasons(results, state.commit, state.changed)
     if reasons:
         raise Refused(reasons, HINT)
     session = results["session"]
@@ -165,9 +166,11 @@ def gather(
         raise Refused(extra, HINT)
     candidates, held = _groups(candidates, held, policy)
     command = rerun.command([n for h in held for n in h.rerun]) if held else ""
+    whole = rerun.command([])
     if held and (policy.all_or_nothing or not candidates):
         why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
-        raise Refused([f"{h.source_path}: {reason}" for h in held for reason in h.reasons], why + _hint(held, command))
+        reasons = [f"{h.source_path}: {reason}" for h in held for reason in h.reasons]
+        raise Refused(reasons, why + _hint(held, command, whole))
     if not candidates:
         below = f"{source_rel or '.'}/"
         raise Refused([f"no tested notebook below the source root {below} (is --source-root right?)"], HINT)
@@ -181,12 +184,13 @@ def gather(
         notes=tuple(notes),
         held=frozenset(h.key for h in held),
     )
-    return Gathered(inputs, tuple(held), _hint(held, command) if held else "")
+    return Gathered(inputs, tuple(held), _hint(held, command, whole) if held else "")
 
 
-def _hint(held: Sequence[HeldBack], command: str) -> str:
+def _hint(held: Sequence[HeldBack], command: str, whole: str) -> str:
     if any(h.fix_first for h in held):
-        return f"fix the failing notebooks (see each failure), commit, then run: {command}"
+        # a fix is a new commit, and only results of the commit checked out count: all of it again
+        return f"fix the failing notebooks (see each failure), commit, then test that commit: {whole}"
     return f"run the missing cases (results of the same commit accumulate): {command}"
 
 
@@ -239,7 +243,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _git_reasons(results: Mapping[str, Any], head: str, dirty_now: bool) -> list[str]:
+def _git_reasons(results: Mapping[str, Any], head: str, changed_now: Sequence[str]) -> list[str]:
     reasons = []
     git = results.get("git")
     if not isinstance(git, dict) or not git.get("commit"):
@@ -249,8 +253,13 @@ def _git_reasons(results: Mapping[str, Any], head: str, dirty_now: bool) -> list
             reasons.append(f"the results file is from commit {git['commit'][:12]}, but {head[:12]} is checked out")
         if git.get("dirty"):
             reasons.append("the tests ran on a working tree with uncommitted changes (results: git.dirty = true)")
-    if dirty_now:
-        reasons.append("the working tree has uncommitted changes now (see `git status`)")
+    if changed_now:
+        shown = ", ".join(repr(line) for line in changed_now[:MAX_CHANGES_SHOWN])
+        more = f" and {len(changed_now) - MAX_CHANGES_SHOWN} more" if len(changed_now) > MAX_CHANGES_SHOWN else ""
+        reasons.append(
+            f"the working tree has uncommitted changes now (`git status --short`: {shown}{more}); commit them, "
+            "or list what your notebooks write in .gitignore"
+        )
     return reasons
 
 

@@ -166,7 +166,7 @@ class Recorder:
             self.outcome = f"could not write the results file {self.shown_path}: {exc}"
         else:
             ran = sum(1 for case in self.cases.values())
-            self.outcome = f"{ran} cases recorded in {self.shown_path}"
+            self.outcome = f"{ran} case{'' if ran == 1 else 's'} recorded in {self.shown_path}"
             if self.state != "completed":
                 self.outcome += f" (session {self.state}: nbpromote will not promote from it)"
 
