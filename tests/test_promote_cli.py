@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import pytest_notebooks
 from pytest_notebooks.promote.errors import Conflict, Refused
 from pytest_notebooks.promote.inputs import gather
 from pytest_notebooks.promote.models import HIDDEN, POINTER_KEY, Head, Stored
@@ -747,3 +748,18 @@ def test_a_retired_template_wanted_again_is_not_rewritten(repo: NotebookRepo, li
     manifest = json.loads(live.get(f"{HIDDEN}releases/{third}.json") or b"")
     assert manifest["retired"] == {}
     assert manifest["templates"]["report.ipynb"]["published_in"] == first
+
+
+@pytest.mark.parametrize("script", ["nbpromote", "nbreview", "nbresults"])
+def test_each_console_script_has_help_and_version(script: str) -> None:
+    command = str(Path(sys.executable).parent / script)
+    version = subprocess.run([command, "--version"], capture_output=True, text=True, check=False, timeout=120)
+    assert (version.returncode, version.stdout) == (0, f"{script} (pytest-notebooks {pytest_notebooks.__version__})\n")
+    shown = subprocess.run([command, "--help"], capture_output=True, text=True, check=False, timeout=120)
+    assert shown.returncode == 0
+    assert shown.stdout.startswith(f"usage: {script} ")
+    if script == "nbpromote":  # the default command's options are one command away
+        assert "`nbpromote promote --help` lists" in shown.stdout
+        assert "  4  refused, nothing changed: no notebook may go live" in shown.stdout
+        promote = subprocess.run([command, "promote", "--help"], capture_output=True, text=True, timeout=120)
+        assert all(option in promote.stdout for option in ("--target", "--dry-run", "--source-root"))

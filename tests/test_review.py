@@ -149,7 +149,8 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
         "+ cell 4 (code), new\n  source:\n+print('a new cell')\n```\n\n"
     )
     assert "<details><summary>notebooks/gone.ipynb: removed (1 cells)</summary>" in markdown
-    assert "No snapshot changed in this pull request. No case differed from its snapshot." in lines
+    no_snapshot = "No case has an output snapshot to compare with."
+    assert f"No snapshot changed in this pull request. {no_snapshot}" in lines
     check_document(markdown)
     text = render_text(Review(results, templates, "main", "feature"))
     assert text.splitlines()[:4] == [
@@ -320,3 +321,18 @@ def test_a_document_whose_notes_alone_overflow_is_still_whole() -> None:
     assert render_markdown(Review(results, (), "main", "HEAD", problem="x" * 9_000), budget=4_000).count(MARKER) == 1
     with pytest.raises(ValueError, match="too small"):
         render_markdown(review, budget=100)
+
+
+def test_the_snapshot_line_says_whether_anything_was_compared() -> None:
+    def case(snapshot: dict[str, Any] | None) -> dict[str, Any]:
+        return {"notebook": "a.ipynb", "case": "fr", "outcome": "passed", "snapshot": snapshot}
+
+    def line(cases: list[dict[str, Any]]) -> str:
+        results = {"schema": "pytest-notebooks/results", "summary": {"passed": 1}, "cases": cases}
+        text = render_markdown(Review(results, (), None, None))
+        return next(x for x in text.splitlines() if x.startswith("Not compared") and "snapshot" in x)
+
+    assert line([case({"status": "matched", "path": "__snapshots__/a/fr.ipynb"})]).endswith(
+        " No case differed from its snapshot."
+    )
+    assert line([case(None)]).endswith(" No case has an output snapshot to compare with.")

@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbpromote",
         description="Publish the notebook templates that passed their tests, byte for byte, to where "
-        "the scheduler reads them. Without a command: promote.",
+        "the scheduler reads them.\nWithout a command: promote, whose options (--target, --dry-run, "
+        "--source-root, ...) `nbpromote promote --help` lists.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -140,7 +140,10 @@ class Review:
         mismatches = self.mismatch_sections(indent)
         output_empty = empty[2]
         if not mismatches and self.results:
-            output_empty += " No case differed from its snapshot."
+            if any(isinstance(case.get("snapshot"), dict) for case in self.cases()):
+                output_empty += " No case differed from its snapshot."
+            else:  # nothing was compared: saying none differed would claim a check that did not run
+                output_empty += " No case has an output snapshot to compare with."
         return [
             Part(
                 f"Template changes ({_range(self)})",
