@@ -763,3 +763,15 @@ def test_each_console_script_has_help_and_version(script: str) -> None:
         assert "  4  refused, nothing changed: no notebook may go live" in shown.stdout
         promote = subprocess.run([command, "promote", "--help"], capture_output=True, text=True, timeout=120)
         assert all(option in promote.stdout for option in ("--target", "--dry-run", "--source-root"))
+
+
+def test_a_changed_source_root_says_where_each_template_moved(repo: NotebookRepo, live: Live) -> None:
+    promoted(run(repo, live))  # source_root = "notebooks": keys vid_agg.ipynb, report.ipynb
+    moved = run(repo, live, "--source-root", ".", "--dry-run")
+    assert moved.code == 0, moved.text
+    assert "  + notebooks/vid_agg.ipynb" in moved.out
+    retired = next(line for line in moved.out.splitlines() if line.startswith("  - vid_agg.ipynb"))
+    assert retired.endswith(
+        "notebooks/vid_agg.ipynb is now notebooks/vid_agg.ipynb (source root ./); "
+        "left in the live path (--prune deletes it)"
+    )

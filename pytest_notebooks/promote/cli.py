@@ -349,7 +349,13 @@ def _detail(change: Change, manifest: Manifest) -> str:
     if change.action is Action.REVIVE and after is not None:
         return f"retired earlier, live again with the bytes of release {after.published_in} (not rewritten)"
     if change.action is Action.RETIRE:
-        why = f"not in release {manifest.rollback_of}" if manifest.rollback_of else "gone from git"
+        moved = before and next((k for k, e in manifest.templates.items() if e.source_path == before.source_path), None)
+        if manifest.rollback_of:
+            why = f"not in release {manifest.rollback_of}"
+        elif moved:  # the same notebook under another key: the source root is not what it was
+            why = f"{before.source_path if before else '-'} is now {moved} (source root {manifest.source_root or '.'}/)"
+        else:
+            why = "gone from git"
         return f"{why}; left in the live path (--prune deletes it)"
     if change.action is Action.KEEP_RETIRED:
         return "left in the live path (--prune deletes it)"
