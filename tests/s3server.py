@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,38 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        endpoint = f"http://{host}:{port}"
+        _require_preconditions(endpoint)
+        yield endpoint
     finally:
         server.stop()
+
+
+def _require_preconditions(endpoint: str) -> None:
+    """nbpromote's safety under races rests on S3 refusing conditional writes whose condition
+    fails; a server that ignores them would let every racer win. One line, not two dozen failures."""
+    import moto
+
+    client = _client(endpoint)
+    bucket = f"nbp-preconditions-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="k", Body=b"1")
+    checks: dict[str, Callable[[], object]] = {
+        "If-None-Match on PutObject": lambda: client.put_object(Bucket=bucket, Key="k", Body=b"2", IfNoneMatch="*"),
+        "If-Match on PutObject": lambda: client.put_object(Bucket=bucket, Key="k", Body=b"2", IfMatch='"0"'),
+        "If-Match on DeleteObject": lambda: client.delete_object(Bucket=bucket, Key="k", IfMatch='"0"'),
+    }
+    ignored = []
+    for name, write in checks.items():
+        try:
+            write()
+        except client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                continue
+            raise
+        ignored.append(name)
+    if ignored:
+        pytest.fail(f"the S3 test server (moto {moto.__version__}) ignores {', '.join(ignored)}: moto[server]>=5.1.22")
 
 
 @pytest.fixture
