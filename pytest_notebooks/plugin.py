@@ -311,7 +311,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         kernels = "spawned (notebooks_kernel_start = spawn)"
     else:
         preload = f" with {', '.join(pool.preload)} imported" if pool.preload else ""
-        kernels = f"forked from a template process{preload} (where they cannot be: spawned, with a warning)"
+        kernels = (
+            f"forked from a template process{preload}, for speed (a kernel that cannot be forked is spawned, "
+            "with a warning; --notebooks-kernel-start=spawn spawns all)"
+        )
     return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}"]
 
 

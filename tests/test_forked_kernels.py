@@ -242,7 +242,12 @@ def test_spawn_from_the_ini_starts_kernels_from_pytest(pytester: pytest.Pytester
 def test_the_header_names_the_preloaded_modules(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nnotebooks_kernel_start = fork\nnotebooks_preload =\n    json\n    csv\n")
     result = pytester.runpytest("-p", "no:xdist")
-    result.stdout.fnmatch_lines(["notebooks: kernels forked from a template process with json, csv imported*"])
+    result.stdout.fnmatch_lines(
+        [
+            "notebooks: kernels forked from a template process with json, csv imported, for speed (a kernel that "
+            "cannot be forked is spawned, with a warning; --notebooks-kernel-start=spawn spawns all)"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
