@@ -56,7 +56,7 @@ def _status(porcelain: str) -> list[str]:
         if len(record) < 4:
             continue
         lines.append(record)
-        if record[0] in "RC":
+        if {"R", "C"} & set(record[:2]):  # in the index (X) or the work tree (Y)
             next(records, None)  # the path it was renamed or copied from
     return lines
 

@@ -34,3 +34,17 @@ def test_the_changes_are_named_with_renames_and_the_ignored_output_left_out(tmp_
     assert state is not None
     assert state.changed == ("R  b.txt", " M c.txt", " D with space.txt", "?? new.txt")
     assert state.dirty
+
+
+def test_a_rename_in_the_work_tree_is_one_line(tmp_path: Path) -> None:
+    """`git add -N` makes git see a rename in the work tree (status ' R'): its source path follows
+    in the output, as for a staged rename, and is not a change of its own."""
+    repo = git.Repo.init(tmp_path, initial_branch="main")
+    (tmp_path / "a.txt").write_text("the same content, long enough to be a rename\n")
+    repo.git.add("--all")
+    repo.git.commit("-m", "first", env=AUTHOR)
+    (tmp_path / "a.txt").rename(tmp_path / "d.txt")
+    repo.git.add("--intent-to-add", "d.txt")
+    state = git_state(tmp_path)
+    assert state is not None
+    assert state.changed == (" R d.txt",)
