@@ -16,6 +16,9 @@ import io
 import tokenize
 
 MAX_CHAIN = 20_000
+# What parsing a notebook's code may raise: bad syntax, a NUL byte (ValueError), nesting past the
+# bound or past what the parser itself can take.
+UNPARSABLE: tuple[type[Exception], ...] = (SyntaxError, ValueError, RecursionError, MemoryError)
 # Tokens that do not deepen the tree: separators, closing brackets, assignment.
 _FLAT = frozenset({",", ";", ":", "=", ")", "]", "}"})
 _NESTING_WORDS = frozenset({"if", "not", "lambda", "await", "else"})

@@ -7,11 +7,7 @@ from pathlib import Path
 import git
 
 from pytest_notebooks.gitinfo import git_state
-
-AUTHOR = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"} | {
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
+from tests.test_select import AUTHOR
 
 
 def test_the_changes_are_named_with_renames_and_the_ignored_output_left_out(tmp_path: Path) -> None:

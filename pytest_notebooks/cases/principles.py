@@ -115,7 +115,7 @@ def measure(cells: Iterable[Mapping[str, Any]]) -> Measures:
         lines += sum(1 for line in source.splitlines() if line.strip())
         try:
             tree = pysource.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        except pysource.UNPARSABLE:
             unparsed.append(number)
             continue
         count = 0

@@ -212,8 +212,8 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     code = _report(outcome, target, options, out)
     if gathered.held_back and code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO):
         count = len(gathered.held_back)
-        them = "notebooks (what is live for them stays live)"
-        print(f"held back {count} {them if count > 1 else 'notebook (what is live for it stays live)'}:", file=out)
+        them = "notebooks (what is live for them" if count > 1 else "notebook (what is live for it"
+        print(f"held back {count} {them} stays live):", file=out)
         for held in gathered.held_back:
             for reason in held.reasons:
                 print(f"  {held.source_path}: {reason}", file=out)
@@ -349,11 +349,12 @@ def _detail(change: Change, manifest: Manifest) -> str:
     if change.action is Action.REVIVE and after is not None:
         return f"retired earlier, live again with the bytes of release {after.published_in} (not rewritten)"
     if change.action is Action.RETIRE:
-        moved = before and next((k for k, e in manifest.templates.items() if e.source_path == before.source_path), None)
+        source = before.source_path if before is not None else None
+        moved = next((key for key, entry in manifest.templates.items() if entry.source_path == source), None)
         if manifest.rollback_of:
             why = f"not in release {manifest.rollback_of}"
-        elif moved:  # the same notebook under another key: the source root is not what it was
-            why = f"{before.source_path if before else '-'} is now {moved} (source root {manifest.source_root or '.'}/)"
+        elif moved is not None:  # the same notebook under another key: the source root is not what it was
+            why = f"{source} is now {moved} (source root {manifest.source_root or '.'}/)"
         else:
             why = "gone from git"
         return f"{why}; left in the live path (--prune deletes it)"

@@ -165,12 +165,10 @@ def gather(
     if extra:
         raise Refused(extra, HINT)
     candidates, held = _groups(candidates, held, policy)
-    command = rerun.command([n for h in held for n in h.rerun]) if held else ""
-    whole = rerun.command([])
     if held and (policy.all_or_nothing or not candidates):
         why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
         reasons = [f"{h.source_path}: {reason}" for h in held for reason in h.reasons]
-        raise Refused(reasons, why + _hint(held, command, whole))
+        raise Refused(reasons, why + _hint(held, rerun))
     if not candidates:
         below = f"{source_rel or '.'}/"
         raise Refused([f"no tested notebook below the source root {below} (is --source-root right?)"], HINT)
@@ -184,13 +182,14 @@ def gather(
         notes=tuple(notes),
         held=frozenset(h.key for h in held),
     )
-    return Gathered(inputs, tuple(held), _hint(held, command, whole) if held else "")
+    return Gathered(inputs, tuple(held), _hint(held, rerun) if held else "")
 
 
-def _hint(held: Sequence[HeldBack], command: str, whole: str) -> str:
+def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
     if any(h.fix_first for h in held):
         # a fix is a new commit, and only results of the commit checked out count: all of it again
-        return f"fix the failing notebooks (see each failure), commit, then test that commit: {whole}"
+        return f"fix the failing notebooks (see each failure), commit, then test that commit: {rerun.command([])}"
+    command = rerun.command([n for h in held for n in h.rerun])
     return f"run the missing cases (results of the same commit accumulate): {command}"
 
 

@@ -45,7 +45,7 @@ def imports_of(source: str) -> set[str]:
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
         tree = pysource.parse("\n".join(lines))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    except pysource.UNPARSABLE:
         return set()
     found: set[str] = set()
     for node in ast.walk(tree):
