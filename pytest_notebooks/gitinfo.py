@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,15 @@ class GitState:
         return bool(self.changed)
 
 
+class GitUnusable(ValueError):
+    """git refuses to work in the repository (another user owns it: git's safe.directory check)."""
+
+
 def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
     """The state of the repository containing ``path``; None outside git or without git.
 
     Untracked files below ``ignore`` (the plugin's own output directory) do not make it dirty.
+    Raises GitUnusable, with git's own hint, when git refuses the repository.
     """
     try:
         import git
@@ -35,18 +42,45 @@ def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return None
     with repo:
+        root = Path(repo.working_tree_dir or path).resolve()
+        try:
+            status = repo.git.status("--porcelain", "-z", "--untracked-files=all")
+        except git.GitCommandError as exc:
+            raise GitUnusable(_refusal(root, exc)) from None
         try:
             commit: str | None = repo.head.commit.hexsha
         except ValueError:  # no commits yet
             commit = None
         branch = None if repo.head.is_detached else repo.active_branch.name
-        root = Path(repo.working_tree_dir or path).resolve()
+        ignored = tuple(os.path.realpath(i) for i in ignore)
         changed = tuple(
-            line
-            for line in _status(repo.git.status("--porcelain", "-z", "--untracked-files=all"))
-            if not line.startswith("??") or not any((root / line[3:]).resolve().is_relative_to(i) for i in ignore)
+            line for line in _status(status) if not (line.startswith("??") and _below(root, line[3:], ignored))
         )
         return GitState(commit=commit, branch=branch, root=root, changed=changed)
+
+
+def _below(root: Path, name: str, directories: tuple[str, ...]) -> bool:
+    """Whether ``root/name`` is (below) one of ``directories``; realpath, since a link may loop."""
+    real = os.path.realpath(root / name)
+    return any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in directories)
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return None
+
+
+def _refusal(root: Path, exc: Any) -> str:
+    """git's refusal as one screen: what it said, and its safe.directory hint when that is the cause."""
+    said = " ".join(str(exc.stderr or exc).split())
+    if _owner(root) not in (None, os.geteuid()):
+        return (
+            f"git refuses to work in {root}: the repository belongs to another user (git's safe.directory "
+            f"check, common in CI containers). Hint: git config --global --add safe.directory {root}"
+        )
+    return f"git failed in {root}: {said[:300]}"
 
 
 def _status(porcelain: str) -> list[str]:
@@ -78,6 +112,89 @@ def committed_files(root: Path, under: Path | None = None) -> tuple[str, ...]:
             args += ["--", under.resolve().relative_to(root.resolve()).as_posix()]
         listing: str = repo.git.ls_tree(*args)
     return tuple(sorted(name for name in listing.split("\0") if name))
+
+
+LINK_MODE = "120000"  # a symbolic link in a git tree: its blob is the link's target, not a file's bytes
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """A file in HEAD's tree: its mode and its blob id."""
+
+    mode: str  # "100644", "100755", "120000" (a symbolic link), "160000" (a submodule)
+    blob: str
+
+    @property
+    def is_link(self) -> bool:
+        return self.mode == LINK_MODE
+
+
+def committed_tree(root: Path) -> dict[str, TreeEntry]:
+    """HEAD's tree: path (POSIX, relative to ``root``) -> mode and blob id. Empty without commits."""
+    import git
+
+    with git.Repo(root) as repo:
+        try:
+            repo.head.commit  # noqa: B018 -- raises ValueError when there are no commits yet
+        except ValueError:
+            return {}
+        listing: bytes = repo.git.ls_tree(
+            "-r", "-z", "--full-tree", "HEAD", stdout_as_string=False, strip_newline_in_stdout=False
+        )
+    tree = {}
+    for record in listing.split(b"\0"):
+        if record:
+            header, _, name = record.partition(b"\t")
+            mode, _kind, blob = header.decode("ascii").split(" ")
+            tree[_path(name)] = TreeEntry(mode, blob)
+    return tree
+
+
+def read_blobs(root: Path, blobs: list[str]) -> dict[str, bytes]:
+    """The bytes of each blob id, as git stores them (what ``git cat-file blob`` prints)."""
+    import git
+
+    with git.Repo(root) as repo:
+        return {blob: repo.odb.stream(bytes.fromhex(blob)).read() for blob in dict.fromkeys(blobs)}
+
+
+def blob_id(data: bytes, like: str) -> str:
+    """The id git gives a blob of ``data`` in a repository whose ids look like ``like`` (SHA-1 or SHA-256)."""
+    digest = hashlib.sha256 if len(like) == 64 else hashlib.sha1
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def hidden_change(root: Path, path: str) -> str:
+    """Why ``git status`` can be clean while the working copy of ``path`` is not HEAD's bytes.
+
+    An index bit (skip-worktree, assume-unchanged) or an attribute that rewrites the file on its way
+    into git (a clean filter, such as nbstripout's; an end-of-line conversion). "" when none applies.
+    """
+    import git
+
+    with git.Repo(root) as repo:
+        tags = repo.git.ls_files("-v", "-z", "--", path).split("\0")
+        attributes = repo.git.check_attr("-z", "filter", "eol", "text", "ident", "--", path).split("\0")
+    tag = tags[0][:1] if tags and tags[0] else ""
+    if tag == "S":
+        return (
+            f"skip-worktree is set on it, so git status does not compare it; git update-index --no-skip-worktree {path}"
+        )
+    if tag.islower():
+        return (
+            f"assume-unchanged is set on it, so git status does not compare it; "
+            f"git update-index --no-assume-unchanged {path}"
+        )
+    values = dict(zip(attributes[1::3], attributes[2::3], strict=False))
+    if values.get("filter") not in (None, "unspecified", "unset"):
+        return (
+            f"git's clean filter {values['filter']!r} (.gitattributes) rewrites it on its way into git, so git "
+            "status is clean while the bytes differ; run that filter on the file (nbstripout: `nbstripout "
+            f"{path}`), or check out the committed bytes, then test again"
+        )
+    if any(values.get(name) not in (None, "unspecified", "unset") for name in ("eol", "text", "ident")):
+        return "a .gitattributes conversion (eol, text or ident) rewrites it on its way into git"
+    return ""
 
 
 class RevisionError(ValueError):

@@ -405,16 +405,21 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
     """On the controller (or a run without xdist), record every case into the results file."""
     if hasattr(config, "workerinput"):
         return  # xdist worker: its reports reach the controller, which writes the file
-    from pytest_notebooks.gitinfo import git_state
+    from pytest_notebooks.gitinfo import GitUnusable, git_state
 
     ignore = [options.results_path]  # the file only: with an s3:// output dir it sits in the rootdir
     if not is_url(options.output_dir):
         ignore.append(Path(options.output_dir))
+    try:
+        git = git_state(options.rootdir, ignore=tuple(ignore))
+    except GitUnusable as exc:  # recorded without a commit: nbpromote will refuse it, and says why
+        config.issue_config_time_warning(PytestNotebooksWarning(str(exc)), stacklevel=2)
+        git = None
     recorder = Recorder(
         path=options.results_path,
         rootdir=options.rootdir,
         output_dir=options.output_dir,
-        git=git_state(options.rootdir, ignore=tuple(ignore)),
+        git=git,
         shown_path=_shown(config, options.results_path),
         write_empty=bool(config.getoption("notebooks_shard")),
     )

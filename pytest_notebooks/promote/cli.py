@@ -18,7 +18,7 @@ from typing import TextIO
 
 from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
-from pytest_notebooks.gitinfo import git_state
+from pytest_notebooks.gitinfo import GitUnusable, git_state
 from pytest_notebooks.promote.errors import Conflict, Failed, Refused, UsageError
 from pytest_notebooks.promote.inputs import Policy, gather
 from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
@@ -294,7 +294,10 @@ def _context(namespace: argparse.Namespace) -> tuple[Path, Path | None, Config]:
     base = Path(namespace.directory or ".").absolute()
     if not base.is_dir():
         raise UsageError(f"-C {namespace.directory}: not a directory")
-    state = git_state(base)
+    try:
+        state = git_state(base)
+    except GitUnusable as exc:
+        raise UsageError(str(exc)) from None
     root = state.root if state else None
     return base, root, find_config(base, root)
 

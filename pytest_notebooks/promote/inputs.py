@@ -30,7 +30,7 @@ from typing import Any
 
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.files import is_url
-from pytest_notebooks.gitinfo import committed_files, git_state
+from pytest_notebooks.gitinfo import TreeEntry, committed_tree, git_state, hidden_change, read_blobs
 from pytest_notebooks.promote.errors import Refused
 from pytest_notebooks.promote.models import Candidate, Inputs
 from pytest_notebooks.results.read import ResultsError, load_results
@@ -129,8 +129,10 @@ def gather(
         )
 
     tested = _tested(results, rootdir, root)
-    committed = set(committed_files(root))
+    tree = committed_tree(root)
+    committed = {path for path, entry in tree.items() if not entry.is_link}
     source_rel = "" if source == root else source.relative_to(root).as_posix()
+    blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
 
     candidates: list[Candidate] = []
     held: list[HeldBack] = []
@@ -151,11 +153,13 @@ def gather(
                 untested.add(key)
                 notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
             continue
-        outcome = _check(path, key, record, root, rootdir, policy, rerun)
+        outcome = _check(path, key, record, blobs, policy, rerun)
         if isinstance(outcome, HeldBack):
             held.append(outcome)
         else:
             candidates.append(outcome)
+    for path in sorted(p for p, entry in tree.items() if entry.is_link and _is_template(p, source_rel)):
+        notes.append(f"{path}: not promoted: a symbolic link in git (a template is promoted at its real path)")
     extra = []
     for path in sorted(tested):
         if not _under(path, source_rel):
@@ -287,83 +291,179 @@ def _declared(notebook: Path, fixture: Path, label: str) -> list[Any]:
     return load_cases(fixture, read_notebook(notebook, label), label)
 
 
+@dataclass(frozen=True)
+class _Committed:
+    """HEAD's tree and the bytes of the blobs promotion reads: what "as committed" means."""
+
+    root: Path
+    tree: Mapping[str, TreeEntry]
+    blobs: Mapping[str, bytes]
+
+    def bytes_of(self, path: str) -> bytes | None:
+        entry = self.tree.get(path)
+        return None if entry is None else self.blobs.get(entry.blob)
+
+
+def _committed(root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, Mapping[str, Any]]) -> _Committed:
+    """Read every blob a tested template and its fixture have in HEAD, in one pass."""
+    wanted = []
+    for path, record in tested.items():
+        for name in (path, _relative(record["fixture_path"], root)):
+            entry = tree.get(name or "")
+            if entry is not None and not entry.is_link:
+                wanted.append(entry.blob)
+    return _Committed(root, tree, read_blobs(root, wanted) if wanted else {})
+
+
+def _relative(path: Path, root: Path) -> str | None:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def _same_bytes(name: str, recorded: str | None, committed: _Committed) -> str | None:
+    """Why the bytes tested (recorded), the committed blob and the working copy of ``name`` are not one.
+
+    None when all three are the same bytes. The committed blob is what gets published, so a working
+    copy that git status calls clean but that is not the blob (a clean filter, skip-worktree,
+    assume-unchanged) is refused with its cause, whichever of the two was tested.
+    """
+    data = committed.bytes_of(name)
+    in_git = None if data is None else sha256_hex(data)
+    try:
+        on_disk: str | None = sha256_hex((committed.root / name).read_bytes())
+    except OSError:
+        on_disk = None
+    if in_git == recorded == on_disk:
+        return None
+    cause = hidden_change(committed.root, name) if in_git is not None else ""
+    why = f" ({cause})" if cause else ""
+    if recorded == on_disk:
+        return f"the bytes tested (the working copy) are not the committed file{why}"
+    if recorded == in_git:
+        return f"its working copy is not the committed file that was tested{why}"
+    return ""
+
+
+def _file_problems(path: str, record: Mapping[str, Any], committed: _Committed) -> list[str]:
+    """The notebook's and its fixture's bytes against the results file and git, as reasons."""
+    problems = []
+    notebook = _same_bytes(path, record["sha256"], committed)
+    if notebook is not None:
+        problems.append(notebook or _changed(path, record["sha256"], committed.root))
+    sibling = next((f for f in _fixtures(path) if f in committed.tree), record["fixture"])
+    fixture = _relative(record["fixture_path"], committed.root)
+    if fixture is None:
+        problems.append(
+            f"its fixture {sibling} is a link to {record['fixture_path']}, outside the repository: what it "
+            "decides (its cases, skip, xfail) is not in git"
+        )
+        return problems
+    if fixture not in committed.tree:
+        problems.append(f"its fixture {sibling} changed since it was tested (or is gone)")
+        return problems
+    found = _same_bytes(fixture, record["fixture_sha256"], committed)
+    if found is not None:
+        problems.append(
+            f"its fixture {sibling}: {found}" if found else f"its fixture {sibling} changed since it was tested"
+        )
+    return problems
+
+
+def _changed(path: str, recorded: str, root: Path) -> str:
+    try:
+        digest = sha256_hex((root / path).read_bytes())[:12]
+    except OSError as exc:
+        return f"cannot read it: {exc}"
+    return f"changed since it was tested (sha256 {digest} on disk, {recorded[:12]} in the results file)"
+
+
 def _check(
     path: str,
     key: str,
     record: Mapping[str, Any],
-    root: Path,
-    rootdir: Path,
+    committed: _Committed,
     policy: Policy,
     rerun: _Rerun,
 ) -> Candidate | HeldBack:
-    problems: list[str] = []
-    nodeids: list[str] = []
-    fix_first = False
-    notebook_path = root / path
-    fixture_path: Path = record["fixture_path"]
-    try:
-        data = notebook_path.read_bytes()
-    except OSError as exc:
-        return HeldBack(path, key, (f"cannot read it: {exc}",), (), True)
-    digest = sha256_hex(data)
-    if digest != record["sha256"]:
-        problems.append(
-            f"changed since it was tested (sha256 {digest[:12]} on disk, {record['sha256'][:12]} in the results file)"
-        )
-    try:
-        fixture_now = sha256_hex(fixture_path.read_bytes())
-    except OSError:
-        fixture_now = None
-    if fixture_now != record["fixture_sha256"]:
-        problems.append(f"its fixture {record['fixture']} changed since it was tested (or is gone)")
+    notebook_path = committed.root / path
+    problems = _file_problems(path, record, committed)
     if problems:
-        return HeldBack(path, key, tuple(problems), (rerun.node(notebook_path),), False)
+        fix_first = any(not p.startswith("changed since") for p in problems)
+        return HeldBack(path, key, tuple(problems), (rerun.node(notebook_path),), fix_first)
     try:
-        declared = _declared(notebook_path, fixture_path, record["fixture"])
+        declared = _declared(notebook_path, record["fixture_path"], record["fixture"])
     except (FixtureError, OSError) as exc:
         return HeldBack(path, key, (f"its fixture cannot be read: {exc}".splitlines()[0],), (), True)
-    for violation in (record.get("principles") or {}).get("violations", []):
-        where = f"cell {violation['cell']}: " if violation.get("cell") else ""
-        problems.append(
-            f"breaks a principle: {where}{violation['message']} (the fixture's `principles:` can raise the limit)"
-        )
-        nodeids.append(f"{rerun.node(notebook_path)}::principles")
-        fix_first = True
+    verdict = _Verdict()
+    verdict.principles(record, rerun.node(notebook_path))
     records = {str(c["case"]): c for c in record["case_records"]}
     for case in declared:
-        found = records.get(case.case_id)
-        outcome = found["outcome"] if found else "not run"
-        if outcome == "passed":
-            continue
-        if outcome == "skipped" and case.skip and policy.accept_fixture_skips:
-            continue
-        if outcome == "xfailed" and case.xfail and policy.accept_fixture_xfails:
-            continue
-        failure = (found or {}).get("failure") or {}
-        summary = f": {failure['summary']}" if failure.get("summary") else ""
-        if outcome == "skipped" and case.skip:
-            summary = f" by its fixture ({case.skip}) and accept_fixture_skips is false"
-        elif outcome == "skipped":
-            summary = " at run time (a fixture's skip: would be a decision recorded in git)"
-        elif outcome == "xfailed" and case.xfail:
-            summary = " (accept_fixture_xfails is false)"
-        elif outcome == "xfailed":
-            summary = " (its fixture does not mark it xfail)"
-        problems.append(f"case {case.case_id!r} {outcome}{summary}")
-        nodeids.append(found["nodeid"] if found else rerun.node(notebook_path, case.case_id))
-        fix_first = fix_first or outcome in ("failed", "error", "xpassed")
-    if problems:
-        return HeldBack(path, key, tuple(problems), tuple(nodeids), fix_first)
+        verdict.case(case, records.get(case.case_id), policy, rerun.node(notebook_path, case.case_id))
+    if not verdict.problems and not verdict.passed:
+        verdict.problems.append(
+            "no case passed (every case was skipped or xfailed by its fixture): a template needs at least one "
+            "passing case, so add a case that runs"
+        )
+        verdict.fix_first = True
+    if verdict.problems:
+        return HeldBack(path, key, tuple(verdict.problems), tuple(verdict.nodeids), verdict.fix_first)
+    data = committed.bytes_of(path) or b""
     return Candidate(
         key=key,
         source_path=path,
-        sha256=digest,
+        sha256=sha256_hex(data),
         size=len(data),
         cases=tuple(case.case_id for case in declared),
         fixture=record["fixture"],
         fixture_sha256=record["fixture_sha256"],
         data=data,
     )
+
+
+@dataclass
+class _Verdict:
+    """What the case records say about one notebook: the problems, the cases to run again, any pass."""
+
+    problems: list[str] = field(default_factory=list)
+    nodeids: list[str] = field(default_factory=list)
+    fix_first: bool = False
+    passed: int = 0
+
+    def principles(self, record: Mapping[str, Any], node: str) -> None:
+        for violation in (record.get("principles") or {}).get("violations", []):
+            where = f"cell {violation['cell']}: " if violation.get("cell") else ""
+            self.problems.append(
+                f"breaks a principle: {where}{violation['message']} (the fixture's `principles:` can raise the limit)"
+            )
+            self.nodeids.append(f"{node}::principles")
+            self.fix_first = True
+
+    def case(self, case: Any, found: Mapping[str, Any] | None, policy: Policy, node: str) -> None:
+        outcome = found["outcome"] if found else "not run"
+        if outcome == "passed":
+            self.passed += 1
+            return
+        if outcome == "skipped" and case.skip and policy.accept_fixture_skips:
+            return
+        if outcome == "xfailed" and case.xfail and policy.accept_fixture_xfails:
+            return
+        self.problems.append(f"case {case.case_id!r} {outcome}{_why(outcome, case, found)}")
+        self.nodeids.append(found["nodeid"] if found else node)
+        self.fix_first = self.fix_first or outcome in ("failed", "error", "xpassed")
+
+
+def _why(outcome: str, case: Any, found: Mapping[str, Any] | None) -> str:
+    """The rest of a held-back case's line: its failure, or why its skip or xfail does not count."""
+    if outcome == "skipped":
+        if case.skip:
+            return f" by its fixture ({case.skip}) and accept_fixture_skips is false"
+        return " at run time (a fixture's skip: would be a decision recorded in git)"
+    if outcome == "xfailed":
+        return " (accept_fixture_xfails is false)" if case.xfail else " (its fixture does not mark it xfail)"
+    failure = (found or {}).get("failure") or {}
+    return f": {failure['summary']}" if failure.get("summary") else ""
 
 
 def _under(path: str, source_rel: str) -> bool:
