@@ -17,6 +17,8 @@ notebook, and a secret that short is not protected by masking anyway.
 from __future__ import annotations
 
 import fnmatch
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,8 +72,7 @@ class Redactor:
 
     def __post_init__(self) -> None:
         if self.values:
-            pattern = re.compile("|".join(re.escape(value) for value in self.values))
-            object.__setattr__(self, "_pattern", pattern)
+            object.__setattr__(self, "_pattern", re.compile(_trie_pattern(self.values)))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
@@ -86,7 +87,8 @@ class Redactor:
             for text in (value, *value.splitlines()):
                 text = text.strip()
                 if len(text) >= MIN_LENGTH:
-                    found.setdefault(text, name)
+                    for form in printed_forms(text):
+                        found.setdefault(form, name)
         values = tuple(sorted(found, key=lambda text: (-len(text), text)))
         return cls(values, tuple(sorted(set(found.values()))))
 
@@ -109,10 +111,12 @@ class Redactor:
         return self._pattern is not None and self._pattern.search(text) is not None
 
     def data(self, value: Any) -> Any:
-        """``value`` (str, list, dict, nested) with secrets masked in every string, keys included.
+        """``value`` (str, list, dict, nested) with secrets masked in every string value.
 
-        Containers are changed in place, so that a notebook node keeps its type; the value is
-        returned for strings, which cannot be.
+        Keys are never changed: they are the notebook format's own names (``outputs``,
+        ``execution_count``, MIME types), and a secret whose value is one of them must not break
+        the notebook. Containers are changed in place, so that a notebook node keeps its type; the
+        value is returned for strings, which cannot be.
         """
         if self._pattern is None:
             return value
@@ -122,12 +126,8 @@ class Redactor:
             for index, item in enumerate(value):
                 value[index] = self.data(item)
         elif isinstance(value, dict):
-            for key in list(value):
-                item = value[key]
-                masked_key = self.text(key) if isinstance(key, str) else key
-                if masked_key != key:
-                    del value[key]
-                value[masked_key] = self.data(item)
+            for key, item in value.items():
+                value[key] = self.data(item)
         return value
 
     def streams(self, outputs: list[Any]) -> None:
@@ -152,6 +152,60 @@ class Redactor:
                     first["text"] = self.text(joined)
                     del outputs[index + 1 : run_end]
             index += 1
+
+
+def printed_forms(value: str) -> tuple[str, ...]:
+    """``value`` as code prints it: as is, in a Python repr (either quote), JSON, and HTML-escaped.
+
+    A ``KeyError``, ``print(dict)``, logging and tracebacks show a repr, so a backslash or a quote
+    in a secret is doubled or escaped; a pandas HTML table escapes ``&``, ``<`` and ``>``.
+    """
+    body = repr(value)[1:-1]  # the quote repr chose is escaped; the other quote style is made below
+    unquoted = body.replace("\\'", "'")
+    forms = {
+        value,
+        body,
+        unquoted,
+        unquoted.replace('"', '\\"'),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        html.escape(value, quote=False),
+        html.escape(value),
+    }
+    return tuple(sorted(form for form in forms if len(form) >= MIN_LENGTH))
+
+
+def _trie_pattern(values: Iterable[str]) -> str:
+    """One regular expression matching any of ``values``, longest first, built as a prefix tree.
+
+    An alternation of thousands of literals is tried one by one at every position of the text
+    (minutes for a 5 MB output); a tree of shared prefixes is walked once, so masking stays
+    linear in the size of the output.
+    """
+    root: dict[str, Any] = {}
+    for value in values:
+        node = root
+        for char in value:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a value ends here
+    return _node_pattern(root)
+
+
+def _node_pattern(node: dict[str, Any]) -> str:
+    branches = []
+    for char in sorted(key for key in node if key):
+        literal, child = re.escape(char), node[char]
+        while len(child) == 1 and "" not in child:  # a chain without branches: one literal run
+            ((char, child),) = child.items()
+            literal += re.escape(char)
+        rest = _node_pattern(child)
+        branches.append(literal + rest)
+    if not branches:
+        return ""
+    inner = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:  # a value ends here: a longer one is tried first (greedy), else this one
+        return f"(?:{inner})?"
+    return inner
 
 
 def _is_stream(output: Any, name: object = None) -> bool:

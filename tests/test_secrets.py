@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 from typing import Any
 
 import pytest
@@ -132,3 +134,41 @@ def test_a_clean_kernel_environment_has_no_credentials(
     result = pytester.runpytest("-p", "no:xdist")  # inherit, the default
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["FAILED env.ipynb::default - cell 1 (In [[]1]): AssertionError: the kernel can read*"])
+
+
+def test_secrets_are_masked_in_the_forms_people_print_them() -> None:
+    token = "ab\\cd\"ef'gh&<12"  # noqa: S105 -- a fake secret with a backslash, both quotes and HTML
+    redactor = Redactor.from_environ({"MY_TOKEN": token})
+    shown = {
+        "as is": token,
+        "repr (KeyError, print(dict), a traceback)": repr(token),
+        "repr in double quotes": '"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"',
+        "JSON": json.dumps(token),
+        "HTML (pandas' to_html)": html.escape(token, quote=False),
+        "HTML attribute": html.escape(token),
+        "in a dict": repr({"password": token}),
+    }
+    for form, text in shown.items():
+        masked = redactor.text(f"before {text} after")
+        assert masked.startswith("before "), form
+        assert masked.endswith(" after"), form
+        assert "gh" not in masked, f"{form}: {masked}"
+
+
+def test_values_are_masked_never_keys() -> None:
+    redactor = Redactor.from_environ({"MY_TOKEN": "outputs", "OTHER_TOKEN": "execution_count"})
+    cell: dict[str, Any] = {"outputs": [{"text": "outputs of execution_count"}], "execution_count": 3}
+    redactor.data(cell)
+    assert cell == {"outputs": [{"text": f"{MASK} of {MASK}"}], "execution_count": 3}
+
+
+def test_many_secrets_in_a_large_output_are_all_masked() -> None:
+    environ = {f"SERVICE_{n}_TOKEN": f"tok{n:05d}-{n * 7919:08d}" for n in range(3000)}
+    redactor = Redactor.from_environ(environ)
+    chunk = "x" * 1000 + " tok01234-09772046 " + "y" * 1000 + " tok00001-00007919\n"
+    masked = redactor.text(chunk * 500)  # 1 MB, 1,000 secrets
+    assert masked.count(MASK) == 1000
+    assert "tok0" not in masked
+    # a value that is another's prefix: the longer one wins
+    prefix = Redactor.from_environ({"A_TOKEN": "secret-one", "B_TOKEN": "secret-one-two"})
+    assert prefix.text("x secret-one-two y secret-one z") == f"x {MASK} y {MASK} z"
