@@ -6,6 +6,7 @@ Standard library only, so that every module (core, CLIs, promote) may import it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,8 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int = FILE_MODE, prefix
     disk before the rename and removed on any failure; the new file gets ``mode`` (0644).
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_dir():  # else the rename fails after the temporary file was written, with a puzzling message
+        raise IsADirectoryError(errno.EISDIR, "it is a directory; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:

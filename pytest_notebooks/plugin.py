@@ -496,8 +496,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     )
     markdown = render_markdown(review)
     path = Path(session.config.invocation_params.dir, target)
-    atomic_write(path, markdown)
-    append_step_summary(markdown)
+    try:
+        atomic_write(path, markdown)
+    except OSError as exc:
+        shown = shown_path(path, session.config.invocation_params.dir)
+        recorder.outcome += f"; could not write the review {shown}: {exc.strerror or exc}"
+    problem = append_step_summary(markdown)
+    if problem:
+        recorder.outcome += f"; {problem}"
 
 
 def _write_html(config: pytest.Config, recorder: Recorder) -> None:

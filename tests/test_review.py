@@ -336,3 +336,42 @@ def test_the_snapshot_line_says_whether_anything_was_compared() -> None:
         " No case differed from its snapshot."
     )
     assert line([case(None)]).endswith(" No case has an output snapshot to compare with.")
+
+
+def test_a_summary_or_output_that_cannot_be_written_is_one_line(tmp_path: Path, pytester: pytest.Pytester) -> None:
+    """$GITHUB_STEP_SUMMARY on a full disk and --output naming a directory: a line each, no traceback."""
+    full = subprocess.run(
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--output", str(tmp_path / "review.md")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**_env(), "GITHUB_STEP_SUMMARY": "/dev/full"},
+    )
+    assert full.returncode == 0, full.stderr
+    assert "### Notebook review" in (tmp_path / "review.md").read_text()  # the review itself was written
+    assert full.stderr.splitlines() == [
+        "nbreview: warning: could not append the review to $GITHUB_STEP_SUMMARY (/dev/full): No space left on device"
+    ]
+    directory = subprocess.run(
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--output", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_env(),
+    )
+    assert directory.returncode == 2
+    assert directory.stderr.splitlines() == [
+        f"nbreview: could not write --output {tmp_path}: it is a directory; give a file name"
+    ]
+    write_notebook(pytester.path / "nb.ipynb", [PARAMS, "print(region_code)"])
+    (pytester.path / "nb.yaml").write_text("cases:\n  luna: {}\n")
+    pytester._monkeypatch.setenv("GITHUB_STEP_SUMMARY", "/dev/full")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--notebooks-review=review.md")
+    result.assert_outcomes(passed=1)
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["notebooks: 1 case recorded in *; could not append the review to $GITHUB_STEP_SUMMARY (/dev/full): *"]
+    )
+    assert (pytester.path / "review.md").is_file()

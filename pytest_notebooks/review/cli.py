@@ -99,10 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         text = markdown if args.format == "markdown" else render_text(review)
     if args.output:
-        atomic_write(args.output, text)
+        try:
+            atomic_write(args.output, text)
+        except OSError as exc:
+            print(f"nbreview: could not write --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return ExitCode.USAGE
     else:
         sys.stdout.write(text)
-    append_step_summary(markdown)
+    problem = append_step_summary(markdown)
+    if problem:  # the review itself was written: said, not fatal
+        print(f"nbreview: warning: {problem}", file=sys.stderr)
     return ExitCode.OK
 
 

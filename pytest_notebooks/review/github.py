@@ -198,11 +198,18 @@ def error_annotations(results: dict[str, Any], rootdir: Path) -> list[str]:
     return out
 
 
-def append_step_summary(markdown: str) -> bool:
-    """Append to ``$GITHUB_STEP_SUMMARY`` when it is set; True when written."""
+def append_step_summary(markdown: str) -> str:
+    """Append to ``$GITHUB_STEP_SUMMARY`` when it is set; "" when done (or unset), else why not.
+
+    The review is written elsewhere first, so a full disk or a bad path here loses nothing: the
+    caller says so in one line instead of a traceback.
+    """
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
-        return False
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    return True
+        return ""
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as exc:
+        return f"could not append the review to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}"
+    return ""
