@@ -1,7 +1,7 @@
 """``nbreview``: the review document for a pull request, from git and a results file.
 
     nbreview --base origin/main [--head HEAD] [--results notebook-outputs/results.json]
-             [--output review.md] [--format markdown|text] [--repo .] [--budget 60000]
+             [--output review.md] [--format markdown|text|html] [--repo .] [--budget 60000]
 
 ``--results`` defaults to ``notebook-outputs/results.json`` (as nbpromote's does): when that
 default file does not exist the review says it has no results; a file named explicitly must exist.
