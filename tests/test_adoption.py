@@ -38,8 +38,9 @@ import git
 import pytest
 
 import pytest_notebooks
+from tests.gitrepo import AUTHOR, commit_all, init_repo
 from tests.notebooks import write_notebook
-from tests.test_workflows import AUTHOR, COMMENT_VALUES, ROOT, StepRun, run_step
+from tests.workflow_steps import COMMENT_VALUES, ROOT, StepRun, run_step
 
 if TYPE_CHECKING:
     from tests.s3server import S3
@@ -169,9 +170,7 @@ def adopter_repository(root: Path) -> Path:
         ],
     )
     (seed / "notebooks" / "totals.yaml").write_text("cases:\n  small:\n    rows: 3\n  large:\n    rows: 100\n")
-    repo = git.Repo.init(seed, initial_branch="main")
-    repo.git.add(A=True)
-    repo.git.commit("-m", "notebooks", env=AUTHOR)
+    commit_all(init_repo(seed), "notebooks")
     origin = root / "origin.git"
     git.Repo.clone_from(seed, origin, bare=True)
     return origin
@@ -303,9 +302,8 @@ def test_the_plugin_installs_from_a_git_url_pinned_to_a_tag(tmp_path: Path) -> N
     or commit. The gate's install step with such a spec installs the tagged commit, not the branch
     head after it (a `git+file://` URL here, offline; on GitHub it is `git+https://`)."""
     upstream = checkout_copy(tmp_path / "upstream")
-    repo = git.Repo.init(upstream, initial_branch="main")
-    repo.git.add("--all")
-    repo.git.commit("-m", "release", env=AUTHOR)
+    repo = init_repo(upstream)
+    commit_all(repo, "release")
     repo.git.tag(f"v{VERSION}")
     tagged = repo.head.commit.hexsha
     (upstream / "README.md").write_text("not released yet\n")

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import git
-
 from pytest_notebooks.gitinfo import git_state
-from tests.test_select import AUTHOR
+from tests.gitrepo import commit_all, init_repo
 
 
 def test_the_changes_are_named_with_renames_and_the_ignored_output_left_out(tmp_path: Path) -> None:
-    repo = git.Repo.init(tmp_path, initial_branch="main")
+    repo = init_repo(tmp_path)
     for name in ("a.txt", "c.txt", "with space.txt"):
         (tmp_path / name).write_text(f"{name}\n")
-    repo.git.add("--all")
-    repo.git.commit("-m", "first", env=AUTHOR)
+    commit_all(repo, "first")
     state = git_state(tmp_path, ignore=(tmp_path / "notebook-outputs",))
     assert state is not None
     assert (state.changed, state.dirty, state.branch) == ((), False, "main")
@@ -35,10 +32,9 @@ def test_the_changes_are_named_with_renames_and_the_ignored_output_left_out(tmp_
 def test_a_rename_in_the_work_tree_is_one_line(tmp_path: Path) -> None:
     """`git add -N` makes git see a rename in the work tree (status ' R'): its source path follows
     in the output, as for a staged rename, and is not a change of its own."""
-    repo = git.Repo.init(tmp_path, initial_branch="main")
+    repo = init_repo(tmp_path)
     (tmp_path / "a.txt").write_text("the same content, long enough to be a rename\n")
-    repo.git.add("--all")
-    repo.git.commit("-m", "first", env=AUTHOR)
+    commit_all(repo, "first")
     (tmp_path / "a.txt").rename(tmp_path / "d.txt")
     repo.git.add("--intent-to-add", "d.txt")
     state = git_state(tmp_path)

@@ -15,12 +15,13 @@ from typing import Any
 import git
 import pytest
 
-from pytest_notebooks.review.changes import TemplateChange, template_changes
+from pytest_notebooks.review.changes import template_changes
 from pytest_notebooks.review.diff import diff_notebooks
 from pytest_notebooks.review.normalize import normalize
 from pytest_notebooks.review.render import MARKER, TRUNCATED, Review, render_markdown, render_text
+from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, Cell, write_notebook
-from tests.test_review_markdown import check_document
+from tests.review_checks import check_document, templates_only
 
 BASE_CELLS: list[Cell] = [
     "md:# Aggregate",
@@ -30,25 +31,9 @@ BASE_CELLS: list[Cell] = [
 ]
 
 
-def commit_all(repo: git.Repo, message: str) -> str:
-    """``git add -A && git commit`` (deletions and renames included), as a user would."""
-    repo.git.add(A=True)
-    repo.git.commit(
-        "-m",
-        message,
-        env={
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-        },
-    )
-    return repo.head.commit.hexsha
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> git.Repo:
-    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    repo = init_repo(tmp_path / "repo")
     root = Path(repo.working_tree_dir or "")
     write_notebook(root / "notebooks" / "vid_agg.ipynb", BASE_CELLS)
     write_notebook(root / "notebooks" / "gone.ipynb", ["print('bye')"])
@@ -75,10 +60,6 @@ def edit_head(repo: git.Repo) -> None:
     (root / "notebooks" / "outputs_only.ipynb").write_text(json.dumps(nb))  # executed, same source
     (root / "README.md").write_text("changed\n")
     commit_all(repo, "head")
-
-
-def templates_only(root: Path, base: str, head: str) -> dict[str, TemplateChange]:
-    return {c.path: c for c in template_changes(root, base, head) if isinstance(c, TemplateChange)}
 
 
 def test_template_changes_between_two_commits(repo: git.Repo) -> None:
@@ -204,7 +185,7 @@ def test_a_200kb_output_is_truncated_under_the_cap() -> None:
 
 
 def test_hostile_content_cannot_escape_its_fence_or_summary(tmp_path: Path) -> None:
-    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    repo = init_repo(tmp_path / "repo")
     root = Path(repo.working_tree_dir or "")
     name = "notebooks/<script>alert(1)</script>`x`.ipynb"
     write_notebook(root / name, ["print('safe')"])
@@ -233,7 +214,7 @@ def test_nbreview_cli_on_papermills_own_notebook(tmp_path: Path) -> None:
     source = Path(papermill.__file__).parent / "tests" / "notebooks" / "simple_execute.ipynb"
     if not source.is_file():
         pytest.skip("this papermill wheel ships no test notebooks")
-    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    repo = init_repo(tmp_path / "repo")
     root = Path(repo.working_tree_dir or "")
     target = root / "simple_execute.ipynb"
     target.write_bytes(source.read_bytes())
@@ -288,7 +269,7 @@ def _env() -> dict[str, str]:
 
 
 def test_plugin_writes_the_review_summary_and_annotations(pytester: pytest.Pytester) -> None:
-    repo = git.Repo.init(pytester.path, initial_branch="main")
+    repo = init_repo(pytester.path)
     write_notebook(pytester.path / "nb.ipynb", [PARAMS, "x = {'luna': 1}[region_code]"])
     (pytester.path / "nb.yaml").write_text("cases:\n  luna: {}\n  fr: {region_code: fr}\n")
     (pytester.path / ".gitignore").write_text("notebook-outputs/\n")

@@ -12,8 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_review_markdown import check_document
-from tests.test_workflows import AUTHOR, example_repository
+from tests.example import example_repository
+from tests.gitrepo import commit_all
+from tests.review_checks import check_document
 
 
 def pytest_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,8 +48,7 @@ def test_a_pull_request_reads_correctly_in_the_comment(tmp_path: Path) -> None:
     )
     accepted = pytest_in(root, "-p", "no:xdist", "-q", "notebooks/report.ipynb", "--notebooks-update-snapshots")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    repo.git.add(A=True)
-    repo.git.commit("-m", "Shout the report (snapshots accepted); vid_agg: Germany, longer limits", env=AUTHOR)
+    commit_all(repo, "Shout the report (snapshots accepted); vid_agg: Germany, longer limits")
 
     gate = pytest_in(
         root, "-n", "2", "-q", "--notebooks-review=notebook-outputs/review.md", "--notebooks-review-base=main"

@@ -18,9 +18,9 @@ from pytest_notebooks.results.recorder import build_document
 from pytest_notebooks.review import cli
 from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.render import MARKER, Review, render_markdown
+from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, write_notebook
-from tests.test_review import commit_all, templates_only
-from tests.test_review_markdown import check_document
+from tests.review_checks import check_document, templates_only
 
 FIXTURE = """\
 # two regions
@@ -46,7 +46,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> git.Repo:
     """A repository with one commit on main and a branch `feature` checked out; cwd is its root."""
     for name in ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
         monkeypatch.delenv(name, raising=False)
-    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    repo = init_repo(tmp_path / "repo")
     root = Path(repo.working_tree_dir or "")
     write_notebook(root / "nb" / "vid_agg.ipynb", [PARAMS, "print(region_code)"])
     (root / "nb" / "vid_agg.yaml").write_text(FIXTURE)

@@ -2,92 +2,22 @@
 
 Hostile names and contents (newlines, backticks, ``<details>``, the marker, mentions, links,
 terminal escapes, long lines) and table sizes go in; the document is parsed with markdown-it-py
-(CommonMark + tables, as GitHub's parser is) and checked by ``check_document``, which the other
-review tests use too.
+(CommonMark + tables, as GitHub's parser is) and checked by ``check_document``
+(tests/review_checks.py), which the other review tests use too.
 """
 
 from __future__ import annotations
 
-import html
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from markdown_it import MarkdownIt
 
 from pytest_notebooks.review.changes import Change, SnapshotUpdate, TemplateChange
 from pytest_notebooks.review.diff import CellChange, NotebookDiff
 from pytest_notebooks.review.fixturediff import CaseChange, FixtureChange, ValueChange
 from pytest_notebooks.review.render import MARKER, MIN_BUDGET, Review, render_markdown
-
-_PARSER = MarkdownIt("commonmark").enable("table")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-_ALLOWED_HTML = re.compile(r"<details><summary>[^<>]*</summary>|</details>|" + re.escape(MARKER))
-# what GitHub would turn into a mention, an issue/PR link or a link, in text it renders
-_LIVE = re.compile(r"(?<![\w`])@[A-Za-z0-9]|https?://|\bwww\.|(?<![&\w])#\d|\bGH-\d", re.IGNORECASE)
-_VERDICT = re.compile(r"### [✅❌] Notebook tests: (.*)")
-_MORE = re.compile(r"\| … \| (\d+) more cases \|")
-
-
-@dataclass(frozen=True)
-class Checked:
-    """What ``check_document`` read from a document that passed every check."""
-
-    counted: int  # cases counted in the verdict line
-    rows: int  # table rows, plus the cases the "N more cases" row stands for
-    details: int  # <details> blocks
-    text: str  # the rendered text outside code, entities decoded (what a reader sees)
-
-
-def check_document(markdown: str, budget: int = 60_000) -> Checked:
-    """Assert the invariants of a review document; return what it counted."""
-    assert len(markdown.encode("utf-8")) <= budget
-    assert markdown.startswith(MARKER + "\n")
-    assert markdown.count(MARKER) == 1
-    # fences and <details> are balanced, and every <details> opens and closes outside a fence
-    fence: str | None = None
-    open_details = details = 0
-    for line in markdown.splitlines():
-        match = _FENCE.fullmatch(line)
-        if fence is None:
-            if match:
-                fence = match.group(1)
-                assert open_details == 1, "every fence sits inside a <details> block"
-            elif line.startswith("<details>"):
-                assert open_details == 0, line
-                open_details, details = 1, details + 1
-            elif line == "</details>":
-                assert open_details == 1
-                open_details = 0
-        elif match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) and not match.group(2):
-            fence = None
-    assert fence is None, "a fence is left open"
-    assert open_details == 0, "a <details> is left open"
-    # what markdown-it makes of it: no HTML but ours, no links, no live mentions
-    tokens = _PARSER.parse(markdown)
-    seen: list[str] = []
-    for token in tokens:
-        if token.type in ("html_block", "html_inline"):
-            for piece in re.split(r"\n+", token.content.strip()):
-                assert _ALLOWED_HTML.fullmatch(piece), piece
-                seen.append(html.unescape(re.sub(r"</?(details|summary)>", " ", piece)))
-        for child in token.children or []:
-            assert child.type not in ("link_open", "image", "html_inline"), child
-            if child.type == "text":
-                seen.append(child.content)
-    text = "\n".join(seen).replace(MARKER, "")
-    assert not _LIVE.search(text), _LIVE.search(text)
-    # every case counted: in the verdict, and in the table (listed, or counted in its last row)
-    verdict = next((m.group(1) for m in map(_VERDICT.fullmatch, markdown.splitlines()) if m), "")
-    counted = sum(int(n) for n in re.findall(r"(\d+) [^,]+", verdict)) if "no cases ran" not in verdict else 0
-    rows = len(re.findall(r"^\| [^|]+ \| .* \|$", markdown, re.MULTILINE)) - 1  # minus the header row
-    more = [int(n) for n in _MORE.findall(markdown)]
-    if more:
-        rows += sum(more) - len(more)
-    return Checked(counted, max(rows, 0), details, text)
-
+from tests.review_checks import check_document
 
 # -- the property ----------------------------------------------------------------------------------
 

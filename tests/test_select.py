@@ -20,10 +20,8 @@ from pytest_notebooks.results.select import (
     module_names,
     parse_shard,
 )
+from tests.gitrepo import AUTHOR
 from tests.notebooks import PARAMS, write_notebook
-
-AUTHOR = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-AUTHOR |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
 
 
 def test_module_names_and_imports() -> None:

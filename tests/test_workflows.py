@@ -1,24 +1,20 @@
 """The GitHub Actions workflows: schema-valid, zizmor-clean, pinned, and their commands really work.
 
 The reusable workflows (`reusable-*.yml`) are what adopters call; example_repo's `notebooks-*.yml`
-call them. Their `run:` steps are read from the YAML and run here as the runner would (bash, the
-step's env: with its `${{ }}` values filled in, $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY files):
-in a copy of example_repo made into a git repository with an origin, with fake `gh` and
-`nbpromote` programs where the step talks to GitHub or must see a given exit code.
-tests/test_adoption.py runs the same steps in a fresh adopter repository with the built wheel.
+call them. Their `run:` steps are read from the YAML and run here as the runner would
+(tests/workflow_steps.py): in a copy of example_repo made into a git repository with an origin,
+with fake `gh` and `nbpromote` programs where the step talks to GitHub or must see a given exit
+code. tests/test_adoption.py runs the same steps in a fresh adopter repository with the built wheel.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +23,26 @@ import pytest
 import yaml
 
 import pytest_notebooks
+from tests.example import example_repository
+from tests.gitrepo import AUTHOR, commit_all
+from tests.workflow_steps import (
+    COMMENT_VALUES,
+    ROOT,
+    WORKFLOWS_DIR,
+    StepRun,
+    fake_program,
+    inputs_of,
+    load,
+    run_step,
+    steps,
+    with_path,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pytest depends on tomli below 3.11
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml"))
 REUSABLE = ("reusable-comment.yml", "reusable-gate.yml", "reusable-promote.yml", "reusable-shards.yml")
 PINNED = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
@@ -52,9 +60,6 @@ VERIFIED = {
     "actions/cache/save": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
 }
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-AUTHOR = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com"}
-AUTHOR |= {"GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
 
 
 def tool(name: str) -> str:
@@ -62,132 +67,6 @@ def tool(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed: pip install -e '.[s3]' --group dev")
     return found
-
-
-# --- reading workflows and running their steps ---------------------------------------------------
-
-
-def load(workflow: str) -> dict[str, Any]:
-    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS_DIR / workflow).read_text())
-    if True in data:  # YAML 1.1 reads the key `on` as a boolean
-        data["on"] = data.pop(True)
-    return data
-
-
-def inputs_of(workflow: str) -> dict[str, Any]:
-    """The `workflow_call` inputs of a reusable workflow, by name."""
-    inputs: dict[str, Any] = load(workflow)["on"]["workflow_call"].get("inputs", {})
-    return inputs
-
-
-def default_values(workflow: str) -> dict[str, str]:
-    """`inputs.NAME` -> the input's default, as GitHub writes it into a string (booleans lower case)."""
-    values = {}
-    for name, spec in inputs_of(workflow).items():
-        default = spec.get("default", "")
-        values[f"inputs.{name}"] = str(default).lower() if isinstance(default, bool) else str(default)
-    return values
-
-
-def steps(workflow: str, job_id: str) -> dict[str, dict[str, Any]]:
-    return {step["name"]: step for step in load(workflow)["jobs"][job_id]["steps"] if "name" in step}
-
-
-def render(text: str, values: Mapping[str, str]) -> str:
-    """Replace each ``${{ expr }}`` by ``values[expr]``; an expression without a value is an error."""
-
-    def one(match: re.Match[str]) -> str:
-        if match.group(1) not in values:
-            raise KeyError(f"the test gives no value for ${{{{ {match.group(1)} }}}} in {text!r}")
-        return values[match.group(1)]
-
-    return EXPRESSION.sub(one, text)
-
-
-@dataclass(frozen=True)
-class StepRun:
-    code: int
-    stdout: str
-    stderr: str
-    outputs: dict[str, str]
-    summary: str
-
-    @property
-    def text(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_step(
-    workflow: str,
-    job: str,
-    name: str,
-    workspace: Path,
-    values: Mapping[str, str] | None = None,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, str] | None = None,
-) -> StepRun:
-    """Run one `run:` step as the runner does, its script verbatim.
-
-    ``workspace`` is $GITHUB_WORKSPACE (the checkout); the step runs in its working-directory below
-    it. ``values`` fill the `${{ }}` of the step's env and working-directory, over the inputs'
-    defaults; ``env`` is the job's environment (default: this process's); ``overrides`` win over
-    the step's own env.
-    """
-    job_spec = load(workflow)["jobs"][job]
-    step = steps(workflow, job)[name]
-    context = {**default_values(workflow), **(values or {})}
-    step_env = {key: render(str(value), context) for key, value in step.get("env", {}).items()}
-    cwd = workspace / render(step.get("working-directory", "."), context)
-    shell = job_spec.get("defaults", {}).get("run", {}).get("shell")
-    # `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`; no shell is `bash -e {0}`
-    flags = ["--noprofile", "--norc", "-eo", "pipefail"] if shell == "bash" else ["-e"]
-    with tempfile.TemporaryDirectory() as files:
-        output, summary = Path(files) / "output", Path(files) / "summary"
-        output.touch()
-        summary.touch()
-        full_env = {**(os.environ if env is None else env), "GITHUB_WORKSPACE": str(workspace)}
-        full_env |= {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
-        full_env |= step_env | dict(overrides or {})
-        ran = subprocess.run(
-            ["bash", *flags, "-c", step["run"]],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=900,  # a hang, not a slow machine: the slowest step here takes well under a minute
-            check=False,
-        )
-        outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
-        return StepRun(ran.returncode, ran.stdout, ran.stderr, outputs, summary.read_text())
-
-
-def with_path(*directories: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``env`` (default: this process's) with ``directories`` first on PATH."""
-    base = dict(os.environ if env is None else env)
-    base["PATH"] = os.pathsep.join([*map(str, directories), base.get("PATH", "")])
-    return base
-
-
-def fake_program(directory: Path, name: str, body: str) -> Path:
-    """A Python program called ``name`` in ``directory``, run by this interpreter."""
-    directory.mkdir(parents=True, exist_ok=True)
-    program = directory / name
-    program.write_text(f"#!{sys.executable}\n{body}")
-    program.chmod(0o755)
-    return program
-
-
-def example_repository(target: Path) -> git.Repo:
-    """A copy of example_repo (without run leftovers) as a git repository with one commit."""
-    shutil.copytree(
-        ROOT / "example_repo",
-        target,
-        ignore=shutil.ignore_patterns("notebook-outputs", "*.sqlite", "agg-output", "__pycache__", ".pytest_cache"),
-    )
-    repo = git.Repo.init(target, initial_branch="main")
-    repo.git.add(A=True)
-    repo.git.commit("-m", "example repository", env=AUTHOR)
-    return repo
 
 
 # --- static checks ----------------------------------------------------------------------------
@@ -449,13 +328,6 @@ for endpoint, answer in json.loads(os.environ["FAKE_ANSWERS"]).items():
     if any(arg.endswith(endpoint) for arg in args):
         sys.stdout.write(answer)
 """
-COMMENT_VALUES = {
-    "github.token": "t0ken",
-    "github.repository": "acme/notebooks",
-    "github.event.workflow_run.id": "4242",
-    "github.event.workflow_run.head_sha": "a" * 40,
-    "github.server_url": "https://github.com",
-}
 
 
 def comment_step(tmp_path: Path, name: str, answers: Mapping[str, str], values: Mapping[str, str] = {}) -> StepRun:
@@ -588,8 +460,7 @@ def test_the_gate_filters_paths_and_still_reports(
     path = tmp_path / "checkout" / changed
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(path.read_text() + "\n" if path.exists() else "x = 1\n")
-    clone.git.add(A=True)
-    clone.git.commit("-m", "change", env=AUTHOR)
+    commit_all(clone, "change")
     values = {"github.event_name": event, "github.base_ref": "main", "inputs.paths": paths}
     ran = run_step(
         "reusable-gate.yml", "test", "Decide whether the change touches the notebooks", tmp_path / "checkout", values

@@ -1,0 +1,23 @@
+"""Git repositories for tests: a new repository on `main`, and commits by one test author."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+# git refuses to commit without an identity; the environment gives one without touching any config
+AUTHOR = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com"}
+AUTHOR |= {"GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
+
+
+def init_repo(root: Path) -> git.Repo:
+    """A new git repository at ``root`` whose first branch is `main`."""
+    return git.Repo.init(root, initial_branch="main")
+
+
+def commit_all(repo: git.Repo, message: str) -> str:
+    """``git add -A && git commit`` (deletions and renames included), as a user would; the new commit's sha."""
+    repo.git.add(A=True)
+    repo.git.commit("-m", message, env=AUTHOR)
+    return repo.head.commit.hexsha
