@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_notebooks.cases.notebook import read_notebook
-from pytest_notebooks.cases.params import load_cases, looks_like_fixture, sibling_fixture
+from pytest_notebooks.cases.params import broken_link, load_cases, looks_like_fixture, sibling_fixture
 from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
 from pytest_notebooks.errors import CaseFailed, FixtureError
 from pytest_notebooks.files import shown_path
@@ -25,12 +25,72 @@ NEXT_KEY = pytest.StashKey["pytest.Item | None"]()  # the item pytest runs after
 POOL_KEY = pytest.StashKey[KernelPool]()
 LIMITS_KEY = pytest.StashKey[dict[str, int]]()
 MEASURES_KEY = pytest.StashKey[tuple[Measures, list[Violation]]]()
+# (notebook, fixture) with symlinks resolved -> (the path pytest reached first, the path collected)
+PLACED_KEY = pytest.StashKey[dict[tuple[str, ...], tuple[Path, Path]]]()
 PRINCIPLES_ITEM = "principles"
 
 
 def has_fixture(path: Path) -> bool:
-    """Whether ``path`` is a notebook with a fixture file beside it (the collection rule)."""
-    return path.suffix == ".ipynb" and (path.with_suffix(".yaml").is_file() or path.with_suffix(".yml").is_file())
+    """Whether ``path`` is a notebook with a fixture file beside it (the collection rule).
+
+    A fixture that is a symlink leading nowhere (it loops, its target is gone) counts, so that
+    collection says so instead of leaving the notebook out without a word.
+    """
+    return path.suffix == ".ipynb" and any(p.is_file() or p.is_symlink() for p in _fixture_paths(path))
+
+
+def _fixture_paths(notebook: Path) -> tuple[Path, Path]:
+    return notebook.with_suffix(".yaml"), notebook.with_suffix(".yml")
+
+
+def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, str | None]:
+    """Where the notebook pytest reached at ``path`` is collected (None: not again), and a warning.
+
+    A notebook and fixture reached through two paths (a committed ``alias -> notebooks``, or a
+    symlink to ``.``) are one notebook: one item per case, one run, one record. It is collected
+    once, named by its real path when that lies in the rootdir, else by the first path pytest
+    reaches; pytest walks directories in sorted order, so every xdist worker makes the same choice.
+    A path given on the command line keeps its spelling, since pytest matches its arguments by
+    path. The other paths are left out with a warning. A notebook symlinked beside a fixture of
+    its own (``b.ipynb -> a.ipynb`` with ``b.yaml``) is another notebook.
+    """
+    try:
+        key = _identity(path)
+        named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath)
+    except (OSError, RuntimeError):  # a symlink that loops on the way (RuntimeError before Python 3.13)
+        return path, None  # collected as it is; reading the fixture says what is wrong
+    placed = session.stash.setdefault(PLACED_KEY, {})
+    first, kept = placed.setdefault(key, (path, named))
+    if first == path:  # the first path reached, or that same path again (an argument given twice)
+        return kept, _alias_warning(path, kept, session) if kept != path else None
+    return None, _alias_warning(path, kept, session) if path != kept else None
+
+
+def _identity(path: Path) -> tuple[str, ...]:
+    """The notebook and its fixture files, every symlink resolved: one notebook, however reached."""
+    return tuple(str(p.resolve()) for p in (path, *_fixture_paths(path)) if p.is_file() or p.is_symlink())
+
+
+def _real_path(path: Path, key: tuple[str, ...], rootpath: Path) -> Path:
+    """The notebook's real path spelled from the rootdir: the file's own target when its fixture
+    comes along (the same identity there), else ``path`` with its directory's symlinks resolved;
+    ``path`` itself when neither lies in the rootdir."""
+    root = rootpath.resolve()
+    target = Path(key[0])
+    candidates = [target] if _identity(target) == key else []
+    for real in (*candidates, path.parent.resolve() / path.name):
+        if root in real.parents:
+            return rootpath / real.relative_to(root)
+    return path
+
+
+def _alias_warning(path: Path, kept: Path, session: pytest.Session) -> str:
+    here = session.config.invocation_params.dir
+    shown, other = shown_path(path, here), shown_path(kept, here)
+    return (
+        f"{shown} is {other} reached through a symlink: collected once, as {other}. Hint: to stop pytest "
+        "walking into the symlink, add it to `norecursedirs` or pass --ignore"
+    )
 
 
 def stray_fixture(path: Path) -> str | None:
@@ -43,15 +103,21 @@ def stray_fixture(path: Path) -> str | None:
     """
     if path.suffix not in (".yaml", ".yml") or path.with_suffix(".ipynb").exists():
         return None
+    notebook = path.with_suffix(".ipynb").name
     try:
         if not looks_like_fixture(path.read_bytes()):
             return None
+        broken = broken_link(path.with_suffix(".ipynb"))
+        if broken:
+            return (
+                f"{path.name} reads as a notebook fixture, but {notebook} beside it is a symlink that cannot be "
+                f"followed ({broken}): no case in it runs. Hint: point {notebook} at a notebook, or delete it"
+            )
         others = sorted(
             p.name for p in path.parent.iterdir() if p.stem == path.stem and p.suffix not in (".yaml", ".yml")
         )
     except OSError:
         return None
-    notebook = path.with_suffix(".ipynb").name
     if others:
         return (
             f"{path.name} reads as a notebook fixture, but it sits beside {others[0]}, and only .ipynb "
@@ -100,7 +166,8 @@ class NotebookFile(pytest.File):
         label = self._label
         try:
             fixture = sibling_fixture(self.path, label(self.path.with_suffix(".yaml")))
-            assert fixture is not None  # has_fixture() chose this file
+            if fixture is None:  # has_fixture() chose this file; its fixture went away since
+                return
             info = read_notebook(self.path, label(self.path))
             cases = load_cases(fixture, info, label(fixture))
         except FixtureError as exc:
@@ -114,7 +181,9 @@ class NotebookFile(pytest.File):
             yield item
         if cases and lint_enabled(self.config):
             limits = {**lint_limits(self.config), **dict(cases[0].principles)}
-            yield PrinciplesItem.from_parent(self, name=PRINCIPLES_ITEM, fixture=fixture, limits=limits)
+            yield PrinciplesItem.from_parent(
+                self, name=PRINCIPLES_ITEM, fixture=fixture, limits=limits, sha256=cases[0].notebook_sha256
+            )
 
     def _label(self, path: Path) -> str:
         """``path`` as the user typed it: relative to the invocation directory when below it."""
@@ -160,19 +229,35 @@ class PrinciplesFailed(Exception):
         super().__init__(violations[0].message)
 
 
+class NotebookChanged(Exception):
+    """The notebook's bytes at run time are not the ones collected (and hashed)."""
+
+
 class PrinciplesItem(pytest.Item):
     """``notebook.ipynb::principles``: the notebook measured against the three principles."""
 
-    def __init__(self, *, fixture: Path, limits: dict[str, int], **kwargs: Any) -> None:
+    def __init__(self, *, fixture: Path, limits: dict[str, int], sha256: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fixture = fixture
         self.limits = limits
+        self.sha256 = sha256  # of the bytes collected: the ones measured, or none
         self.add_marker("notebook")
 
     def runtest(self) -> None:
+        import hashlib
         import json
 
-        cells = json.loads(self.path.read_bytes())["cells"]  # collection checked its shape
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise NotebookChanged(f"{self.path.name} cannot be read since it was collected ({exc.strerror})") from None
+        now = hashlib.sha256(data).hexdigest()
+        if self.sha256 and now != self.sha256:
+            raise NotebookChanged(
+                f"{self.path.name} changed on disk after it was collected (sha256 {self.sha256[:12]} at collection, "
+                f"{now[:12]} now): not measured"
+            )
+        cells = json.loads(data)["cells"]  # collection checked the shape of these bytes
         measures = measure(cells)
         violations = check(measures, self.limits)
         self.stash[MEASURES_KEY] = (measures, violations)
@@ -180,6 +265,10 @@ class PrinciplesItem(pytest.Item):
             raise PrinciplesFailed(violations)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, NotebookChanged):
+            from pytest_notebooks.run.execute import CHANGED_HINT
+
+            return MessageRepr(f"{excinfo.value}\n{CHANGED_HINT}", str(self.path))
         if not isinstance(excinfo.value, PrinciplesFailed):
             return super().repr_failure(excinfo, style)
         relpath = self.config.invocation_params.dir

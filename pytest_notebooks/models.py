@@ -76,6 +76,7 @@ class FailureKind(str, enum.Enum):
     SNAPSHOT_MISSING = "snapshot-missing"
     SETUP = "setup"  # papermill refused the notebook before any cell ran
     OUTPUT_LIMIT = "output-limit"  # a cell printed more than the per-cell or whole-notebook output limit
+    NOTEBOOK_CHANGED = "notebook-changed"  # at run time the notebook's bytes were not the ones collected: not run
 
 
 @dataclass(frozen=True)

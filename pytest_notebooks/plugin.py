@@ -28,6 +28,7 @@ from pytest_notebooks.collect import (
     NotebookItem,
     PrinciplesItem,
     has_fixture,
+    place_notebook,
     stray_fixture,
 )
 from pytest_notebooks.errors import PytestNotebooksWarning
@@ -323,9 +324,15 @@ def _shown(config: pytest.Config, path: str | Path) -> str:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
-    """A notebook with a fixture beside it; a warning for a fixture that nothing runs."""
+    """A notebook with a fixture beside it, once however many paths lead to it; a warning for a
+    fixture that nothing runs."""
     if has_fixture(file_path):
-        return NotebookFile.from_parent(parent, path=file_path)
+        path, alias = place_notebook(file_path, parent.session)
+        if alias is not None:
+            warnings.warn_explicit(
+                alias, PytestNotebooksWarning, shown_path(file_path, parent.config.invocation_params.dir), 0
+            )
+        return NotebookFile.from_parent(parent, path=path) if path is not None else None
     stray = stray_fixture(file_path)
     if stray is not None:
         shown = shown_path(file_path, parent.config.invocation_params.dir)

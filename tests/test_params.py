@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_notebooks.cases.notebook import parse_parameters, read_notebook
-from pytest_notebooks.cases.params import load_cases, sibling_fixture
+from pytest_notebooks.cases.params import CASES_PARAMETERS_LIMIT, load_cases, sibling_fixture
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase
 from tests.notebooks import PARAMS, Cell, write_notebook
@@ -283,3 +283,46 @@ def test_a_case_can_undo_the_files_skip(tmp_path: Path) -> None:
         "skip: data not ready\ncases:\n  fr: {region_code: fr}\n  luna:\n    parameters: {}\n    skip: false\n",
     )
     assert [(c.case_id, bool(c.skip)) for c in cases] == [("fr", True), ("luna", False)]
+
+
+# ---------------------------------------------------------------- all cases together (issue 20)
+
+
+def big_default_fixture(cases: int, size: int = 100_000) -> str:
+    """A default of ``size`` characters, written into every one of ``cases`` cases."""
+    lines = ["parameters:", f"  run_date: {'x' * size}", "cases:"]
+    return "\n".join([*lines, *(f"  c{i}: {{region_code: r{i}}}" for i in range(cases)), ""])
+
+
+def test_a_big_default_times_many_cases_is_refused(tmp_path: Path) -> None:
+    """Each case is far under the per-case bound; together they would fill the results file."""
+    assert len(cases_for(tmp_path, big_default_fixture(190))) == 190
+    message = error_for(tmp_path, big_default_fixture(210)).splitlines()
+    default = len('"x"') - 1 + 100_000 + len('"run_date": , ')  # as JSON, about: quotes, key, separators
+    own = sum(len(f'"region_code": "r{i}", ') for i in range(210))
+    assert message == [
+        f"notebooks/vid_agg.yaml:2: the parameters of all its cases come to {210 * default + own:,} characters "
+        f"written out (a default once per case, aliases expanded), {210 * default:,} of them from 'run_date' of the "
+        f"defaults; the limit is {CASES_PARAMETERS_LIMIT:,} per fixture",
+        "  hint: every case's parameters are written into its executed notebook and into the results file; "
+        "pass big inputs as a file path and read them in the notebook",
+    ]
+
+
+def test_the_fixture_total_is_a_collection_error_before_any_kernel(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "vid_agg.ipynb", [PARAMS, "print(region_code)"])
+    (pytester.path / "vid_agg.yaml").write_text(big_default_fixture(300, 900_000))
+    result = pytester.runpytest("-ra")
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting vid_agg.ipynb*",
+            "vid_agg.yaml:2: the parameters of all its cases come to 270,*,* characters written out *; the limit "
+            f"is {CASES_PARAMETERS_LIMIT:,} per fixture",
+            "  hint: *pass big inputs as a file path and read them in the notebook",
+            "*short test summary info*",
+            "ERROR vid_agg.ipynb - vid_agg.yaml:2: the parameters of all its cases come to 270,*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert not (pytester.path / "notebook-outputs").exists()  # no case ran, no notebook was written

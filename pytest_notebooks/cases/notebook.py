@@ -58,7 +58,12 @@ def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
     not JSON, not a version 4 notebook, or a notebook of the wrong shape.
     """
     shown = label or str(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # a symlink that loops or leads nowhere, a file gone or unreadable
+        raise FixtureError(
+            shown, f"cannot be read ({exc.strerror or exc})", "point it at a readable notebook, or delete it"
+        ) from None
     nb = _parse(data, shown)
     metadata: dict[str, Any] = nb["metadata"]
     kernelspec = metadata.get("kernelspec") or {}

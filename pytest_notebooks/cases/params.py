@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import keyword
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from pytest_notebooks.cases.declared import check_declared
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
 from pytest_notebooks.cases.settings import case_settings, replacements
-from pytest_notebooks.cases.yamlfile import Locator, kind, load_yaml, suggest, top_level_keys
+from pytest_notebooks.cases.yamlfile import FIXTURE_LIMIT, Locator, kind, load_yaml, suggest, top_level_keys
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase, NotebookInfo
 
@@ -55,6 +56,10 @@ MAX_CASE_ID = 100
 # A case's parameters (defaults included) written as JSON, in characters: papermill writes them
 # into the executed notebook, and the results file keeps them, for every case.
 PARAMETERS_LIMIT = 1_000_000
+# All the cases of one fixture together, counted the same way (defaults once per case): what the
+# results file and the executed notebooks of a full run hold of parameters. The same bound as the
+# whole fixture's alias expansion, which this total can only pass through defaults repeated per case.
+CASES_PARAMETERS_LIMIT = FIXTURE_LIMIT
 _FIXTURE_HINT = re.compile(rb"^(?:cases|parameters)[ \t]*:", re.MULTILINE)
 
 
@@ -69,8 +74,17 @@ def looks_like_fixture(raw: bytes) -> bool:
 
 
 def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
-    """The fixture file beside ``notebook``, or None. Raises FixtureError when both exist."""
-    found = [p for p in (notebook.with_suffix(".yaml"), notebook.with_suffix(".yml")) if p.is_file()]
+    """The fixture file beside ``notebook``, or None. Raises FixtureError when both exist, or when
+    one is a symlink that cannot be followed (it loops, or its target is missing)."""
+    found = [p for p in (notebook.with_suffix(".yaml"), notebook.with_suffix(".yml")) if p.is_file() or p.is_symlink()]
+    for path in found:
+        broken = broken_link(path)
+        if broken:
+            raise FixtureError(
+                str(Path(label).with_name(path.name)) if label else str(path),
+                f"is a symlink that cannot be followed ({broken})",
+                f"point {path.name} at a fixture file, or delete it",
+            )
     if len(found) == 2:
         raise FixtureError(
             label or str(found[0]),
@@ -80,13 +94,30 @@ def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
     return found[0] if found else None
 
 
+def broken_link(path: Path) -> str | None:
+    """Why ``path``, a symlink, leads to no file (``Too many levels of symbolic links``), or None."""
+    if not path.is_symlink() or path.is_file():
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "it leads to a directory, not a file"
+
+
 def load_cases(fixture: Path, notebook: NotebookInfo, label: str | None = None) -> list[NotebookCase]:
     """Read ``fixture`` and return one NotebookCase per case, in file order.
 
-    ``label`` is how messages name the fixture file (a path relative to the rootdir, say).
+    ``label`` is how messages name the fixture file (a path relative to the rootdir, say). The
+    cases' parameters and the sha256 recorded with them come from the same bytes, read once.
     """
-    raw = fixture.read_bytes()
     shown = label or str(fixture)
+    try:
+        raw = fixture.read_bytes()
+    except OSError as exc:
+        raise FixtureError(
+            shown, f"cannot be read ({exc.strerror or exc})", "check that it is a readable file"
+        ) from None
     data, spots = load_yaml(shown, raw)
     return _Builder(fixture, Locator(shown, spots), notebook, hashlib.sha256(raw).hexdigest()).build(data)
 
@@ -99,6 +130,7 @@ class _Builder:
         self.where = where
         self.notebook = notebook
         self.sha = sha
+        self.written: dict[tuple[str, ...], int] = {}  # parameter path -> characters written, all cases
 
     def fail(self, path: tuple[str, ...], problem: str, hint: str = "") -> FixtureError:
         return self.where.fail(path, problem, hint)
@@ -135,6 +167,7 @@ class _Builder:
                 "write `cases:` then one indented `case_id: {parameter: value}` per case",
             )
         cases = [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
+        self.check_total()
         declared = tuple(case.case_id for case in cases)
         return [dataclasses.replace(case, declared_cases=declared, principles=limits) for case in cases]
 
@@ -234,6 +267,8 @@ class _Builder:
     def check_size(self, case_id: str, paths: list[tuple[str, ...]]) -> None:
         """The case's parameters stay under PARAMETERS_LIMIT, written as JSON (sizes from the YAML tree)."""
         sizes = {path: self.where.size(*path) for path in paths}
+        for path, size in sizes.items():
+            self.written[path] = self.written.get(path, 0) + size + len(path[-1]) + 6
         total = 2 + sum(size + len(path[-1]) + 6 for path, size in sizes.items())
         if total <= PARAMETERS_LIMIT:
             return
@@ -245,6 +280,23 @@ class _Builder:
             f"{PARAMETERS_LIMIT:,} per case",
             "parameters are written into each executed notebook and into the results file; pass big "
             "inputs as a file path and read them in the notebook",
+        )
+
+    def check_total(self) -> None:
+        """All cases' parameters together stay under CASES_PARAMETERS_LIMIT: a default is written
+        once per case, so a big one times many cases fills the results file and the outputs."""
+        total = sum(self.written.values())
+        if total <= CASES_PARAMETERS_LIMIT:
+            return
+        biggest = max(self.written, key=lambda path: self.written[path])
+        owner = "the defaults" if biggest[0] == "parameters" else f"case {biggest[1]!r}"
+        raise self.fail(
+            biggest,
+            f"the parameters of all its cases come to {total:,} characters written out (a default once per "
+            f"case, aliases expanded), {self.written[biggest]:,} of them from {biggest[-1]!r} of {owner}; the "
+            f"limit is {CASES_PARAMETERS_LIMIT:,} per fixture",
+            "every case's parameters are written into its executed notebook and into the results file; pass "
+            "big inputs as a file path and read them in the notebook",
         )
 
     def parameters(self, value: Any, path: tuple[str, ...], owner: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The papermill engine cases run with: nbclient's client, plus an output limit and masking.
 
 A boundary module like execute.py (it subclasses papermill's and nbclient's classes); execute.py
-runs every case through ``papermill.execute_notebook(..., engine_name=ENGINE_NAME, guard=...)``.
+runs every case through ``papermill.execute_notebook(notebook, ..., engine_name=ENGINE_NAME,
+guard=..., source_path=...)``: handed a notebook rather than a path, papermill would record the
+whole notebook as the saved copy's ``input_path``; ``source_path`` is the path recorded instead.
 
 Masking: every message from the kernel is masked (redact.py) before nbclient turns it into an
 output, so no copy papermill saves while a cell runs holds a secret either. A secret printed
@@ -404,9 +406,12 @@ class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no
         log_output: bool = False,
         autosave_cell_every: int = 30,
         guard: Guard | None = None,
+        source_path: str | None = None,
         **kwargs: Any,
     ) -> Any:
         guard = guard or Guard(None, None, Redactor())
+        if source_path is not None:  # handed a notebook, papermill records the notebook itself as its input
+            nb.metadata.papermill["input_path"] = source_path
         nb_man = GuardedManager(
             nb,
             guard,

@@ -4,6 +4,10 @@ A case runs through ``papermill.execute_notebook`` in its own kernel. Whatever h
 cell error, timeout, dead kernel, missing kernel, Ctrl-C), the executed notebook is saved and
 stamped with the outcome before this module returns or re-raises.
 
+The notebook is read once, before the kernel starts, and must be the bytes hashed at collection
+(``case.notebook_sha256``); papermill is handed those bytes as a notebook, and the cell numbering
+and the saved copy come from them too, so what ran is what was collected and recorded.
+
 papermill alone gets two tags wrong, so the verdict is taken from the saved notebook, not from
 papermill's exception: a cell tagged ``raises-exception`` must raise (papermill fails the run when
 it does), and ``skip-execution`` cells are not run (passed to nbclient explicitly).
@@ -16,7 +20,9 @@ every report is derived from those two.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -36,6 +42,11 @@ from pytest_notebooks.run.verdict import TemplateNumbering, failing_line, judge
 SKIP_TAG = "skip-execution"
 KERNEL_START_TIMEOUT = 60  # at most; a whole-notebook `timeout` counts the kernel start too
 TIMEOUT_ENAME = "PytestNotebooksTimeout"  # marks nbclient's synthesized reply to a timed-out cell
+CHANGED_HINT = (
+    "hint: run pytest again, so that it collects and runs the notebook as it is now. Something rewrote it "
+    "during this run (another notebook, a script, an editor saving it): what would run now is not what "
+    "was collected, hashed and recorded"
+)
 
 
 @dataclass(frozen=True)
@@ -77,60 +88,97 @@ def run_case(
     ``next_case`` is started before this one runs.
     """
     started = time.monotonic()
-    deadline = started + settings.timeout if settings.timeout else None
     redactor = Redactor.from_environ(os.environ, settings.redact)
-    running: list[int] = []  # index (in the executed copy) of the cell that started last
-    limit_of_running: list[tuple[FailureKind, float]] = []  # the limit the running cell was given
-    timed_out: list[int] = []  # index of the cell that hit its limit and was interrupted
+    if not is_url(output_path):
+        problem = _prepare_output(output_path)
+        if problem:
+            unsaved = CellFailure(FailureKind.SETUP, ename=problem[0], evalue=redactor.text(problem[1]))
+            return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
+    template, failure = read_template(case)
+    spec = _kernel_spec(settings.kernel) if failure is None else None
+    if failure is None and spec is None:
+        failure = _missing_kernel(settings.kernel) if settings.kernel else _no_kernel()
+    if failure is not None:  # nothing ran: the template's bytes are saved, stamped with why
+        failure, kernel_name, nb = _finish(
+            case, output_path, failure, [], redactor, settings.kernel, template, ran=False
+        )
+        return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
+    watch = _Watch(settings, started, _Progress(case, template, redactor) if settings.log_output else None)
+    failure = _execute(case, output_path, settings, template, spec, watch, redactor, pool, next_case)
+    failure, kernel_name, nb = _finish(case, output_path, failure, watch.running, redactor, settings.kernel, template)
+    return ExecutionResult(
+        case_id=case.case_id,
+        passed=failure is None,
+        duration=time.monotonic() - started,
+        output_path=output_path,
+        kernel_name=kernel_name,
+        failure=failure,
+        notebook=nb,
+    )
 
-    progress = _Progress(case, redactor) if settings.log_output else None
 
-    def on_cell_start(cell: Any, cell_index: int) -> None:
-        running.append(cell_index)
-        if progress is not None:
-            progress.started(cell, cell_index)
+class _Watch:
+    """papermill's callbacks for one run: which cell runs, the limit it was given, which one timed out."""
 
-    def timeout_func(cell: Any) -> float | None:
-        limits = [(FailureKind.CELL_TIMEOUT, settings.cell_timeout)] if settings.cell_timeout else []
-        if deadline is not None:
-            remaining = max(deadline - time.monotonic(), 0.01)
-            limits.append((FailureKind.NOTEBOOK_TIMEOUT, remaining))
+    def __init__(self, settings: RunSettings, started: float, progress: _Progress | None) -> None:
+        self.settings = settings
+        self.deadline = started + settings.timeout if settings.timeout else None
+        self.progress = progress
+        self.running: list[int] = []  # index (in the executed copy) of the cell that started last
+        self.limits: list[tuple[FailureKind, float]] = []  # the limit the running cell was given
+        self.timed_out: list[int] = []  # index of the cell that hit its limit and was interrupted
+
+    def on_cell_start(self, cell: Any, cell_index: int) -> None:
+        self.running.append(cell_index)
+        if self.progress is not None:
+            self.progress.started(cell, cell_index)
+
+    def timeout_func(self, cell: Any) -> float | None:
+        limits = [(FailureKind.CELL_TIMEOUT, self.settings.cell_timeout)] if self.settings.cell_timeout else []
+        if self.deadline is not None:
+            limits.append((FailureKind.NOTEBOOK_TIMEOUT, max(self.deadline - time.monotonic(), 0.01)))
         if not limits:
             return None
         chosen = min(limits, key=lambda pair: pair[1])
-        limit_of_running.append(chosen)
+        self.limits.append(chosen)
         return chosen[1]
 
-    def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
-        if progress is not None:
-            progress.executed(cell)
+    def on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
+        if self.progress is not None:
+            self.progress.executed(cell)
         if execute_reply.get("content", {}).get("ename") == TIMEOUT_ENAME:
-            timed_out.append(cell_index)
+            self.timed_out.append(cell_index)
 
-    def timeout_failure() -> CellFailure:
-        kind = limit_of_running[-1][0] if limit_of_running else FailureKind.CELL_TIMEOUT
-        return CellFailure(
-            kind, limit=settings.timeout if kind is FailureKind.NOTEBOOK_TIMEOUT else settings.cell_timeout
-        )
+    def timeout_failure(self) -> CellFailure:
+        kind = self.limits[-1][0] if self.limits else FailureKind.CELL_TIMEOUT
+        limit = self.settings.timeout if kind is FailureKind.NOTEBOOK_TIMEOUT else self.settings.cell_timeout
+        return CellFailure(kind, limit=limit)
 
-    if not is_url(output_path):
-        try:
-            Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            unsaved = CellFailure(
-                FailureKind.SETUP,
-                ename=type(exc).__name__,
-                evalue=redactor.text(f"cannot create the output directory for {output_path}: {exc}"),
-            )
-            return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
+    def start_timeout(self) -> int:
+        """Seconds the kernel may take to get ready: a whole-notebook limit counts it too."""
+        if self.deadline is None:
+            return KERNEL_START_TIMEOUT
+        return min(KERNEL_START_TIMEOUT, max(math.ceil(self.deadline - time.monotonic()), 1))  # whole seconds
 
+    def never_ready(self) -> bool:
+        """The whole-notebook limit ran out before any cell started: the kernel never got ready."""
+        return not self.running and self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def _execute(
+    case: NotebookCase,
+    output_path: str,
+    settings: RunSettings,
+    template: bytes,
+    spec: Any,
+    watch: _Watch,
+    redactor: Redactor,
+    pool: KernelPool | None,
+    next_case: NextCase | None,
+) -> CellFailure | None:
+    """Run the template's bytes through papermill in a kernel of ``pool``; what an exception out
+    of it means (None: judge the saved notebook)."""
     failure: CellFailure | None = None
-    kernel_name = settings.kernel
-    spec = _kernel_spec(kernel_name)
-    if spec is None:
-        failure = _missing_kernel(kernel_name) if kernel_name else _no_kernel()
-        failure, kernel_name, nb = _finish(case, output_path, failure, running, redactor, kernel_name)
-        return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
     own_pool = pool is None
     pool = pool or KernelPool()
     manager = None
@@ -143,54 +191,84 @@ def run_case(
         from pytest_notebooks.run.engine import ENGINE_NAME, Guard
 
         guard = Guard(settings.max_cell_output, settings.max_output, redactor)
-        start_timeout = KERNEL_START_TIMEOUT
-        if deadline is not None:  # nbclient takes whole seconds
-            start_timeout = min(start_timeout, max(math.ceil(deadline - time.monotonic()), 1))
         papermill.execute_notebook(
-            str(case.notebook),
+            _notebook_node(template),  # the bytes collected, not the path: it may have changed since
             output_path,
             parameters=case.parameters,
-            kernel_name=kernel_name,
+            kernel_name=settings.kernel,
             progress_bar=False,
             cwd=str(case.notebook.parent),
-            start_timeout=start_timeout,
+            start_timeout=watch.start_timeout(),
             engine_name=ENGINE_NAME,
+            source_path=str(case.notebook),  # what the saved copy's metadata names as its input
             guard=guard,
-            timeout_func=timeout_func,
+            timeout_func=watch.timeout_func,
             # On a timeout, interrupt the cell (its KeyboardInterrupt traceback shows where it
             # hung) and stop at once; the kernel then shuts down idle instead of mid-request.
             interrupt_on_timeout=True,
             error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "", "traceback": []},
-            on_cell_start=on_cell_start,
-            on_cell_executed=on_cell_executed,
+            on_cell_start=watch.on_cell_start,
+            on_cell_executed=watch.on_cell_executed,
             skip_cells_with_tag=SKIP_TAG,
             km=manager,
         )
     except KeyboardInterrupt:
-        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), running, redactor)
+        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), watch.running, redactor, template=template)
         raise
     except Exception as exc:  # noqa: BLE001 - classified below; never a plugin traceback
-        failure = _failure_from(exc, timeout_failure() if timed_out else None, timeout_failure(), redactor)
-        if not running and deadline is not None and time.monotonic() >= deadline and failure is not None:
-            failure = CellFailure(FailureKind.NOTEBOOK_TIMEOUT, limit=settings.timeout)  # the kernel never got ready
+        timed_out = watch.timeout_failure() if watch.timed_out else None
+        failure = _failure_from(exc, timed_out, watch.timeout_failure(), redactor)
+        if failure is not None and watch.never_ready():
+            failure = CellFailure(FailureKind.NOTEBOOK_TIMEOUT, limit=settings.timeout)
     finally:
         if manager is not None:
             pool.release(manager)
         if own_pool:
             pool.close()
     if guard is not None and guard.hit is not None:  # whatever papermill made of the stopped cell
-        failure = CellFailure(FailureKind.OUTPUT_LIMIT, limit=guard.hit.limit, scope=guard.hit.scope)
-        running.append(guard.hit.cell_index)
-    failure, kernel_name, nb = _finish(case, output_path, failure, running, redactor, kernel_name)
-    return ExecutionResult(
-        case_id=case.case_id,
-        passed=failure is None,
-        duration=time.monotonic() - started,
-        output_path=output_path,
-        kernel_name=kernel_name,
-        failure=failure,
-        notebook=nb,
+        watch.running.append(guard.hit.cell_index)
+        return CellFailure(FailureKind.OUTPUT_LIMIT, limit=guard.hit.limit, scope=guard.hit.scope)
+    return failure
+
+
+def _prepare_output(output_path: str) -> tuple[str, str] | None:
+    """Create the output notebook's directory and remove the copy an earlier run left there, so
+    that a case stopped before papermill's first save is not judged from (and saved over) the old
+    run's outputs. Returns (exception name, message) when the directory cannot be made."""
+    path = Path(output_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return type(exc).__name__, f"cannot create the output directory for {output_path}: {exc}"
+    with contextlib.suppress(OSError):  # not there, or not ours to remove: papermill overwrites it
+        path.unlink(missing_ok=True)
+    return None
+
+
+def read_template(case: NotebookCase) -> tuple[bytes, CellFailure | None]:
+    """The notebook's bytes, read once for the whole run, and the failure when they are not the
+    bytes hashed at collection (None when they are, or when the case carries no hash)."""
+    name = case.notebook.name
+    try:
+        data = case.notebook.read_bytes()
+    except OSError as exc:
+        problem = f"{name} cannot be read since it was collected ({exc.strerror or exc}): not run"
+        return b"", CellFailure(FailureKind.NOTEBOOK_CHANGED, evalue=problem, detail=CHANGED_HINT)
+    now = hashlib.sha256(data).hexdigest()
+    if not case.notebook_sha256 or now == case.notebook_sha256:
+        return data, None
+    problem = (
+        f"{name} changed on disk after it was collected (sha256 {case.notebook_sha256[:12]} at collection, "
+        f"{now[:12]} now): not run"
     )
+    return data, CellFailure(FailureKind.NOTEBOOK_CHANGED, evalue=problem, detail=CHANGED_HINT)
+
+
+def _notebook_node(template: bytes) -> Any:
+    """The notebook papermill runs, from the bytes read once (as papermill reads a path)."""
+    import nbformat
+
+    return nbformat.reads(template.decode("utf-8"), as_version=4)
 
 
 def _failure_from(
@@ -279,29 +357,32 @@ def _finish(
     running: list[int],
     redactor: Redactor,
     kernel_name: str | None = None,
+    template: bytes = b"",
+    *,
+    ran: bool = True,
 ) -> tuple[CellFailure | None, str | None, dict[str, Any]]:
-    """Load the saved notebook (or the template), mask it, judge it, stamp it, write it back."""
-    import nbformat
-    from papermill.iorw import load_notebook_node, write_ipynb
+    """Load the saved notebook (or the template's bytes), mask it, judge it, stamp it, write it back.
+
+    ``ran`` is false when papermill was never called: a file at ``output_path`` is then not this
+    run's (an S3 output is not removed before the run).
+    """
+    from papermill.iorw import write_ipynb
 
     try:
-        nb = load_notebook_node(output_path)
-    except (FileNotFoundError, OSError, ValueError):
-        try:  # papermill stopped before saving: the template, as papermill would have saved it
-            nb = nbformat.v4.upgrade(nbformat.read(str(case.notebook), as_version=4))
-        except Exception as exc:  # noqa: BLE001 - nbformat cannot read it: nothing to save
-            unread = CellFailure(
-                FailureKind.SETUP,
-                ename=type(exc).__name__,
-                evalue=redactor.text(f"nbformat cannot read the notebook: {exc}"),
-            )
-            return failure or unread, kernel_name, {}
+        nb = _saved_or_template(output_path if ran else None, template)
+    except Exception as exc:  # noqa: BLE001 - nbformat cannot read it: nothing to save
+        unread = CellFailure(
+            FailureKind.SETUP,
+            ename=type(exc).__name__,
+            evalue=redactor.text(f"nbformat cannot read the notebook: {exc}"),
+        )
+        return failure or unread, kernel_name, {}
     nb.cells = [cell for cell in nb.cells if ERROR_MARKER_TAG not in cell_tags(cell)]
     if redactor:
         redactor.data(nb)
         for cell in nb.cells:
             redactor.streams(cell.get("outputs", []))
-    numbering = TemplateNumbering.of(json.loads(case.notebook.read_bytes()).get("cells", []), nb.cells)
+    numbering = TemplateNumbering.of(json.loads(template).get("cells", []), nb.cells)
     if failure is None:
         failure = judge(nb.cells, numbering)
     elif failure.kind not in (FailureKind.MISSING_KERNEL, FailureKind.SETUP) and running:
@@ -339,6 +420,20 @@ def _finish(
     return failure, kernel_name, nb
 
 
+def _saved_or_template(output_path: str | None, template: bytes) -> Any:
+    """The notebook papermill saved at ``output_path``, else the template as papermill would have
+    saved it (it stopped before saving, or never ran)."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+
+    if output_path is not None:
+        try:
+            return load_notebook_node(output_path)
+        except (FileNotFoundError, OSError, ValueError):
+            pass
+    return nbformat.v4.upgrade(_notebook_node(template))
+
+
 def _mark(nb: Any, failure: CellFailure, numbering: TemplateNumbering) -> None:
     """Put a banner at the top of the saved notebook and an anchor before the failing cell."""
     import nbformat
@@ -372,12 +467,12 @@ class _Progress:
     """--notebooks-log-output: ``nb.ipynb::fr cell 4/12`` as each code cell starts, then its output,
     masked like everything else, as each cell ends (shown live with ``-s``, else on failure)."""
 
-    def __init__(self, case: NotebookCase, redactor: Redactor) -> None:
+    def __init__(self, case: NotebookCase, template: bytes, redactor: Redactor) -> None:
         self.name = f"{case.notebook.name}::{case.case_id}"
         self.redactor = redactor
         try:
-            cells = json.loads(case.notebook.read_bytes()).get("cells", [])
-        except (OSError, ValueError):
+            cells = json.loads(template).get("cells", [])
+        except ValueError:
             cells = []
         self.total = sum(1 for cell in cells if cell.get("cell_type") == "code") + 1  # + injected parameters
         self.count = 0
