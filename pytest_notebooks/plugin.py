@@ -34,7 +34,12 @@ from pytest_notebooks.collect import (
 from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.models import Options
-from pytest_notebooks.results.recorder import PRINCIPLES_ATTRIBUTE, REPORT_ATTRIBUTE, WORKER_OUTPUT_KEY, Recorder
+from pytest_notebooks.results.recorder import (
+    PRINCIPLES_ATTRIBUTE,
+    REPORT_ATTRIBUTE,
+    Recorder,
+    collected_on_worker,
+)
 from pytest_notebooks.review.normalize import parse_replacement
 from pytest_notebooks.run.kernels import KERNEL_STARTS, KernelPool
 
@@ -357,7 +362,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if recorder is not None:
         recorder.collected(item.nodeid, item.record())
     elif hasattr(item.config, "workerinput"):
-        item.config.workeroutput.setdefault(WORKER_OUTPUT_KEY, {})[item.nodeid] = item.record()  # type: ignore[attr-defined]
+        collected_on_worker(item.config.workeroutput, item.nodeid, item.record())  # type: ignore[attr-defined]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -430,6 +435,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
         shown_path=_shown(config, options.results_path),
         write_empty=bool(config.getoption("notebooks_shard")),
     )
+    recorder.read_previous()  # once, before any case runs: the file belongs to this session
     config.stash[RECORDER_KEY] = recorder
     config.pluginmanager.register(recorder, "notebooks-recorder")
     config.pluginmanager.register(_XdistBridge(recorder), "notebooks-recorder-xdist")

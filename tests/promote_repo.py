@@ -114,12 +114,13 @@ class NotebookRepo:
         )
         path = self.root / RESULTS
         recorder = Recorder(path=path, rootdir=self.root, output_dir=str(self.root / "notebook-outputs"), git=state)
+        recorder.read_previous()  # as the plugin does when the session starts
         for notebook, cases in sorted(self.cases.items()):
             fixture = str(Path(notebook).with_suffix(".yaml").as_posix())
             notebook_sha = (sha256 or {}).get(notebook) or _sha(self.root / notebook)
             for case in cases:
                 outcome = (outcomes or {}).get(notebook, {}).get(case, "passed")
-                record = _record(notebook, fixture, case, notebook_sha, _sha(self.root / fixture), outcome)
+                record = _record(notebook, fixture, case, notebook_sha, _sha(self.root / fixture), outcome, cases)
                 nodeid = f"{notebook}::{case}"
                 recorder.add(nodeid, "setup", "skipped" if outcome == "skipped" else "passed", 0.1, record, False)
                 if outcome != "skipped":
@@ -135,7 +136,9 @@ def live_stamp(data: bytes | None) -> dict[str, Any]:
     return stamp
 
 
-def _record(notebook: str, fixture: str, case: str, nb_sha: str, fx_sha: str, outcome: str) -> dict[str, Any]:
+def _record(
+    notebook: str, fixture: str, case: str, nb_sha: str, fx_sha: str, outcome: str, declared: Sequence[str]
+) -> dict[str, Any]:
     failure = None
     if outcome == "failed":
         failure = {
@@ -159,6 +162,7 @@ def _record(notebook: str, fixture: str, case: str, nb_sha: str, fx_sha: str, ou
         "kernel": "python3",
         "execution_seconds": 0.9,
         "failure": failure,
+        "declared_cases": list(declared),
     }
 
 

@@ -214,7 +214,7 @@ def test_fixture_skip_and_xfail_do_not_block_runtime_ones_do(project: Project) -
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ('{"schema": "pytest-notebooks/results", "version": 2, "notebooks": {}}', "invalid results file at"),
+        ('{"schema": "pytest-notebooks/results", "version": 3, "notebooks": {}}', "invalid results file at"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ("\x00", "NUL bytes"),
         ('{"schema": "pytest-notebooks/results", "version": 1}', "results schema version 1"),

@@ -313,7 +313,7 @@ def test_two_cases_under_xdist_write_separate_outputs_and_one_results_file(pytes
         assert nb["metadata"]["papermill"]["parameters"]["region_code"] == region
     results = output(pytester, "results.json")
     assert results["schema"] == "pytest-notebooks/results"
-    assert results["version"] == 2
+    assert results["version"] == 3
     assert results["summary"] == {"passed": 3, "failed": 1}
     by_case = {(c["notebook"], c["case"]): c for c in results["cases"]}
     assert set(by_case) == {

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_notebooks.results.recorder import NOT_RUN, build_document
+from pytest_notebooks.results.recorder import NOT_RUN, build_document, rank
 
-# worse first: a case reported by two shards keeps its worse outcome; a real record beats "not run"
-_RANK = {"crashed": 0, "interrupted": 1, "error": 2, "failed": 3, "xpassed": 4, "skipped": 5, "xfailed": 6}
 _STATES = ("interrupted", "internal-error", "worker-crashed", "stopped", "completed")
 
 
@@ -18,8 +16,10 @@ class MergeError(ValueError):
 def merge_documents(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """One results document from the (validated) results files of several shards of one run.
 
-    They must share git commit and dirty state and agree on every notebook's hashes. The merged
-    session state is the worst of theirs.
+    They must share git commit and dirty state and agree on every notebook's hashes. A case is one
+    record, by notebook and case id: a real record beats ``not run``, and of two real ones (a case
+    run in two shards) the worse outcome wins. The merged session state is the worst of theirs.
+    Notebook entries (declared case ids, principles) come from the files.
     """
     if not documents:
         raise MergeError("no results files to merge")
@@ -27,17 +27,20 @@ def merge_documents(documents: list[dict[str, Any]]) -> dict[str, Any]:
     for doc in documents[1:]:
         if doc.get("git") != first.get("git"):
             raise MergeError(f"results from different commits or trees: {first.get('git')} and {doc.get('git')}")
-    hashes: dict[str, tuple[Any, Any]] = {}
-    cases: dict[str, dict[str, Any]] = {}
+    notebooks: dict[str, dict[str, Any]] = {}
+    cases: dict[tuple[str, str], dict[str, Any]] = {}
     for doc in documents:
         for nb in doc["notebooks"]:
-            seen = hashes.setdefault(nb["path"], (nb["sha256"], nb["fixture_sha256"]))
-            if seen != (nb["sha256"], nb["fixture_sha256"]):
+            seen = notebooks.setdefault(nb["path"], dict(nb))
+            if (seen["sha256"], seen["fixture_sha256"]) != (nb["sha256"], nb["fixture_sha256"]):
                 raise MergeError(f"{nb['path']} was tested with different contents in different shards")
+            if "principles" in nb:
+                seen.setdefault("principles", nb["principles"])
         for case in doc["cases"]:
-            held = cases.get(case["nodeid"])
+            key = (case["notebook"], case["case"])
+            held = cases.get(key)
             if held is None or _rank(case) < _rank(held):
-                cases[case["nodeid"]] = case
+                cases[key] = case
     sessions = [doc["session"] for doc in documents]
     state = min((s["state"] for s in sessions), key=_STATES.index)
     session = {
@@ -52,11 +55,12 @@ def merge_documents(documents: list[dict[str, Any]]) -> dict[str, Any]:
         session=session,
         sessions=[s for doc in documents for s in doc.get("sessions", [doc["session"]])],
         cases=list(cases.values()),
+        notebooks=notebooks,
+        principles={path: nb["principles"] for path, nb in notebooks.items() if "principles" in nb},
         merged_from=len(documents),
     )
 
 
 def _rank(case: dict[str, Any]) -> int:
-    if case["outcome"] == NOT_RUN:
-        return 99
-    return _RANK.get(case["outcome"], 10)  # passed: 10, behind every other real outcome
+    """Worse first; ``not run`` behind every real outcome."""
+    return 99 if case["outcome"] == NOT_RUN else rank(case["outcome"])

@@ -2,19 +2,22 @@
 
 The shape is published as ``results.schema.json`` (JSON Schema 2020-12) in this package and
 checked with ``jsonschema``, so a hand-edited or truncated file is refused with one line naming the
-first problem and where it is, never with a traceback.
+first problem and where it is, never with a traceback. What the schema cannot say is checked here
+too (``check_entries``): every notebook and fixture path has its one normal spelling, and no case or
+notebook has two entries, so that ``a.ipynb`` failed and ``./a.ipynb`` passed cannot both stand.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 SCHEMA = "pytest-notebooks/results"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: attempts and flaky per case, declared case ids only per notebook
 SCHEMA_FILE = "results.schema.json"
 MAX_BYTES = 512 * 1024 * 1024  # a results file larger than this is not one we wrote
 
@@ -60,6 +63,7 @@ def parse_results(text: str, where: str, *, check: bool = True) -> dict[str, Any
         )
     if check:
         validate(document, where)
+    check_entries(document, where)
     return document
 
 
@@ -76,6 +80,90 @@ def validate(document: dict[str, Any], where: str) -> None:
         location = "/".join(str(part) for part in error.absolute_path) or "(top level)"
         message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
         raise ResultsError(f"{where}: invalid results file at {location}: {message}")
+
+
+def normal_path(path: str) -> bool:
+    """Whether ``path`` is spelled as the plugin writes paths: relative, ``/``-separated, and without
+    empty, ``.`` or ``..`` parts (so not absolute, no ``//``, no trailing ``/``)."""
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+def check_entries(document: Mapping[str, Any], where: str) -> None:
+    """One spelling of every notebook and fixture path, one entry per notebook and per case.
+
+    Raise ResultsError naming the file and the first entry that breaks it. Works on any parsed JSON
+    (the recorder calls it without the schema check), skipping what is not shaped as expected.
+    """
+    problem = entries_problem(document)
+    if problem:
+        raise ResultsError(f"{where}: invalid results file: {problem}")
+
+
+def entries_problem(document: Mapping[str, Any]) -> str:
+    """What ``check_entries`` refuses, in words naming the entry; ``""`` when nothing."""
+    return _notebooks_problem(document.get("notebooks")) or _cases_problem(document.get("cases"))
+
+
+def _path_problem(entry: Mapping[str, Any], key: str, name: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or normal_path(value):
+        return ""
+    if value.startswith("/"):
+        return (
+            f"{name} path {value!r} is absolute, not relative to the rootdir (a notebook outside the rootdir: "
+            "run pytest from a directory above it, or give --rootdir)"
+        )
+    return (
+        f"{name} path {value!r} is not in normal form (relative to the rootdir, no '.', '..' or empty parts): "
+        "one file spelled two ways would count as two"
+    )
+
+
+def _notebooks_problem(notebooks: Any) -> str:
+    first: dict[str, int] = {}
+    for index, notebook in enumerate(notebooks if isinstance(notebooks, list) else ()):
+        if not isinstance(notebook, dict):
+            continue
+        path = str(notebook.get("path"))
+        problem = _path_problem(notebook, "path", "notebook") or _path_problem(notebook, "fixture", "fixture")
+        if not problem and first.setdefault(path, index) != index:
+            problem = (
+                f"a second entry of notebook {path!r} (the first is notebooks[{first[path]}]): one notebook, one entry"
+            )
+        if problem:
+            return f"notebooks[{index}] ({path!r}): {problem}"
+    return ""
+
+
+def _cases_problem(cases: Any) -> str:
+    nodeids: dict[str, int] = {}
+    names: dict[tuple[str, str], int] = {}
+    for index, case in enumerate(cases if isinstance(cases, list) else ()):
+        if not isinstance(case, dict):
+            continue
+        nodeid, name = str(case.get("nodeid")), (str(case.get("notebook")), str(case.get("case")))
+        problem = _path_problem(case, "notebook", "notebook") or _path_problem(case, "fixture", "fixture")
+        if not problem and nodeids.setdefault(nodeid, index) != index:
+            problem = (
+                f"a second record of node id {nodeid!r} (the first is cases[{nodeids[nodeid]}]): one case, one record"
+            )
+        if not problem and names.setdefault(name, index) != index:
+            problem = (
+                f"a second record of {name[0]} case {name[1]!r} (the first is cases[{names[name]}]): one case, "
+                "one record (a notebook reached by two paths?)"
+            )
+        if problem:
+            return f"cases[{index}] (node id {nodeid!r}): {problem}"
+    return ""
+
+
+def flaky_note(case: Mapping[str, Any]) -> str:
+    """``flaky: passed on attempt 2 of 2`` for a case that passed on a rerun, else ``""`` (for the reports)."""
+    attempts = case.get("attempts")
+    if case.get("flaky") is not True or not isinstance(attempts, list):
+        return ""
+    passed = [i for i, a in enumerate(attempts, 1) if isinstance(a, dict) and a.get("outcome") == "passed"]
+    return f"flaky: passed on attempt {passed[0]} of {len(attempts)}" if passed else "flaky"
 
 
 def load_results(path: Path, *, check: bool = True) -> dict[str, Any]:

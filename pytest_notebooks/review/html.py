@@ -19,6 +19,7 @@ from typing import Any
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG
 from pytest_notebooks.files import is_url
+from pytest_notebooks.results.read import flaky_note
 
 MAX_RENDERED = 50  # notebooks rendered with nbconvert in one report (about 0.1-0.4 s each)
 FAILING_TAG = "pytest-notebooks-failing"
@@ -162,7 +163,7 @@ def _table(cases: Sequence[dict[str, Any]]) -> str:
     for index, case in enumerate(cases):
         outcome = str(case.get("outcome"))
         failure = case.get("failure") or {}
-        where = failure.get("summary", "")
+        where = failure.get("summary", "") or flaky_note(case)
         cell = f"cell {failure['cell']}" if failure.get("cell") else ""
         link = f'<a href="#case-{index}">{_e(cell or "details")}</a>' if outcome not in (*PASSED, "not run") else ""
         output = case.get("output") or ""

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_notebooks.results.read import flaky_note
 from pytest_notebooks.review.changes import Change, SnapshotUpdate, TemplateChange
 from pytest_notebooks.review.diff import CellChange
 from pytest_notebooks.review.fixturediff import FixtureChange
@@ -387,8 +388,7 @@ def _table(review: Review, room: int) -> str:
 
 def _row(case: dict[str, Any]) -> str:
     outcome = _outcome(case)
-    failure = case.get("failure")
-    summary = failure.get("summary", "") if isinstance(failure, dict) else ""
+    summary = _summary(case)
     duration = case.get("duration")
     seconds = f"{duration:.1f} s" if isinstance(duration, (int, float)) and not isinstance(duration, bool) else ""
     notebook = _inline(_text(case.get("notebook")), MAX_NAME, name=True)
@@ -475,6 +475,12 @@ def _outcome(case: dict[str, Any]) -> str:
     return _text(case.get("outcome")) or "unknown"
 
 
+def _summary(case: dict[str, Any]) -> Any:
+    """The failure's summary; for a case that passed on a rerun, that it is flaky."""
+    failure = case.get("failure")
+    return failure.get("summary", "") if isinstance(failure, dict) else flaky_note(case)
+
+
 def _ranked(counts: Iterable[str]) -> list[str]:
     """Outcomes in the verdict's order: the known ones as pytest lists them, then others by name."""
     present = set(counts)
@@ -507,8 +513,7 @@ def render_text(review: Review) -> str:
     else:
         lines += [_visible(note) for note in _text_notes(review)]
     for case in _ordered(review.cases()):
-        failure = case.get("failure")
-        summary = failure.get("summary", "") if isinstance(failure, dict) else ""
+        summary = _summary(case)
         name = f"{_text(case.get('notebook'))}::{_text(case.get('case'))}"
         lines.append(_visible(f"  {_outcome(case):<8} {name}  {' '.join(_text(summary).split())}".rstrip()))
     for part in review.parts("    "):
