@@ -172,3 +172,33 @@ def test_what_is_published_is_the_committed_blob(project: Project) -> None:
     live = json.loads(published_bytes(project, "etl.ipynb") or b"{}")
     committed = json.loads(project.repo.git.show("HEAD:etl.ipynb"))
     assert live["cells"] == committed["cells"]
+
+
+FLAKY = (
+    "import pathlib\n"
+    "marker = pathlib.Path('first-attempt.done')\n"
+    "if not marker.exists():\n"
+    "    marker.write_text('x')\n"
+    "    raise RuntimeError('fails on its first attempt only')"
+)
+
+
+def test_a_flaky_case_holds_its_notebook_back_unless_accepted(project: Project) -> None:
+    project.notebook("etl", FLAKY, ONE)
+    (project.root / ".gitignore").write_text("notebook-outputs/\nlive/\n*.done\n")
+    project.commit()
+    tested = project.pytest("-p", "no:xdist", "--reruns", "1")
+    assert tested.returncode == 0, tested.stdout
+    record = project.results()["cases"][0]
+    assert (record["outcome"], record["flaky"], record["failure"]) == ("passed", True, None)
+    held = project.promote()
+    assert held.code == 4, held.text
+    assert "etl.ipynb: case 'fr' is flaky: it passed only when run again (attempt 2 of 2)" in held.err
+    assert project.published() == []
+
+    project.commit("[tool.nbpromote]\naccept_flaky = true\n")
+    (project.root / "first-attempt.done").unlink()
+    assert project.pytest("-p", "no:xdist", "--reruns", "1").returncode == 0
+    promoted = project.promote()
+    assert promoted.code == 0, promoted.text
+    assert project.published() == ["etl.ipynb"]

@@ -4,6 +4,7 @@ nbpromote [--results FILE] [--target URL] [--source-root DIR] [--dry-run] [--pru
 nbpromote status   [--target URL]
 nbpromote history  [--target URL] [--limit N]
 nbpromote rollback RELEASE [--target URL] [--dry-run] [--prune]
+nbpromote abandon  [--target URL] [--dry-run]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, Poi
 from pytest_notebooks.promote.publish import (
     Outcome,
     PublishOptions,
+    abandon,
     applying_note,
     history,
     live_heads,
@@ -35,7 +37,7 @@ from pytest_notebooks.promote.publish import (
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
 from pytest_notebooks.promote.store import open_store
 
-COMMANDS = ("promote", "status", "history", "rollback")
+COMMANDS = ("promote", "status", "history", "rollback", "abandon")
 EXIT_CODES = f"""\
 exit codes:
   {ExitCode.PROMOTED:d}  promoted: a release was made (status, history: done; --dry-run: would promote)
@@ -49,6 +51,7 @@ exit codes:
      were held back (listed)
   {ExitCode.CONFLICT:d}  conflict: another promotion or rollback is running or won the race; nothing changed here
 """
+UNDO_SYMBOLS = {"deleted": "x", "put back": "~", "restored": "+", "untouched": "=", "left": "!"}
 SYMBOLS = {
     Action.ADD: "+",
     Action.CHANGE: "~",
@@ -114,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nbpromote (pytest-notebooks {__version__})")
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
     commands = parser.add_subparsers(
-        title="commands", metavar="{promote,status,history,rollback}", dest="command", required=True
+        title="commands", metavar="{promote,status,history,rollback,abandon}", dest="command", required=True
     )
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -167,6 +170,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("release", help="a release id from `nbpromote history`, or its number")
     _writing_options(sub)
     sub.set_defaults(run=_rollback)
+
+    sub = command(
+        "abandon",
+        "undo a release that a stopped run left half applied (one it cannot finish): put back the live keys "
+        "it wrote and make the release before it current again",
+    )
+    sub.add_argument("--dry-run", action="store_true", help="print what would be put back, write nothing")
+    sub.set_defaults(run=_abandon)
     return parser
 
 
@@ -195,6 +206,7 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     policy = Policy(
         accept_fixture_skips=config.accept_fixture_skips is not False,
         accept_fixture_xfails=config.accept_fixture_xfails is not False,
+        accept_flaky=config.accept_flaky is True,
         all_or_nothing=namespace.all_or_nothing or bool(config.all_or_nothing),
         groups=config.groups or {},
     )
@@ -230,6 +242,31 @@ def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:
     )
     outcome = rollback(open_store(target), namespace.release, options)
     return _report(outcome, target, options, out)
+
+
+def _abandon(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, _, config = _context(namespace)
+    target = _target(namespace, base, config)
+    done = abandon(open_store(target), PublishOptions(dry_run=namespace.dry_run))
+    for note in done.notes:
+        print(note, file=out)
+    if done.release is None:
+        live = f"release {done.base} is live and complete" if done.base else "nothing has been promoted here yet"
+        print(f"{target.url}: nothing to abandon: {live}", file=out)
+        return done.code
+    before = f"base: release {done.base}" if done.base else "no release before it"
+    print(f"{target.url}: release {done.release} was left half applied ({before}, {done.lapsed})", file=out)
+    width = max((len(step.key) for step in done.undo), default=0)
+    for step in done.undo:
+        print(f"  {UNDO_SYMBOLS[step.action]} {step.key:<{width}}  {step.action:<9}  {step.detail}", file=out)
+    count = f"{done.writes} key{'' if done.writes == 1 else 's'}"
+    if namespace.dry_run:
+        after = f"make release {done.base} current again" if done.base else "leave no release current"
+        print(f"dry run: would abandon release {done.release} and {after} ({count}); nothing was written", file=out)
+    else:
+        after = f"release {done.base} is current again" if done.base else "no release is current"
+        print(f"abandoned release {done.release}: {after} ({count})", file=out)
+    return done.code
 
 
 def _status(namespace: argparse.Namespace, out: TextIO) -> int:
@@ -280,7 +317,7 @@ def _history(namespace: argparse.Namespace, out: TextIO) -> int:
             if applying and state.pointer is not None and state.pointer.leased(datetime.now(timezone.utc)):
                 mark = "  (current, APPLYING: another run is applying it)"
             elif applying:
-                mark = "  (current, INTERRUPTED: run nbpromote to finish it)"
+                mark = "  (current, INTERRUPTED: run nbpromote to finish it, or `nbpromote abandon`)"
         counts = _counts(manifest.changes)
         print(f"{_describe(manifest)}: {counts}{mark}", file=out)
     return ExitCode.PROMOTED

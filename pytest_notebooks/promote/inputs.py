@@ -48,6 +48,7 @@ class Policy:
 
     accept_fixture_skips: bool = True
     accept_fixture_xfails: bool = True
+    accept_flaky: bool = False  # a case that passed only on a pytest-rerunfailures rerun
     all_or_nothing: bool = False
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> repo-relative globs
 
@@ -442,6 +443,15 @@ class _Verdict:
 
     def case(self, case: Any, found: Mapping[str, Any] | None, policy: Policy, node: str) -> None:
         outcome = found["outcome"] if found else "not run"
+        if outcome == "passed" and found and found.get("flaky") and not policy.accept_flaky:
+            tries = len(found.get("attempts") or ())
+            self.problems.append(
+                f"case {case.case_id!r} is flaky: it passed only when run again (attempt {tries} of {tries}); "
+                "fix what makes it fail, or set accept_flaky = true"
+            )
+            self.nodeids.append(found["nodeid"])
+            self.fix_first = True
+            return
         if outcome == "passed":
             self.passed += 1
             return

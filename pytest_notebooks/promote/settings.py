@@ -32,6 +32,7 @@ KEYS = {
     "whole or not at all",
     "accept_fixture_skips": "a case its fixture skips does not hold its notebook back (default: true)",
     "accept_fixture_xfails": "a case its fixture marks xfail that fails does not hold it back (default: true)",
+    "accept_flaky": "a case that passed only on a pytest-rerunfailures rerun does not hold it back (default: false)",
 }
 DEFAULT_RESULTS = "notebook-outputs/results.json"
 # AWS's rules for new bucket names: 3-63 of lower-case letters, digits, dots and hyphens.
@@ -70,6 +71,7 @@ class Config:
     groups: dict[str, tuple[str, ...]] | None = None  # name -> globs relative to the repository root
     accept_fixture_skips: bool | None = None
     accept_fixture_xfails: bool | None = None
+    accept_flaky: bool | None = None
 
 
 def parse_target(text: str, base: Path) -> Target:
@@ -164,7 +166,7 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
     for key in ("target", "source_root", "results"):
         if key in table and not isinstance(table[key], str):
             raise UsageError(f"{path}: [tool.{TABLE}] {key} must be a string, got {table[key]!r}")
-    for key in ("clear_outputs", "all_or_nothing", "accept_fixture_skips", "accept_fixture_xfails"):
+    for key in ("clear_outputs", "all_or_nothing", "accept_fixture_skips", "accept_fixture_xfails", "accept_flaky"):
         if key in table and not isinstance(table[key], bool):
             raise UsageError(f"{path}: [tool.{TABLE}] {key} must be true or false, got {table[key]!r}")
     base = path.parent
@@ -180,6 +182,7 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
         groups=groups,
         accept_fixture_skips=table.get("accept_fixture_skips"),
         accept_fixture_xfails=table.get("accept_fixture_xfails"),
+        accept_flaky=table.get("accept_flaky"),
     )
 
 
