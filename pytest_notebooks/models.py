@@ -96,6 +96,15 @@ class CellFailure:
     detail: str = ""  # extra text for kinds without an exception (hint for a missing kernel)
     scope: str = ""  # output-limit: "cell" (the per-cell limit) or "notebook" (the whole-notebook one)
 
+    def __post_init__(self) -> None:
+        """Cut what the notebook controls to a size a report can carry (the saved notebook has it all).
+
+        A 1 MB exception class name made a 4 MB terminal report, 3 MB of junit and a 2 MB results file.
+        """
+        object.__setattr__(self, "ename", cut(self.ename, MAX_NAME_CHARS))
+        object.__setattr__(self, "evalue", cut(self.evalue, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "traceback", tuple(cut(line, MAX_MESSAGE_CHARS) for line in self.traceback))
+
     def where(self) -> str:
         """``cell 4 (In [3])``, or ``cell 4`` when it never got an execution count."""
         if self.cell_number is None:
@@ -150,6 +159,17 @@ class CellFailure:
             "evalue": self.evalue,
             "summary": self.summary(),
         }
+
+
+MAX_NAME_CHARS = 200  # an exception class name in a report
+MAX_MESSAGE_CHARS = 4_000  # an exception message, or one traceback line, in a report
+
+
+def cut(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters and how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters]"
 
 
 def first_line(text: str) -> str:
