@@ -40,10 +40,11 @@ from pytest_notebooks.promote.store import open_store
 COMMANDS = ("promote", "status", "history", "rollback", "abandon")
 EXIT_CODES = f"""\
 exit codes:
-  {ExitCode.PROMOTED:d}  promoted: a release was made (status, history: done; --dry-run: would promote)
-  {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network; nothing half-done
+  {ExitCode.PROMOTED:d}  promoted: a release was made (status, history, abandon: done; --dry-run: would promote)
+  {ExitCode.FAILED:d}  failed: bad target URL, credentials, bucket, network, a local lock held too long; a
+     failure while live keys were being replaced says so: run nbpromote again, or nbpromote abandon
   {ExitCode.USAGE:d}  usage: bad arguments or [tool.nbpromote] table
-  {ExitCode.NOTHING_TO_DO:d}  nothing to do: what is live is what would be promoted
+  {ExitCode.NOTHING_TO_DO:d}  nothing to do: what is live is what would be promoted (abandon: nothing half applied)
   {ExitCode.REFUSED:d}  refused, nothing changed: no notebook may go live (each has a case that did not pass,
      or all or nothing), a file changed since tested, the results are from another commit or a
      dirty tree, or a live object was changed by hand (drift)

@@ -5,6 +5,7 @@
     +-- Refused                   the inputs do not allow it: results, git, drift     -> REFUSED
     +-- Failed                    it could not be done                                -> FAILED
         +-- TargetError           bad target URL, credentials, bucket, I/O
+            +-- LockTimeout       a local store's lock stayed taken (its holder is stopped or hangs)
         +-- Conflict              another promotion holds the release pointer (its    -> CONFLICT
                                   lease is live) or moved it first; nothing changed
     +-- PreconditionFailed        a conditional write found another ETag; the store raises it and
@@ -39,6 +40,11 @@ class Failed(PromoteError):
 
 class TargetError(Failed):
     """The target cannot be used: bad URL, no credentials, no bucket, access denied, I/O error."""
+
+
+class LockTimeout(TargetError):
+    """A local store's lock was held by another process for longer than nbpromote waits; the message
+    names that process and what to do about it."""
 
 
 class Conflict(Failed):

@@ -42,6 +42,7 @@ class Head:
 
     etag: str
     modified: str | None = None  # ISO-8601, when the store knows
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)  # S3 user metadata, decoded
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ A release, in order (each step conditional; ``<etag>`` from the step before):
 2. plan against the current manifest; HEAD every live key the plan relies on: a key whose ETag is
    not the one recorded is drift, refused unless --overwrite-drift, but only if the pointer is still
    the one read in 1; if it moved, those writes were another promotion's: Conflict. Nothing
-   changed -> nothing to do;
+   changed -> nothing to do. Every live key the release writes, with its metadata, must be one a
+   store can hold (``store.unstorable``: UTF-8, no control characters, S3's length limits), or the
+   run is refused naming the file: nothing after the claim may fail on a name;
 3. put each new object, create-only (already there with the same bytes is fine);
 4. put the new manifest, create-only;
 5. claim: swap the pointer to {release, "applying", owner, lease expiry}, If-Match the ETag read in 1
@@ -44,16 +46,19 @@ A run that dies between 5 and 7 leaves the pointer "applying"; once its lease ha
 run finishes that release first (step 6 is idempotent: a key already holding the release's bytes
 counts as done). A local store also gets the temporary files such a run left removed, once they
 are STALE_TEMPORARY_SECONDS (5 minutes) old.
+
+A release that cannot be finished (a key that cannot be written, whatever the run; a bug) would stop
+every later run. Each such failure ends with the way out, ``abandon``: under a lease of its own it
+puts every live key the release wrote back to the base release's bytes (deletes the ones the base did
+not have, restores pruned ones), leaves a key holding neither release's bytes as found (drift), and
+swaps the pointer back to the base release, live. The abandoned manifest stays, on no history chain.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import json
-import os
-import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -62,7 +67,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pytest_notebooks import __version__
 from pytest_notebooks.exitcodes import ExitCode
-from pytest_notebooks.promote.errors import Conflict, Failed, PreconditionFailed, Refused, TargetError
+from pytest_notebooks.promote.errors import Conflict, Failed, LockTimeout, PreconditionFailed, Refused, TargetError
 from pytest_notebooks.promote.models import (
     POINTER_KEY,
     Action,
@@ -80,7 +85,7 @@ from pytest_notebooks.promote.models import (
 )
 from pytest_notebooks.promote.plan import DRIFT_HINT, check_keys, plan_promotion, plan_rollback
 from pytest_notebooks.promote.stamp import Provenance, stamp
-from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, LocalStore, Store
+from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, LocalStore, Store, process_owner, unstorable
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -188,7 +193,7 @@ def promote(store: Store, inputs: Inputs, options: PublishOptions, now: Clock | 
         rollback_of=None,
         source_root=inputs.source_root,
     )
-    return _execute(store, start, plan, manifest, objects, drift, options, clock)
+    return _execute(store, start, plan, manifest, objects, drift, options, clock, then="commit, test and promote again")
 
 
 def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None = None) -> Outcome:
@@ -217,7 +222,159 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None 
         rollback_of=target.release,
         source_root=target.source_root,
     )
-    return _execute(store, start, plan, manifest, {}, drift, options, clock)
+    return _execute(store, start, plan, manifest, {}, drift, options, clock, then="or roll back to another release")
+
+
+# -- abandoning a release left half applied ----------------------------------------------------------
+
+UNDO_WRITES = ("deleted", "put back", "restored")  # the Undo actions that write a key
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What abandoning a release does to one live key that the release wrote, or was to write."""
+
+    key: str
+    action: str  # one of UNDO_WRITES, "untouched" or "left" (as found: drift)
+    detail: str
+    entry: TemplateEntry | None = None  # put back, restored: the base release's entry
+    if_match: str | None = None  # the ETag the key has now; None: absent
+    etag: str | None = None  # untouched with the base's bytes: the ETag the base pointer records
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """What ``abandon`` did (or, dry, would do)."""
+
+    code: ExitCode
+    release: str | None  # the release abandoned; None when nothing was left half applied
+    base: str | None  # the release current afterwards (nothing to abandon: the live one, if any)
+    lapsed: str = ""  # why the run that left it counts as stopped
+    undo: tuple[Undo, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for step in self.undo if step.action in UNDO_WRITES)
+
+
+def abandon(store: Store, options: PublishOptions, now: Clock | None = None) -> Abandoned:
+    """Undo the release a stopped run left half applied: each live key it wrote gets the base release's
+    bytes back (or is deleted, if the base did not have it), then the pointer names the base, live.
+
+    The way out when the release cannot be finished (a key that cannot be written, a bug). Under a
+    lease of its own, like a run that finishes a release; each write conditional on the ETag just
+    read. A key holding neither release's bytes was changed by hand: left as found, and drift. The
+    release's manifest stays in the store, on no history chain.
+    """
+    clock = now or _utcnow
+    notes = _sweep(store, options.dry_run)
+    state = read_state(store)
+    pointer = state.pointer
+    if pointer is None or pointer.state is PointerState.LIVE:
+        return Abandoned(ExitCode.NOTHING_TO_DO, None, pointer.release if pointer else None, notes=notes)
+    if pointer.leased(clock()):
+        raise _conflict_with(pointer, clock, "nothing was changed by this run")
+    assert state.manifest is not None  # read_state reads the manifest the pointer names
+    assert state.etag is not None
+    base = read_manifest(store, pointer.base) if pointer.base else None
+    undo = tuple(sorted(_undo_plan(store, state.manifest, base), key=lambda step: step.key))
+    outcome = Abandoned(ExitCode.PROMOTED, pointer.release, pointer.base, _lapsed(pointer), undo, notes)
+    if options.dry_run:
+        return outcome
+    try:
+        claim = _Claim.take(store, pointer, state.etag, clock)
+    except PreconditionFailed:  # another run took it over first
+        raise _conflict(
+            store, clock, f"release {pointer.release} is half applied; nothing was changed by this run"
+        ) from None
+    try:
+        _undo(store, claim, undo, base)
+    except Conflict:
+        raise
+    except Failed as exc:
+        claim.give_up()
+        raise Failed(
+            f"abandoning release {pointer.release} failed: {exc}; it stays half applied: remove the cause and "
+            "run `nbpromote abandon` again"
+        ) from None
+    except BaseException:
+        claim.give_up()
+        raise
+    return outcome
+
+
+def _undo_plan(store: Store, stuck: Manifest, base: Manifest | None) -> list[Undo]:
+    """What each live key the stuck release wrote holds now, and what abandoning it does there."""
+    steps = [_undo_put(store, key, stuck, base) for action in PUTS for key in stuck.changes.get(action.value, ())]
+    for key in stuck.changes.get(Action.PRUNE.value, ()):
+        before = _entry(base, key)
+        if before is None or store.head(key) is not None:
+            steps.append(Undo(key, "untouched", "never deleted"))
+        else:
+            assert base is not None
+            detail = f"pruned by release {stuck.release}; release {base.release}'s bytes again"
+            steps.append(Undo(key, "restored", detail, entry=before))
+    return steps
+
+
+def _undo_put(store: Store, key: str, stuck: Manifest, base: Manifest | None) -> Undo:
+    before = _entry(base, key)
+    live = store.read(key)
+    drift = "(drift: `nbpromote status` shows it)"
+    if live is None:
+        if before is None:
+            return Undo(key, "untouched", "never written")
+        return Undo(key, "left", f"as found: deleted outside nbpromote {drift}")
+    digest = hashlib.sha256(live.data).hexdigest()
+    if before is not None and digest == before.object:
+        return Undo(key, "untouched", "never replaced", etag=live.etag)
+    if digest != stuck.templates[key].object:
+        return Undo(key, "left", f"as found: neither release's bytes {drift}")
+    if before is None:
+        was = f"release {base.release}" if base else "any release before it"
+        return Undo(key, "deleted", f"added by release {stuck.release}, not in {was}", if_match=live.etag)
+    assert base is not None  # it has an entry for the key
+    return Undo(key, "put back", f"release {base.release}'s bytes again", entry=before, if_match=live.etag)
+
+
+def _entry(manifest: Manifest | None, key: str) -> TemplateEntry | None:
+    """The entry ``manifest`` has for ``key``, live or retired (still in the live path)."""
+    if manifest is None:
+        return None
+    return manifest.templates.get(key) or manifest.retired.get(key)
+
+
+def _undo(store: Store, claim: _Claim, undo: tuple[Undo, ...], base: Manifest | None) -> None:
+    """Abandon's writes under ``claim``, then the pointer back to ``base`` (removed when there is none)."""
+    etags = dict(claim.pointer.base_etags)
+    for step in undo:
+        try:
+            if step.action == "deleted" and step.if_match is not None:
+                claim.keep()
+                store.delete(step.key, if_match=step.if_match)
+                etags.pop(step.key, None)
+            elif step.entry is not None:
+                data = _object(store, step.entry.object, {})
+                claim.keep()
+                etags[step.key] = store.put(
+                    step.key, data, if_match=step.if_match, content_type=NOTEBOOK_TYPE, metadata=_meta(step.entry)
+                )
+            elif step.etag is not None:
+                etags[step.key] = step.etag
+        except PreconditionFailed:
+            raise Failed(f"{store.target.show(step.key)} changed while this run was looking at it") from None
+    claim.keep()
+    try:
+        if base is None:
+            store.delete(POINTER_KEY, if_match=claim.etag)
+            return
+        pointer = Pointer(
+            release=base.release, state=PointerState.LIVE, etags=etags, updated=_iso(claim.clock()), owner=OWNER
+        )
+        store.put(POINTER_KEY, _encode(pointer.to_json()), if_match=claim.etag, content_type=JSON_TYPE, metadata={})
+    except PreconditionFailed:
+        raise _conflict(store, claim.clock, "the pointer moved while this run was abandoning its release") from None
 
 
 def read_state(store: Store) -> State:
@@ -277,7 +434,7 @@ def applying_note(pointer: Pointer, now: datetime | None = None) -> str:
         return f"APPLYING: {_running(pointer, moment)}; `nbpromote status` again shows when it has finished"
     return (
         f"INTERRUPTED: the live keys were being replaced when a run stopped (base: release {pointer.base}, "
-        f"{_lapsed(pointer)}); run nbpromote without --dry-run to finish it"
+        f"{_lapsed(pointer)}); run nbpromote without --dry-run to finish it, or {_abandon(pointer.base)}"
     )
 
 
@@ -302,10 +459,17 @@ def _settled(store: Store, dry_run: bool, clock: Clock) -> _Start:
     if dry_run:
         raise Failed(
             f"release {release} was interrupted while its live keys were being replaced ({_lapsed(pointer)}); "
-            "run nbpromote without --dry-run to finish it first (`nbpromote status` shows it)"
+            f"run nbpromote without --dry-run to finish it first, or {_abandon(pointer.base)} "
+            "(`nbpromote status` shows it)"
         )
     assert state.manifest is not None  # read_state reads the manifest the pointer names
     assert state.etag is not None
+    reasons, _ = _unstorable(store, state.manifest)  # made by an nbpromote that did not check names
+    if reasons:
+        raise Failed(
+            f"release {release}, which an earlier run left half applied, cannot be finished: "
+            f"{'; '.join(reasons)}; run {_abandon(pointer.base)}"
+        )
     try:
         claim = _Claim.take(store, pointer, state.etag, clock)
     except PreconditionFailed:  # another run took it over first, or it was finished meanwhile
@@ -313,7 +477,8 @@ def _settled(store: Store, dry_run: bool, clock: Clock) -> _Start:
             store, clock, f"release {release} was left half applied; nothing was changed by this run"
         ) from None
     base = read_manifest(store, pointer.base) if pointer.base else None
-    finished = _apply_and_commit(store, state.manifest, claim, base, {})
+    finishing = f"finishing release {release}, which an earlier run left half applied ({_lapsed(pointer)}), failed: "
+    finished = _apply_and_commit(store, state.manifest, claim, base, {}, finishing)
     note = f"finished release {release}, which an earlier run had left half applied ({_lapsed(pointer)})"
     return _Start(finished, (*notes, note), finished=True)
 
@@ -363,11 +528,15 @@ def _execute(
     drift: Mapping[str, Drift],
     options: PublishOptions,
     clock: Clock,
+    then: str,
 ) -> Outcome:
     state = start.state
     if plan.refusals:
         hint = DRIFT_HINT if drift and not options.overwrite_drift else ""
         raise Refused(plan.refusals, hint)
+    reasons, remedies = _unstorable(store, manifest)
+    if reasons:  # before anything is written, so that no write after the claim fails on a name
+        raise Refused(reasons, f"{'; '.join(remedies)}, {then}; nothing was written")
     outcome = Outcome(ExitCode.PROMOTED, plan, manifest, state.manifest, start.notes)
     if plan.empty:  # having finished an interrupted release is a promotion of its own
         code = ExitCode.PROMOTED if start.finished else ExitCode.NOTHING_TO_DO
@@ -484,17 +653,43 @@ class _Claim:
 
 
 def _apply_and_commit(
-    store: Store, manifest: Manifest, claim: _Claim, base: Manifest | None, objects: Mapping[str, bytes]
+    store: Store,
+    manifest: Manifest,
+    claim: _Claim,
+    base: Manifest | None,
+    objects: Mapping[str, bytes],
+    finishing: str = "",
 ) -> State:
-    """Steps 6 and 7 under ``claim``'s lease; a run that fails on the way ends its lease."""
+    """Steps 6 and 7 under ``claim``'s lease; a run that fails on the way ends its lease.
+
+    A failure names the way out: the cause is not always passing (a key that cannot be written fails
+    every run that tries to finish the release), so the message names ``nbpromote abandon`` too.
+    """
     try:
         etags = _apply(store, manifest, claim, base, objects)
         return _commit(store, manifest, etags, claim)
     except (Refused, Conflict):  # the pointer is not this run's any more: put back, or taken over
         raise
-    except BaseException:  # Ctrl-C, a network error: the pointer stays "applying", with no live lease
+    except Failed as exc:  # an I/O error, a key that cannot be written: the pointer stays "applying"
+        if not isinstance(exc, LockTimeout):  # else waiting for the lock again would fail the same way
+            claim.give_up()
+        raise Failed(f"{finishing}{exc}; {_stuck(manifest.release, claim.pointer.base)}") from None
+    except BaseException:  # Ctrl-C, a bug: the pointer stays "applying", with no live lease
         claim.give_up()
         raise
+
+
+def _stuck(release: str, base: str | None) -> str:
+    """What to do about a release left half applied: the end of every message that leaves one."""
+    return (
+        f"release {release} stays half applied: run {_abandon(base)}, or remove the cause and run nbpromote "
+        "again to finish it"
+    )
+
+
+def _abandon(base: str | None) -> str:
+    """``nbpromote abandon``, and what it does to a release whose base is ``base``."""
+    return f"`nbpromote abandon` to {f'put release {base} back' if base else 'remove what it wrote'}"
 
 
 def _put_object(store: Store, digest: str, data: bytes) -> None:
@@ -514,6 +709,26 @@ def _object(store: Store, digest: str, cache: Mapping[str, bytes]) -> bytes:
     if hashlib.sha256(stored.data).hexdigest() != digest:
         raise Failed(f"the object {store.target.show(object_key(digest))} does not hold the bytes its name says")
     return stored.data
+
+
+def _unstorable(store: Store, manifest: Manifest) -> tuple[list[str], list[str]]:
+    """Every live key the release writes or deletes, with its metadata, that no store can hold: one
+    line each naming the file, and the distinct remedies (``store.unstorable``)."""
+    reasons: list[str] = []
+    remedies: list[str] = []
+    for action in (*PUTS, Action.PRUNE):
+        for key in manifest.changes.get(action.value, ()):
+            entry = manifest.templates.get(key)
+            found = unstorable(store.target, key, _meta(entry) if entry else None)
+            if found is not None:
+                reasons.append(f"{_shown(entry.source_path if entry else key)}: {found[0]}")
+                remedies += [found[1]] if found[1] not in remedies else []
+    return reasons, remedies
+
+
+def _shown(name: str) -> str:
+    """A file name for a one-line message: as it is, or quoted with escapes when it holds control characters."""
+    return name if name.isprintable() else repr(name)
 
 
 def _meta(entry: TemplateEntry) -> dict[str, str]:
@@ -625,8 +840,7 @@ def _revert(
     except (PreconditionFailed, TargetError) as exc:
         raise Failed(
             f"{drifted} changed outside nbpromote while release {manifest.release} was being applied, and "
-            f"putting the keys already replaced back failed ({exc}); `nbpromote status` shows the state, and "
-            f"a run without --dry-run finishes release {manifest.release}"
+            f"putting the keys already replaced back failed ({exc})"
         ) from None
     back = f"release {base.release} is current again" if base else "no release is current"
     raise Refused(
@@ -656,7 +870,7 @@ def _conflict_with(pointer: Pointer | None, clock: Clock, done: str) -> Conflict
         hint = "run nbpromote again when it has finished; `nbpromote status` shows it"
     elif pointer.state is PointerState.APPLYING:
         other = f"another promotion stopped half way: release {pointer.release} is half applied ({_lapsed(pointer)})"
-        hint = "run nbpromote again to finish it; `nbpromote status` shows it"
+        hint = f"run nbpromote again to finish it, or {_abandon(pointer.base)}; `nbpromote status` shows it"
     else:
         by = f" by {pointer.owner}" if pointer.owner else ""
         other = f"another promotion won: release {pointer.release}, made current{by} at {pointer.updated}, is live"
@@ -732,16 +946,7 @@ def _lease_end(now: datetime) -> datetime:
     return now.replace(microsecond=0) + timedelta(seconds=LEASE_SECONDS)
 
 
-def _owner() -> str:
-    """Who holds a lease, for people reading a conflict: user@host pid N."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError, ImportError):  # no name for this uid (containers), no pwd module
-        user = "?"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
-
-
-OWNER = _owner()
+OWNER = process_owner()  # who holds a lease: user@host pid N
 
 
 def _iso(moment: datetime) -> str:

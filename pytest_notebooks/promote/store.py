@@ -14,27 +14,43 @@ Two stores with the same guarantees, keyed by paths relative to the target:
 - ``LocalStore``: a directory. The ETag is the sha256 of the file's bytes; each conditional write
   checks it and renames a fully written temporary file over the key while holding an exclusive lock
   on ``.nbpromote/lock`` (flock; released by the OS if the process dies), so readers see the old or
-  the new file, never half of one. Editors and schedulers do not take that lock: a hand edit landing
-  between the check and the rename is the one case the local store cannot see, where S3 can.
+  the new file, never half of one. The holder writes who it is into the lock file (``user@host pid
+  N`` and since when); a run that finds the lock taken polls for it, says after LOCK_NOTICE_SECONDS
+  who holds it (and whether that process is stopped), and gives up after LOCK_WAIT_SECONDS
+  (``NBPROMOTE_LOCK_WAIT``) with a message naming the holder: a stopped process keeps its lock.
+  Editors and schedulers do not take that lock: a hand edit landing between the check and the
+  rename is the one case the local store cannot see, where S3 can.
   A run killed during a write leaves its temporary file (``.nbpromote-*.tmp``) beside the key;
   ``LocalStore.sweep`` removes such files once they are old (S3 has no temporary files).
+
+What a store can hold is one rule for both (``unstorable``), checked before a release claims the
+pointer, so that no write after the claim can fail on a name: a key is valid UTF-8 without control
+characters, a plain relative path outside ``.nbpromote/``, at most 1024 bytes with the target's prefix
+(S3's limit); user metadata is at most 2 KB (S3's limit). S3 user metadata travels in HTTP headers, which
+carry ASCII only: ``encode_metadata`` writes any other value as one RFC 2047 encoded word
+(``=?UTF-8?B?...?=``, as S3 itself encodes non-ASCII values) and ``decode_metadata`` reads it back.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import getpass
 import hashlib
+import json
 import os
+import re
+import socket
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.promote.errors import Conflict, PreconditionFailed, TargetError
+from pytest_notebooks.promote.errors import Conflict, LockTimeout, PreconditionFailed, TargetError, UsageError
 from pytest_notebooks.promote.models import HIDDEN, Head, Stored
 from pytest_notebooks.promote.settings import Target
 
@@ -42,6 +58,13 @@ NOTEBOOK_TYPE = "application/x-ipynb+json"
 JSON_TYPE = "application/json"
 TEMP_PREFIX = ".nbpromote-"  # the local store's temporary files: .nbpromote-<random>.tmp beside the key
 _CONFLICT_RETRIES = 3  # S3 answers 409 ConditionalRequestConflict to concurrent conditional writes: retry
+KEY_LIMIT = 1024  # bytes of UTF-8 in an S3 key, the target's prefix included
+METADATA_LIMIT = 2048  # bytes of UTF-8 in an S3 object's user metadata, names and values together
+_ENCODED_WORD = re.compile(r"=\?utf-8\?b\?([A-Za-z0-9+/]*={0,2})\?=", re.IGNORECASE)
+_METADATA_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+LOCK_WAIT_VARIABLE = "NBPROMOTE_LOCK_WAIT"
+LOCK_WAIT_SECONDS = 30.0  # a write holds the lock for milliseconds: a holder this long is stuck
+LOCK_NOTICE_SECONDS = 5.0  # then a waiting run says who holds the lock
 _ACCESS_HINT = (
     "check the credentials, and that they may s3:GetObject, s3:PutObject and s3:DeleteObject below the "
     "prefix and s3:ListBucket on it (without ListBucket a missing key reads as 403)"
@@ -72,6 +95,74 @@ class Store(Protocol):
         ...
 
 
+def unstorable(target: Target, key: str, metadata: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """Why no store could write ``key`` (with ``metadata``): (what is wrong, what to do); None when it can.
+
+    The same rule for S3 and a local directory, so that a repository that promotes to one can promote
+    to the other. Pure: nothing is read.
+    """
+    try:
+        size = len((target.prefix + key).encode("utf-8"))
+    except UnicodeEncodeError:  # a file name in another encoding, decoded with surrogate escapes
+        return "its name is not valid UTF-8, which S3 keys must be", "rename it to a UTF-8 name"
+    control = next((c for c in key if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if control is not None:
+        return (
+            f"its name has a control character ({control!r}), which S3 keys and metadata cannot carry safely",
+            "rename the notebook (git mv) to a name without control characters",
+        )
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        return f"its live key {key!r} is not a plain relative path", "report this as a bug in nbpromote"
+    if key.startswith(HIDDEN):
+        return f"its live key is below {HIDDEN}, which nbpromote keeps for itself", "rename its directory"
+    if size > KEY_LIMIT:
+        return (
+            f"its key {target.show(key)} is {size} bytes long, and S3 keys hold {KEY_LIMIT} bytes at most",
+            "shorten the notebook's path or the target's prefix",
+        )
+    return _bad_metadata(metadata or {})
+
+
+def _bad_metadata(metadata: Mapping[str, str]) -> tuple[str, str] | None:
+    size = 0
+    for name, value in metadata.items():
+        if not _METADATA_NAME.fullmatch(name):  # nbpromote's own names: a bug
+            return f"metadata name {name!r} is not a lower-case token", "report this as a bug in nbpromote"
+        try:
+            size += len(name) + len(encode_metadata(value))
+        except UnicodeEncodeError:
+            return f"its metadata {name} is not valid UTF-8", "rename it to a UTF-8 name"
+    if size > METADATA_LIMIT:
+        return (
+            f"its S3 metadata would be {size} bytes, and S3 allows {METADATA_LIMIT}",
+            "shorten the notebook's path",
+        )
+    return None
+
+
+def encode_metadata(value: str) -> str:
+    """An S3 user-metadata value as an HTTP header can carry it: printable ASCII as it is, anything else
+    as one RFC 2047 encoded word, ``=?UTF-8?B?<base64 of the UTF-8>?=`` (S3's own form for such values).
+
+    A value that merely looks like an encoded word is encoded too, so ``decode_metadata`` is exact.
+    Raises UnicodeEncodeError for a string that is not valid UTF-8 (``unstorable`` says so first).
+    """
+    if value.isascii() and value.isprintable() and value == value.strip() and not value.startswith("=?"):
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def decode_metadata(value: str) -> str:
+    """The value ``encode_metadata`` (or S3) encoded; any other value as it is."""
+    match = _ENCODED_WORD.fullmatch(value)
+    if match is None:
+        return value
+    try:
+        return base64.b64decode(match[1], validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        return value
+
+
 def open_store(target: Target) -> Store:
     """The store for ``target``; nothing is read or written yet."""
     if target.is_s3:
@@ -86,6 +177,7 @@ class LocalStore:
         assert target.path is not None
         self.target = target
         self.root = target.path
+        self.lock_wait = _lock_wait()  # read now: a bad value is a usage error before anything is written
 
     def read(self, key: str) -> Stored | None:
         path = self._path(key)
@@ -174,21 +266,143 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """Hold ``.nbpromote/lock``, with this process's name in it (see the module docstring)."""
         lock_dir = self.root / HIDDEN
         lock_dir.mkdir(parents=True, exist_ok=True)  # the target's parent was checked when parsing it
-        fd = os.open(lock_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = lock_dir / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            _acquire(fd, path, self.lock_wait)
+            with contextlib.suppress(OSError):  # who holds it is for messages only
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, _holder_record(), 0)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+def process_owner() -> str:
+    """Who this process is, for people reading a lease or a lock: user@host pid N."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no name for this uid (containers), no pwd module
+        user = "?"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def _holder_record() -> bytes:
+    since = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    record = {"owner": process_owner(), "pid": os.getpid(), "host": socket.gethostname(), "since": since}
+    return (json.dumps(record) + "\n").encode("utf-8")
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` if it is free; False when another process holds it."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        if sys.platform == "win32":  # LK_NBLCK's "locked" is a plain OSError
+            return False
+        raise
+    return True
+
+
+def _acquire(fd: int, path: Path, bound: float) -> None:
+    """Wait for the lock on ``fd``, polling: say who holds it after a while, give up after ``bound`` seconds."""
+    started = time.monotonic()
+    delay, noticed = 0.001, False
+    holder: dict[str, Any] | None = None
+    while not _try_lock(fd):
+        holder = _read_holder(path) or holder  # empty between two holders: keep the last one seen
+        waited = time.monotonic() - started
+        if waited >= bound:
+            who, state, remedy = _describe_holder(holder, path)
+            raise LockTimeout(
+                f"{path} is still locked by {who}, {state}; waited {bound:g} s ({LOCK_WAIT_VARIABLE} sets how "
+                f"long); {remedy}, then run nbpromote again"
+            )
+        if not noticed and waited >= min(LOCK_NOTICE_SECONDS, bound / 2):
+            who, state, _ = _describe_holder(holder, path)
+            print(
+                f"nbpromote: waiting for {path}: locked by {who}, {state}; giving up after {bound:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            noticed = True
+        time.sleep(delay)
+        if waited > 0.05:  # a write holds the lock for milliseconds: poll often while that is likely
+            delay = min(delay * 2, 0.02)
+
+
+def _lock_wait() -> float:
+    text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
+    if not text:
+        return LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UsageError(f"{LOCK_WAIT_VARIABLE}={text!r}: expected a number of seconds, such as 30")
+    return seconds
+
+
+def _read_holder(path: Path) -> dict[str, Any] | None:
+    """What the lock's holder wrote about itself; None when it is not (yet) there."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    keys = ("owner", "pid", "host", "since")
+    return record if isinstance(record, dict) and all(k in record for k in keys) else None
+
+
+def _describe_holder(holder: Mapping[str, Any] | None, path: Path) -> tuple[str, str, str]:
+    """(who holds the lock since when, what that process is doing, what to do about it)."""
+    if holder is None:
+        return (
+            "a process that does not say who it is",
+            "perhaps an nbpromote older than this one",
+            f"`fuser -v {path}` shows who holds it",
+        )
+    who, pid = f"{holder['owner']} since {holder['since']}", holder["pid"]
+    if holder["host"] != socket.gethostname():
+        return who, f"on {holder['host']}", f"end it there (`kill {pid}` on {holder['host']}) if it hangs"
+    state = _process_state(int(pid))
+    if state == "gone":
+        return who, "which has exited, yet the lock is held", f"`fuser -v {path}` shows who holds it"
+    if state in ("T", "t"):
+        return who, "which is stopped (SIGSTOP or Ctrl-Z)", f"resume it (`kill -CONT {pid}`) or end it (`kill {pid}`)"
+    if state == "?":  # no /proc: it may be stopped or hang
+        return who, "which is still there", f"resume it if it is stopped (`kill -CONT {pid}`), or end it (`kill {pid}`)"
+    return who, "which is still running", f"end it if it hangs (`kill {pid}`)"
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of process ``pid`` on this host (Linux's /proc: "T" stopped), "gone", or "?"."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except OSError:  # alive, but another user's
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
 
 
 class S3Store:
@@ -241,7 +455,8 @@ class S3Store:
         if response is None:
             return None
         modified = response.get("LastModified")
-        return Head(etag=response["ETag"], modified=modified.isoformat() if modified else None)
+        metadata = {name: decode_metadata(value) for name, value in response.get("Metadata", {}).items()}
+        return Head(etag=response["ETag"], modified=modified.isoformat() if modified else None, metadata=metadata)
 
     def put(
         self, key: str, data: bytes, *, if_match: str | None, content_type: str, metadata: Mapping[str, str]
@@ -253,7 +468,7 @@ class S3Store:
             condition=if_match,
             Body=data,
             ContentType=content_type,
-            Metadata=dict(metadata),
+            Metadata={name: encode_metadata(value) for name, value in metadata.items()},
             # S3 checks the upload against it (moto stores it without checking)
             ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
             **condition,
