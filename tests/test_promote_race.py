@@ -229,7 +229,7 @@ class Race:
         here = self.begin(mode)
 
         def finished() -> int:
-            return len(list(here.glob("*.json"))) + len(self.dead())
+            return len({p.stem for p in here.glob("*.json")} | set(self.dead()))
 
         if mode == "apply":  # the winner waits for the others (or, if something is broken, for nothing)
             _wait(
