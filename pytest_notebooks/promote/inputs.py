@@ -30,7 +30,15 @@ from typing import Any
 
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.files import is_url
-from pytest_notebooks.gitinfo import TreeEntry, committed_tree, git_state, hidden_change, read_blobs
+from pytest_notebooks.gitinfo import (
+    GitState,
+    GitUnusable,
+    TreeEntry,
+    committed_tree,
+    git_state,
+    hidden_change,
+    read_blobs,
+)
 from pytest_notebooks.promote.errors import Refused
 from pytest_notebooks.promote.models import Candidate, Inputs
 from pytest_notebooks.results.read import ResultsError, load_results
@@ -90,22 +98,9 @@ def gather(
     target), the results file and the results' output directory do not make the tree dirty.
     """
     policy = policy or Policy()
-    try:
-        results = load_results(results_path)
-    except ResultsError as exc:
-        missing = not results_path.exists()
-        raise Refused(
-            [str(exc)], "run pytest first (the plugin writes it), or pass --results" if missing else HINT
-        ) from None
-    ignore = (*ignore, results_path.resolve())  # as the plugin does when it records git.dirty
-    output_dir = str(results.get("output_dir") or "")
-    if output_dir and not is_url(output_dir):
-        ignore = (*ignore, Path(output_dir).resolve())
-    state = git_state(start, ignore=ignore)
-    if state is None:
-        raise Refused([f"{start} is not inside a git repository: nbpromote publishes committed notebooks only"], HINT)
-    if state.commit is None:
-        raise Refused([f"the repository at {state.root} has no commits yet"], HINT)
+    results = _load(results_path)
+    state = _git(results, results_path, start, ignore)
+    assert state.commit is not None  # _git refuses a repository without commits
     root = state.root
     source = (source_root or root).resolve()
     if not source.is_relative_to(root):
@@ -114,62 +109,11 @@ def gather(
     if not (rootdir.is_dir() and rootdir.is_relative_to(root)):  # tested in another checkout
         rootdir = (project or root).resolve()
     rerun = _Rerun(rootdir, start)
+    _check_evidence(results, state.commit, state.changed, rerun)
 
-    reasons = _git_reasons(results, state.commit, state.changed)
-    if reasons:
-        raise Refused(reasons, HINT)
-    session = results["session"]
-    if session["state"] not in COMPLETE:
-        unfinished = [c["nodeid"] for c in results["cases"] if c["outcome"] != "passed"]
-        raise Refused(
-            [
-                f"the last test session ({session.get('finished') or session['id']}) was {session['state']}: "
-                f"its evidence is incomplete ({len(unfinished)} cases without a pass)"
-            ],
-            f"run the cases again: {rerun.command(unfinished)}",
-        )
-
-    tested = _tested(results, rootdir, root)
-    tree = committed_tree(root)
-    committed = {path for path, entry in tree.items() if not entry.is_link}
     source_rel = "" if source == root else source.relative_to(root).as_posix()
-    blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
-
-    candidates: list[Candidate] = []
-    held: list[HeldBack] = []
-    untested: set[str] = set()
-    notes: list[str] = []
-    for path in sorted(p for p in committed if _is_template(p, source_rel)):
-        key = _key(path, source_rel)
-        record = tested.get(path)
-        if record is None:
-            fixture = next((f for f in _fixtures(path) if f in committed), None)
-            if fixture is not None:
-                held.append(
-                    HeldBack(
-                        path, key, ("not run: the results file has no case of it",), (rerun.node(root / path),), False
-                    )
-                )
-            else:
-                untested.add(key)
-                notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
-            continue
-        outcome = _check(path, key, record, blobs, policy, rerun)
-        if isinstance(outcome, HeldBack):
-            held.append(outcome)
-        else:
-            candidates.append(outcome)
-    for path in sorted(p for p, entry in tree.items() if entry.is_link and _is_template(p, source_rel)):
-        notes.append(f"{path}: not promoted: a symbolic link in git (a template is promoted at its real path)")
-    extra = []
-    for path in sorted(tested):
-        if not _under(path, source_rel):
-            notes.append(f"{path}: not promoted: outside the source root {source_rel or '.'}/")
-        elif path not in committed:
-            extra.append(f"{path}: tested but not committed")
-    if extra:
-        raise Refused(extra, HINT)
-    candidates, held = _groups(candidates, held, policy)
+    found = _Sorted.of(_tested(results, rootdir, root), committed_tree(root), root, source_rel, policy, rerun)
+    candidates, held = _groups(found.candidates, found.held, policy)
     if held and (policy.all_or_nothing or not candidates):
         why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
         reasons = [f"{h.source_path}: {reason}" for h in held for reason in h.reasons]
@@ -183,11 +127,110 @@ def gather(
         tested_at=results.get("created"),
         source_root=source_rel,
         candidates=tuple(candidates),
-        untested=frozenset(untested),
-        notes=tuple(notes),
+        untested=frozenset(found.untested),
+        notes=tuple(found.notes),
         held=frozenset(h.key for h in held),
     )
     return Gathered(inputs, tuple(held), _hint(held, rerun) if held else "")
+
+
+def _load(results_path: Path) -> dict[str, Any]:
+    try:
+        return load_results(results_path)
+    except ResultsError as exc:
+        missing = not results_path.exists()
+        raise Refused(
+            [str(exc)], "run pytest first (the plugin writes it), or pass --results" if missing else HINT
+        ) from None
+
+
+def _git(results: Mapping[str, Any], results_path: Path, start: Path, ignore: tuple[Path, ...]) -> GitState:
+    """The repository's state; the results file and its output directory do not make the tree dirty."""
+    ignore = (*ignore, results_path.resolve())  # as the plugin does when it records git.dirty
+    output_dir = str(results.get("output_dir") or "")
+    if output_dir and not is_url(output_dir):
+        ignore = (*ignore, Path(output_dir).resolve())
+    try:
+        state = git_state(start, ignore=ignore)
+    except GitUnusable as exc:
+        raise Refused([str(exc)], "") from None
+    if state is None:
+        raise Refused([f"{start} is not inside a git repository: nbpromote publishes committed notebooks only"], HINT)
+    if state.commit is None:
+        raise Refused([f"the repository at {state.root} has no commits yet"], HINT)
+    return state
+
+
+def _check_evidence(results: Mapping[str, Any], head: str, changed: Sequence[str], rerun: _Rerun) -> None:
+    """The evidence as a whole: the commit, the tree, and a session that finished."""
+    reasons = _git_reasons(results, head, changed)
+    if reasons:
+        raise Refused(reasons, HINT)
+    session = results["session"]
+    if session["state"] not in COMPLETE:
+        unfinished = [c["nodeid"] for c in results["cases"] if c["outcome"] != "passed"]
+        raise Refused(
+            [
+                f"the last test session ({session.get('finished') or session['id']}) was {session['state']}: "
+                f"its evidence is incomplete ({len(unfinished)} cases without a pass)"
+            ],
+            f"run the cases again: {rerun.command(unfinished)}",
+        )
+
+
+@dataclass
+class _Sorted:
+    """Every committed template below the source root, promoted or held back, and what was left out."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    held: list[HeldBack] = field(default_factory=list)
+    untested: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        tested: Mapping[str, Mapping[str, Any]],
+        tree: Mapping[str, TreeEntry],
+        root: Path,
+        source_rel: str,
+        policy: Policy,
+        rerun: _Rerun,
+    ) -> _Sorted:
+        found = cls()
+        committed = {path for path, entry in tree.items() if not entry.is_link}
+        blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
+        for path in sorted(p for p in committed if _is_template(p, source_rel)):
+            record = tested.get(path)
+            if record is None:
+                found.untested_template(path, _key(path, source_rel), committed, rerun.node(root / path))
+                continue
+            outcome = _check(path, _key(path, source_rel), record, blobs, policy, rerun)
+            if isinstance(outcome, HeldBack):
+                found.held.append(outcome)
+            else:
+                found.candidates.append(outcome)
+        for path in sorted(p for p, entry in tree.items() if entry.is_link and _is_template(p, source_rel)):
+            found.notes.append(
+                f"{path}: not promoted: a symbolic link in git (a template is promoted at its real path)"
+            )
+        extra = []
+        for path in sorted(tested):
+            if not _under(path, source_rel):
+                found.notes.append(f"{path}: not promoted: outside the source root {source_rel or '.'}/")
+            elif path not in committed:
+                extra.append(f"{path}: tested but not committed")
+        if extra:
+            raise Refused(extra, HINT)
+        return found
+
+    def untested_template(self, path: str, key: str, committed: set[str], node: str) -> None:
+        """A committed template the results file has no case of: held back, or never tested."""
+        if any(f in committed for f in _fixtures(path)):
+            self.held.append(HeldBack(path, key, ("not run: the results file has no case of it",), (node,), False))
+        else:
+            self.untested.add(key)
+            self.notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
 
 
 def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
