@@ -36,6 +36,7 @@ from nbclient.exceptions import CellExecutionError
 from nbclient.util import ensure_async, run_sync
 from nbformat.v4 import new_output, output_from_msg
 from nbformat.v4.nbjson import BytesEncoder
+from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
@@ -258,139 +259,134 @@ def _overwrite(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _client_class() -> type:
-    from papermill.clientwrap import PapermillNotebookClient
+class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
+    """papermill's nbclient client with the guard applied to every kernel message."""
 
-    class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
-        """papermill's nbclient client with the guard applied to every kernel message."""
+    def __init__(self, nb_man: Any, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(nb_man, **kwargs)
+        self.guard = guard
 
-        def __init__(self, nb_man: Any, guard: Guard, **kwargs: Any) -> None:
-            super().__init__(nb_man, **kwargs)
-            self.guard = guard
+    async def async_execute_cell(
+        self, cell: Any, cell_index: int, execution_count: int | None = None, store_history: bool = True
+    ) -> Any:
+        self.guard.start_cell(cell_index)
+        try:
+            executed = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            self.guard.end_cell()
+        hit = self.guard.hit
+        if hit is not None and hit.cell_index == cell_index:
+            # It ended before the interrupt landed: the run stops here all the same.
+            raise CellExecutionError("", "OutputLimit", f"output over the {hit.scope} output limit")
+        return executed
 
-        async def async_execute_cell(
-            self, cell: Any, cell_index: int, execution_count: int | None = None, store_history: bool = True
-        ) -> Any:
-            self.guard.start_cell(cell_index)
-            try:
-                executed = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-            finally:
-                self.guard.end_cell()
-            hit = self.guard.hit
-            if hit is not None and hit.cell_index == cell_index:
-                # It ended before the interrupt landed: the run stops here all the same.
-                raise CellExecutionError("", "OutputLimit", f"output over the {hit.scope} output limit")
-            return executed
+    execute_cell = run_sync(async_execute_cell)  # papermill calls the sync name
 
-        execute_cell = run_sync(async_execute_cell)  # papermill calls the sync name
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        if self.guard.redactor:
+            self.guard.redactor.data(msg.get("content", {}))
+        return super().process_message(msg, cell, cell_index)
 
-        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
-            if self.guard.redactor:
-                self.guard.redactor.data(msg.get("content", {}))
-            return super().process_message(msg, cell, cell_index)
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        self.guard.touched.update(self._display_id_map.get(display_id, {}))  # cells saved as text
+        super()._update_display_id(display_id, msg)
 
-        def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
-            self.guard.touched.update(self._display_id_map.get(display_id, {}))  # cells saved as text
-            super()._update_display_id(display_id, msg)
+    def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
+        state = self._state(msg, cell_index)
+        if state is not None and state.cut is not None:
+            return  # the cell is being stopped: keep the head, the marker and the tail
+        super().clear_output(outs, msg, cell_index)
+        if state is not None and not msg["content"].get("wait"):
+            state.kept = state.compacted = 0
 
-        def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
-            state = self._state(msg, cell_index)
-            if state is not None and state.cut is not None:
-                return  # the cell is being stopped: keep the head, the marker and the tail
-            super().clear_output(outs, msg, cell_index)
-            if state is not None and not msg["content"].get("wait"):
-                state.kept = state.compacted = 0
-
-        def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
-            state = self._state(msg, cell_index)
-            if state is None:
-                return super().output(outs, msg, display_id, cell_index)
-            if state.cut is not None:
-                self._after_cut(state.cut, msg)
-                return None
-            if self.clear_before_next_output:  # a clear_output(wait=True) takes effect now
-                state.kept = state.compacted = 0
-            size = _size(msg)
-            room = None if state.budget is None else state.budget - state.kept
-            if room is None or size <= room:
-                state.kept += size
-                out = super().output(outs, msg, display_id, cell_index)
-                self._join_split_secret(outs)
-                self._compact(outs, state, cell_index)
-                return out
-            # This output passes the limit: keep what fits, stop the cell, keep only a tail from now on.
-            content = msg["content"]
-            rest = msg
-            if msg["msg_type"] == "stream" and room > 0:
-                head = {**msg, "content": {**content, "text": content["text"][:room]}}
-                super().output(outs, head, display_id, cell_index)
-                state.kept += room
-                rest = {**msg, "content": {**content, "text": content["text"][room:]}}
-            state.cut = _Cut(outs, state.scope, state.limit, min(max(state.limit // 10, MIN_TAIL), MAX_TAIL))
-            self._stop(state)
-            self._after_cut(state.cut, rest)
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        state = self._state(msg, cell_index)
+        if state is None:
+            return super().output(outs, msg, display_id, cell_index)
+        if state.cut is not None:
+            self._after_cut(state.cut, msg)
             return None
+        if self.clear_before_next_output:  # a clear_output(wait=True) takes effect now
+            state.kept = state.compacted = 0
+        size = _size(msg)
+        room = None if state.budget is None else state.budget - state.kept
+        if room is None or size <= room:
+            state.kept += size
+            out = super().output(outs, msg, display_id, cell_index)
+            self._join_split_secret(outs)
+            self._compact(outs, state, cell_index)
+            return out
+        # This output passes the limit: keep what fits, stop the cell, keep only a tail from now on.
+        content = msg["content"]
+        rest = msg
+        if msg["msg_type"] == "stream" and room > 0:
+            head = {**msg, "content": {**content, "text": content["text"][:room]}}
+            super().output(outs, head, display_id, cell_index)
+            state.kept += room
+            rest = {**msg, "content": {**content, "text": content["text"][room:]}}
+        state.cut = _Cut(outs, state.scope, state.limit, min(max(state.limit // 10, MIN_TAIL), MAX_TAIL))
+        self._stop(state)
+        self._after_cut(state.cut, rest)
+        return None
 
-        def _state(self, msg: dict[str, Any], cell_index: int) -> _CellState | None:
-            """The running cell's state, unless an output widget captures this message."""
-            state = self.guard.cell
-            parent = msg.get("parent_header", {}).get("msg_id")
-            if state is None or state.index != cell_index or self.output_hook_stack.get(parent):
-                return None
-            return state
+    def _state(self, msg: dict[str, Any], cell_index: int) -> _CellState | None:
+        """The running cell's state, unless an output widget captures this message."""
+        state = self.guard.cell
+        parent = msg.get("parent_header", {}).get("msg_id")
+        if state is None or state.index != cell_index or self.output_hook_stack.get(parent):
+            return None
+        return state
 
-        def _after_cut(self, cut: _Cut, msg: dict[str, Any]) -> None:
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                cut.add_stream(str(content.get("name", "stdout")), str(content.get("text", "")))
-            elif msg["msg_type"] == "error":  # where the interrupt landed: kept, trimmed to the tail size
-                cut.outputs.append(output_from_msg({**msg, "content": _trim_error(content, cut.tail_size)}))
+    def _after_cut(self, cut: _Cut, msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            cut.add_stream(str(content.get("name", "stdout")), str(content.get("text", "")))
+        elif msg["msg_type"] == "error":  # where the interrupt landed: kept, trimmed to the tail size
+            cut.outputs.append(output_from_msg({**msg, "content": _trim_error(content, cut.tail_size)}))
+        else:
+            cut.drop(_size(msg))
+
+    def _stop(self, state: _CellState) -> None:
+        """Interrupt the cell; abandon it if it is still running INTERRUPT_GRACE s later."""
+        self.guard.hit = OutputLimitHit(state.index, state.scope, state.limit)
+        loop = asyncio.get_running_loop()
+        self.interrupting = asyncio.ensure_future(ensure_async(self.km.interrupt_kernel()))  # keep a reference
+
+        def abandon() -> None:
+            task = getattr(self, "task_poll_for_reply", None)
+            if self.guard.cell is state and task is not None and not task.done():
+                task.cancel()  # nbclient reports this as a dead kernel; execute.py knows better
+
+        state.timer = loop.call_later(INTERRUPT_GRACE, abandon)
+
+    def _join_split_secret(self, outs: list[Any]) -> None:
+        """Merge the last stream chunk into the one before when a secret straddles them."""
+        redactor = self.guard.redactor
+        if not redactor or len(outs) < 2:
+            return
+        before, last = outs[-2], outs[-1]
+        if not (_stream(before) and _stream(last) and before.get("name") == last.get("name")):
+            return
+        reach = redactor.longest - 1
+        if redactor.contains(before["text"][-reach:] + last["text"][:reach]):
+            before["text"] = redactor.text(before["text"] + last["text"])
+            outs.pop()
+
+    def _compact(self, outs: list[Any], state: _CellState, cell_index: int) -> None:
+        """Merge runs of one stream once a cell has gathered COMPACT_EVERY more outputs."""
+        if len(outs) - state.compacted < COMPACT_EVERY:
+            return
+        if any(cells.get(cell_index) for cells in self._display_id_map.values()):
+            state.compacted = len(outs)  # output indices are remembered for display updates
+            return
+        merged: list[Any] = []
+        for out in outs[state.compacted :]:
+            if merged and _stream(out) and _stream(merged[-1]) and merged[-1].get("name") == out.get("name"):
+                merged[-1]["text"] += out["text"]
             else:
-                cut.drop(_size(msg))
-
-        def _stop(self, state: _CellState) -> None:
-            """Interrupt the cell; abandon it if it is still running INTERRUPT_GRACE s later."""
-            self.guard.hit = OutputLimitHit(state.index, state.scope, state.limit)
-            loop = asyncio.get_running_loop()
-            self.interrupting = asyncio.ensure_future(ensure_async(self.km.interrupt_kernel()))  # keep a reference
-
-            def abandon() -> None:
-                task = getattr(self, "task_poll_for_reply", None)
-                if self.guard.cell is state and task is not None and not task.done():
-                    task.cancel()  # nbclient reports this as a dead kernel; execute.py knows better
-
-            state.timer = loop.call_later(INTERRUPT_GRACE, abandon)
-
-        def _join_split_secret(self, outs: list[Any]) -> None:
-            """Merge the last stream chunk into the one before when a secret straddles them."""
-            redactor = self.guard.redactor
-            if not redactor or len(outs) < 2:
-                return
-            before, last = outs[-2], outs[-1]
-            if not (_stream(before) and _stream(last) and before.get("name") == last.get("name")):
-                return
-            reach = redactor.longest - 1
-            if redactor.contains(before["text"][-reach:] + last["text"][:reach]):
-                before["text"] = redactor.text(before["text"] + last["text"])
-                outs.pop()
-
-        def _compact(self, outs: list[Any], state: _CellState, cell_index: int) -> None:
-            """Merge runs of one stream once a cell has gathered COMPACT_EVERY more outputs."""
-            if len(outs) - state.compacted < COMPACT_EVERY:
-                return
-            if any(cells.get(cell_index) for cells in self._display_id_map.values()):
-                state.compacted = len(outs)  # output indices are remembered for display updates
-                return
-            merged: list[Any] = []
-            for out in outs[state.compacted :]:
-                if merged and _stream(out) and _stream(merged[-1]) and merged[-1].get("name") == out.get("name"):
-                    merged[-1]["text"] += out["text"]
-                else:
-                    merged.append(out)
-            outs[state.compacted :] = merged
-            state.compacted = len(outs)
-
-    return GuardedClient
+                merged.append(out)
+        outs[state.compacted :] = merged
+        state.compacted = len(outs)
 
 
 class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no types
@@ -454,7 +450,7 @@ class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        return _client_class()(nb_man, guard or Guard(None, None, Redactor()), **final_kwargs).execute()
+        return GuardedClient(nb_man, guard or Guard(None, None, Redactor()), **final_kwargs).execute()
 
 
 papermill_engines.register(ENGINE_NAME, GuardedEngine)
