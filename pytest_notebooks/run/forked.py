@@ -72,8 +72,10 @@ Where it is not safe, or not the same as a spawned kernel:
 * ``ps`` and ``/proc/self/cmdline`` show the template's command line, and ``pytest_notebooks``
   is in ``sys.modules`` (the template's own package).
 * The pytest process stays a child subreaper: a process a notebook leaves running becomes its
-  child when the kernel exits, instead of init's. The ones still in the kernel's process group
-  are reaped as they exit; one that moved to a session of its own stays a zombie until pytest exits.
+  child when its parent exits, instead of init's; it is ended with its case and reaped
+  (run/kernels.py). A process forked without exec from a forked kernel shows the template's initial
+  environment in ``/proc/PID/environ``, without the kernel's marker variable: one that also left
+  the kernel's session and lost its parent (a double fork without exec) is not found.
 * Only Linux: macOS forbids most system frameworks after fork without exec, others lack fork
   or the subreaper. Kernels of another interpreter, another environment, another language, or
   of a kernelspec naming its own provisioner are spawned as before; so is everything with
@@ -124,7 +126,8 @@ BASE_PRELOAD = (
 )
 REQUEST_TIMEOUT = 30.0  # seconds the template waits for the rest of a request it has begun to read
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})  # environment variables a template need not match
+# Environment variables a template need not match: pytest's, and kernels.MARKER, one per kernel.
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST", "PYTEST_NOTEBOOKS_KERNEL"})
 KEEP = 2  # template processes kept running at most (one per environment)
 
 
@@ -202,7 +205,7 @@ class _Stream:
     def of(cls, target: Any, default_fd: int) -> _Stream:
         if target == subprocess.PIPE:
             read, write = os.pipe()
-            return cls(write, open(read, "rb"), owned=True)  # closed by the provisioner's wait or cleanup
+            return cls(write, open(read, "rb"), owned=True)  # taken over by run/kernels.py's forwarder
         if target is None:
             return cls(default_fd)
         if target == subprocess.DEVNULL:

@@ -25,34 +25,60 @@ the next case starts at once and the exited kernels are reaped later.
 Closing order: the client's channels are stopped, then the shutdown is requested; the manager's
 control socket, zmq context and connection files are cleaned up only after the kernel exited.
 
-A kernel's own stdout and stderr (what a subprocess of a cell writes, which ipykernel also echoes
-there) reach pytest through a pipe, with secrets masked (see redact.py). Once a kernel has been
-asked to shut down, what it still writes there is dropped: it belongs to no case, and would land
-in the captured output of whichever case runs next. That is where ``ZMQError: Socket operation on
-non-socket`` tracebacks came from, about one run in five of thirty cases here: ipykernel 7.4's
-control handler flushes stdout after its shutdown handler has closed the IOPub thread (the race
-is in the kernel, whatever order the client closes in).
+A kernel's own stdout and stderr (what a subprocess of a cell writes to fds 1 and 2) reach
+pytest through pipes, with secrets masked (see redact.py), and bounded (``_Forwarder``): the
+first FORWARD_LIMIT bytes of each are forwarded as they come, then a line says the limit was
+passed, and when the case ends a line says how many bytes were left out before the last
+FORWARD_TAIL, which follow. pytest holds a test's captured output in memory: 400 MB written to
+fd 1 by a subprocess took its peak RSS to 869 MB, 1.5 GB ended in a ``MemoryError``. Once a
+kernel has been asked to shut down, what it still writes there is dropped: it belongs to no case,
+and would land in the captured output of whichever case runs next. That is where ``ZMQError:
+Socket operation on non-socket`` tracebacks came from, about one run in five of thirty cases
+here: ipykernel 7.4's control handler flushes stdout after its shutdown handler has closed the
+IOPub thread (the race is in the kernel, whatever order the client closes in).
+
+The pipes are read by one thread per kernel that owns them and that nobody waits for. A process
+the notebook started may hold their write ends for ever; jupyter_client's provisioner used to
+close its reader once the kernel had exited, and closing a buffered reader waits for the thread
+blocked reading it: a daemon that kept the kernel's stdout held pytest until it exited.
+
+What a case leaves running is ended with it (Linux, ``_Family``). jupyter_client signals the
+kernel's process group, and ipykernel terminates the children in it; a process in a session of
+its own (``start_new_session=True``: a daemon, a log shipper) is in neither, and one whose parent
+exited is nobody's descendant. When the case ends, every process of the kernel's *family* (its
+descendants, its session and group, and whatever carries its MARKER environment variable) gets
+SIGTERM, and SIGKILL SHUTDOWN_WAIT later, from a thread: no case waits for that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
+import select
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
-from typing import IO, Any
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_notebooks.errors import PytestNotebooksWarning
+from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor, clean_environ
 
 SHUTDOWN_WAIT = 1.0  # seconds a kernel gets to exit after the shutdown request
 LINE_LIMIT = 65536  # bytes of kernel stdout/stderr forwarded at a time
+FORWARD_LIMIT = 10_000_000  # bytes of each of a kernel's stdout and stderr forwarded as they come
+FORWARD_TAIL = 1_000_000  # bytes past that limit kept (the last ones) and forwarded when the case ends
+MARKER = "PYTEST_NOTEBOOKS_KERNEL"  # in each kernel's environment, one value per kernel: finds its leftovers
 KERNEL_STARTS = ("fork", "spawn")  # notebooks_kernel_start
 IOPUB_WAIT = 0.2  # seconds to wait for a kernel_info request's idle status before asking again
 
@@ -175,23 +201,24 @@ def start(key: KernelKey, extra_arguments: list[str], templates: Any = None) -> 
         _fork_from(manager, templates)
     arguments = [*extra_arguments, "--HistoryManager.hist_file=:memory:"]
     env = clean_environ(os.environ, key.redact) if key.clean_env else dict(os.environ)
+    marker = uuid.uuid4().hex
+    env[MARKER] = marker
     run_sync(manager.start_kernel)(
         cwd=key.cwd, extra_arguments=arguments, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    quiet = threading.Event()
-    manager.__dict__["_pytest_notebooks_quiet"] = quiet
     process = getattr(manager.provisioner, "process", None)
-    redactor = Redactor.from_environ(os.environ, key.redact)
-    for name, fd in (("stdout", 1), ("stderr", 2)):
-        stream = getattr(process, name, None)
-        if stream is not None:
-            threading.Thread(
-                target=_forward,
-                args=(stream, fd, redactor, quiet),
-                name=f"pytest-notebooks-kernel-{name}",
-                daemon=True,  # a daemon the notebook left behind may hold the pipe open
-            ).start()
+    family = _Family(marker)
+    family.learn(_kernel_pid(manager))
+    manager.__dict__["_pytest_notebooks_family"] = family
+    manager.__dict__["_pytest_notebooks_output"] = _take_pipes(process, Redactor.from_environ(os.environ, key.redact))
     return manager
+
+
+def _kernel_pid(manager: Any) -> int | None:
+    """The kernel's pid, while the provisioner knows it (a forked kernel's: once the template said it)."""
+    provisioner = manager.provisioner
+    pid = getattr(getattr(provisioner, "process", None), "pid", None) or getattr(provisioner, "pid", None)
+    return pid if isinstance(pid, int) else None
 
 
 def _fork_from(manager: Any, templates: Any) -> None:
@@ -214,16 +241,370 @@ def spawned_because(manager: Any) -> str | None:
     return manager.__dict__.get("_pytest_notebooks_spawned") or getattr(manager.provisioner, "fallback", None)
 
 
-def _forward(stream: IO[bytes], fd: int, redactor: Redactor, quiet: threading.Event) -> None:
-    """Copy a kernel's stdout or stderr to ours (fd ``fd``, where pytest captures it), masked."""
-    with contextlib.suppress(OSError, ValueError), stream:
-        for chunk in iter(functools.partial(stream.readline, LINE_LIMIT), b""):
-            if quiet.is_set():
-                continue
-            if redactor:
-                chunk = redactor.text(chunk.decode(errors="replace")).encode()
-            while chunk:
-                chunk = chunk[os.write(fd, chunk) :]
+@dataclass
+class _Sink:
+    """Where one of a kernel's streams goes (fd 1 or 2 of this process), and how much of it went."""
+
+    name: str  # stdout, stderr
+    fd: int
+    carry: bytes = b""  # the start of a line not yet complete
+    sent: int = 0  # bytes written to ``fd`` (at most FORWARD_LIMIT)
+    past: int = 0  # bytes that came after the limit (the last FORWARD_TAIL of them are kept)
+    tail: deque[bytes] = field(default_factory=deque)
+    tail_size: int = 0
+    at_line_start: bool = True
+
+
+class _Forwarder:
+    """Copies a kernel's stdout and stderr (what its subprocesses write to fds 1 and 2) to this
+    process's fds 1 and 2, where pytest captures them: masked, and bounded like cell output.
+
+    One thread per kernel owns the read ends of both pipes. Nobody ever waits for it: a process
+    the notebook left running may hold the write ends for ever. It ends at EOF (the kernel and
+    every process it started are gone) or when ``stop`` is called, and closes the pipes itself.
+
+    The first FORWARD_LIMIT bytes of each stream are forwarded as they come; past them a marker
+    line says so, and only the last FORWARD_TAIL bytes are kept, forwarded when the case ends
+    (``quiet``) after a line saying how many were left out. Read in chunks, written line by line
+    (a line is masked whole up to LINE_LIMIT bytes).
+    """
+
+    def __init__(self, pipes: dict[int, _Sink], redactor: Redactor) -> None:
+        self._sinks = pipes  # read end -> where it goes
+        self._redactor = redactor
+        self._lock = threading.Lock()
+        self._quiet = False
+        self._wake_read, self._wake = os.pipe()
+        self.thread = threading.Thread(target=self._run, name="pytest-notebooks-kernel-output", daemon=True)
+        self.thread.start()
+
+    def quiet(self) -> None:
+        """The case is over: forward the incomplete line and the kept tail, drop all that follows
+        (it belongs to no case, and would land in the captured output of the next one)."""
+        with self._lock:
+            if self._quiet:
+                return
+            self._quiet = True
+            for sink in self._sinks.values():
+                carry, sink.carry = sink.carry, b""
+                self._emit(sink, carry)
+                if sink.past:
+                    tail = b"".join(sink.tail)[-FORWARD_TAIL:]
+                    said = (
+                        f"[pytest-notebooks: {sink.past - len(tail):,} bytes of the kernel's {sink.name} were left "
+                        f"out; its last {len(tail):,} bytes follow]\n"
+                    )
+                    self._write(sink, said.encode() + tail)
+
+    def stop(self) -> None:
+        """Close the pipes without waiting for EOF (the kernel is gone; its leftovers are killed)."""
+        wake, self._wake = self._wake, -1
+        if wake < 0:
+            return
+        with contextlib.suppress(OSError):  # the thread ended at EOF already and closed its end
+            os.write(wake, b"x")
+        os.close(wake)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        for fd in (*self._sinks, self._wake_read):
+            poller.register(fd, select.POLLIN)
+        reading = set(self._sinks)
+        try:
+            while reading:
+                events = poller.poll()
+                if any(fd == self._wake_read for fd, _event in events):
+                    break
+                for fd, _event in events:
+                    try:
+                        data = os.read(fd, LINE_LIMIT)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self._take(self._sinks[fd], data)
+                    else:  # EOF: every process holding the write end is gone
+                        poller.unregister(fd)
+                        reading.discard(fd)
+                        os.close(fd)
+        finally:
+            for fd in (*reading, self._wake_read):
+                os.close(fd)
+
+    def _take(self, sink: _Sink, data: bytes) -> None:
+        with self._lock:
+            if self._quiet:
+                return
+            data = sink.carry + data
+            end = data.rfind(b"\n") + 1
+            if not end and len(data) < LINE_LIMIT:
+                sink.carry = data
+                return
+            end = end or len(data)
+            sink.carry = data[end:]
+            self._emit(sink, data[:end])
+
+    def _emit(self, sink: _Sink, data: bytes) -> None:
+        """Forward ``data`` within the limit; keep what passes it in the tail."""
+        if not data:
+            return
+        if self._redactor:
+            data = self._redactor.text(data.decode(errors="replace")).encode()
+        room = FORWARD_LIMIT - sink.sent
+        if room > 0:
+            self._write(sink, data[:room])
+            sink.sent += min(room, len(data))
+            data = data[room:]
+        if not data:
+            return
+        if not sink.past:
+            self._write(sink, _cut_line(sink.name, at_line_start=sink.at_line_start))
+        sink.past += len(data)
+        sink.tail.append(data)
+        sink.tail_size += len(data)
+        while sink.tail_size - len(sink.tail[0]) >= FORWARD_TAIL:
+            sink.tail_size -= len(sink.tail.popleft())
+
+    @staticmethod
+    def _write(sink: _Sink, data: bytes) -> None:
+        if data:
+            sink.at_line_start = data.endswith(b"\n")
+        with contextlib.suppress(OSError):  # our fd 1 or 2 is closed: drop it, keep draining the pipe
+            while data:
+                data = data[os.write(sink.fd, data) :]
+
+
+def _cut_line(name: str, *, at_line_start: bool) -> bytes:
+    line = (
+        f"[pytest-notebooks: the kernel's {name} passed its limit of {format_size(FORWARD_LIMIT)} here; the rest "
+        f"is left out but for its last {format_size(FORWARD_TAIL)}, shown when the case ends]\n"
+    )
+    return ("" if at_line_start else "\n").encode() + line.encode()
+
+
+def _take_pipes(process: Any, redactor: Redactor) -> _Forwarder:
+    """Forward the kernel's stdout and stderr pipes. The forwarder gets its own copy of each read
+    end, and the process object none: jupyter_client closes them once the kernel has exited, and
+    closing a buffered reader waits for the thread reading it, that is for every process still
+    holding the write end (a daemon the notebook started: for ever)."""
+    pipes = {}
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(process, name, None)
+        if stream is not None:
+            pipes[os.dup(stream.fileno())] = _Sink(name, fd)
+            stream.close()  # nobody reads it yet: nothing to wait for
+            setattr(process, name, None)
+    return _Forwarder(pipes, redactor)
+
+
+@dataclass(frozen=True)
+class _Proc:
+    """A process as /proc/PID/stat shows it; the pid and ``start`` together name one process."""
+
+    ppid: int
+    pgid: int
+    sid: int
+    start: int  # clock ticks after boot
+    zombie: bool  # exited, not waited for yet
+
+
+def _read(path: str, *, whole: bool = False) -> bytes | None:
+    """A /proc file: its first 4 kB, or all of it (``os.read``: twice as fast as ``open``, which
+    counts when reading all of /proc). None when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = chunk = os.read(fd, 4096)
+        while whole and chunk:
+            chunk = os.read(fd, 1 << 16)
+            data += chunk
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_stat(pid: int) -> _Proc | None:
+    data = _read(f"/proc/{pid}/stat")
+    try:
+        fields = (data or b"").rsplit(b")", 1)[1].split()  # the command name may hold anything
+        return _Proc(int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]), fields[0] == b"Z")
+    except (IndexError, ValueError):
+        return None
+
+
+def _processes() -> dict[int, _Proc]:
+    """Every process /proc shows (none where there is no /proc)."""
+    found = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            proc = _read_stat(int(name)) if name.isdigit() else None
+            if proc is not None:
+                found[int(name)] = proc
+    return found
+
+
+def _with_descendants(pids: Iterable[int], children: dict[int, list[int]]) -> set[int]:
+    found, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+    return found
+
+
+def _running(pid: int, start: int) -> bool:
+    proc = _read_stat(pid)
+    return proc is not None and proc.start == start and not proc.zombie
+
+
+def _send(pid: int, start: int, signum: int) -> bool:
+    """Signal ``pid`` if it is still the process that started at ``start`` (not a reused pid):
+    through a pidfd, checked after it was opened, where Linux has them."""
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            return False  # gone
+    try:
+        proc = _read_stat(pid)
+        if proc is None or proc.start != start:
+            return False
+        if pidfd is None:
+            os.kill(pid, signum)
+        else:
+            signal.pidfd_send_signal(pidfd, signum)
+        return True
+    except OSError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+class _Family:
+    """The processes a kernel started, wherever they went: asked to stop (SIGTERM) when its
+    case ends, killed (SIGKILL) SHUTDOWN_WAIT s later. Linux only (it reads /proc).
+
+    A member is: a descendant of the kernel; a process of the kernel's session or process group
+    (both are the kernel's pid: it starts with ``setsid``); a process whose environment holds the
+    kernel's MARKER value (inherited through fork and exec: a daemon that left the session and
+    whose parent exited, so that it is nobody's descendant any more); a process found before;
+    and the descendants of all of these. Processes started before the kernel are never members,
+    and a process is signalled only while its pid still names it (pid and start time).
+
+    The signals are sent by a thread of its own, so no case waits for them; ``end`` runs once
+    the kernel is gone, for what it started after that thread looked.
+    """
+
+    def __init__(self, marker: str) -> None:
+        self.marker = f"\0{MARKER}={marker}\0".encode()
+        self.pid: int | None = None
+        self.start = 0
+        self._members: dict[int, int] = {}  # pid -> start of every member found so far
+        self._killed: dict[int, int] = {}  # members killed and not reaped yet
+        self._deadline = 0.0  # when the grace given by ``stop`` ends
+        self._stopped = threading.Event()  # set: no signalling thread is running
+        self._stopped.set()
+        self._settled = False  # killed all after the kernel had exited: nothing can start any more
+        self._lock = threading.Lock()
+
+    def learn(self, pid: int | None) -> None:
+        """The kernel's pid, once known (read while the kernel has not been reaped). Only a child of
+        this process counts: a provisioner of another kind may name a process on another machine."""
+        proc = _read_stat(pid) if self.pid is None and pid is not None else None
+        if proc is not None and proc.ppid == os.getpid():
+            self.pid, self.start = pid, proc.start
+
+    def stop(self) -> None:
+        """The case is over: SIGTERM now, SIGKILL after SHUTDOWN_WAIT s, from a thread."""
+        if self.pid is None or sys.platform != "linux":
+            return
+        self._deadline = time.monotonic() + SHUTDOWN_WAIT
+        self._stopped.clear()
+        threading.Thread(target=self._stop, name="pytest-notebooks-kernel-leftovers", daemon=True).start()
+
+    def _stop(self) -> None:
+        try:
+            waiting = self.signal(signal.SIGTERM)
+            if self.pid is not None:
+                waiting[self.pid] = self.start
+            # Until the kernel and those asked have exited, or the grace is over: then no later
+            # look is needed (the kernel can start nothing any more).
+            while time.monotonic() < self._deadline and any(_running(pid, start) for pid, start in waiting.items()):
+                time.sleep(0.05)
+            self.signal(signal.SIGKILL)
+        finally:
+            self._stopped.set()
+
+    def end(self, *, wait: bool) -> None:
+        """The kernel is gone: kill what it left, unless the thread still runs (it does that when it
+        sees the kernel gone, at the latest when the grace is over; ``wait``: wait for it) or did
+        so after the kernel had exited."""
+        if not self._stopped.is_set():
+            if not wait and time.monotonic() < self._deadline:
+                return
+            self._stopped.wait(SHUTDOWN_WAIT + 10.0)  # the grace, then one look at /proc
+        if not self._settled:
+            self.signal(signal.SIGKILL)
+
+    def signal(self, signum: int) -> dict[int, int]:
+        """Send ``signum`` to every member now alive but the kernel (jupyter_client ends that);
+        the members signalled (pid -> start)."""
+        if self.pid is None or sys.platform != "linux":
+            return {}
+        with self._lock:
+            procs = _processes()
+            found = {pid: procs[pid].start for pid in self._find(procs) - {self.pid, os.getpid()}}
+            self._members.update(found)
+            sent = {pid: start for pid, start in found.items() if not procs[pid].zombie and _send(pid, start, signum)}
+            if signum == signal.SIGKILL:
+                self._killed.update(found)  # to be reaped, zombies included
+                kernel = procs.get(self.pid)
+                self._settled = kernel is None or kernel.start != self.start or kernel.zombie
+        return sent
+
+    def _find(self, procs: dict[int, _Proc]) -> set[int]:
+        # The kernel's session and group outlive it while a member is left; once its pid names
+        # another process, a session or group of that number is the newcomer's.
+        kernel = procs.get(self.pid) if self.pid is not None else None
+        reused = kernel is not None and kernel.start != self.start
+
+        def known(pid: int, proc: _Proc) -> bool:
+            if self._members.get(pid) == proc.start:
+                return True
+            if pid == self.pid:
+                return not reused
+            return not reused and proc.start >= self.start and self.pid in (proc.sid, proc.pgid)
+
+        children: dict[int, list[int]] = {}
+        for pid, proc in procs.items():
+            children.setdefault(proc.ppid, []).append(pid)
+        found = _with_descendants([pid for pid, proc in procs.items() if known(pid, proc)], children)
+        newer = [pid for pid, proc in procs.items() if pid not in found and proc.start >= self.start]
+        return found | _with_descendants([pid for pid in newer if self._marked(pid)], children)
+
+    def _marked(self, pid: int) -> bool:
+        environ = _read(f"/proc/{pid}/environ", whole=True)  # None: gone, or another user's
+        return environ is not None and self.marker in b"\0" + environ
+
+    def reap(self) -> bool:
+        """Reap the killed members that are this process's children (under a child subreaper,
+        orphans come to it); True when none is left to wait for."""
+        with self._lock:
+            for pid, start in list(self._killed.items()):
+                proc = _read_stat(pid)
+                if proc is None or proc.start != start:  # reaped by its parent
+                    del self._killed[pid]
+                    continue
+                with contextlib.suppress(ChildProcessError):  # not ours (yet)
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        del self._killed[pid]
+            return not self._killed
 
 
 def _close_clients(manager: Any) -> None:
@@ -259,6 +640,7 @@ class KernelPool:
         self._ahead: list[tuple[KernelKey, Any]] = []  # kernels started for the next cases, in order
         self._last: KernelKey | None = None  # the key of the kernel taken last
         self._stopping: list[tuple[Any, float]] = []  # (manager, when the shutdown was requested)
+        self._leftovers: list[_Family] = []  # families of kernels gone, with killed members to reap
 
     def take(self, key: KernelKey, extra_arguments: list[str]) -> Any:
         """The kernel started ahead for ``key``, or a new one; another one started ahead is stopped."""
@@ -322,9 +704,13 @@ class KernelPool:
         from jupyter_core.utils import run_sync
 
         _close_clients(manager)
-        quiet = manager.__dict__.get("_pytest_notebooks_quiet")
-        if quiet is not None:
-            quiet.set()
+        output = manager.__dict__.get("_pytest_notebooks_output")
+        if output is not None:
+            output.quiet()
+        family = manager.__dict__.get("_pytest_notebooks_family")
+        if family is not None:
+            family.learn(_kernel_pid(manager))
+            family.stop()
         with contextlib.suppress(Exception):  # cannot even ask: it is killed when reaped
             if _alive(manager):
                 run_sync(manager.request_shutdown)()
@@ -341,11 +727,29 @@ class KernelPool:
                 pending.append((manager, asked))
                 continue
             try:
-                if _alive(manager):
-                    run_sync(manager.finish_shutdown)(waittime=max(left, 0.0))  # kills when it must
+                self._finish(manager, max(left, 0.0), wait=wait)
             finally:
                 run_sync(manager.cleanup_resources)()
         self._stopping = pending
+        self._leftovers = [family for family in self._leftovers if not family.reap()]
+
+    def _finish(self, manager: Any, left: float, *, wait: bool) -> None:
+        """End a kernel asked to shut down (killed after ``left`` s), then what it left running."""
+        from jupyter_core.utils import run_sync
+
+        family = manager.__dict__.get("_pytest_notebooks_family")
+        output = manager.__dict__.get("_pytest_notebooks_output")
+        try:
+            if family is not None:
+                family.learn(_kernel_pid(manager))  # before the provisioner forgets its process
+            if _alive(manager):
+                run_sync(manager.finish_shutdown)(waittime=left)  # kills when it must
+        finally:
+            if family is not None:
+                family.end(wait=wait)
+                self._leftovers.append(family)
+            if output is not None:
+                output.stop()
 
     def close(self) -> None:
         """Stop every kernel of this pool (end of a case run alone, or of the session), then the
