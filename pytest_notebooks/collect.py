@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +13,12 @@ from typing import Any
 import pytest
 
 from pytest_notebooks.cases.notebook import read_notebook
-from pytest_notebooks.cases.params import broken_link, load_cases, looks_like_fixture, sibling_fixture
+from pytest_notebooks.cases.params import PRINCIPLES_ID, broken_link, load_cases, looks_like_fixture, sibling_fixture
 from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
 from pytest_notebooks.errors import CaseFailed, FixtureError
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
+from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run.kernels import KernelPool
 
 OPTIONS_KEY = pytest.StashKey[Options]()
@@ -27,7 +30,9 @@ LIMITS_KEY = pytest.StashKey[dict[str, int]]()
 MEASURES_KEY = pytest.StashKey[tuple[Measures, list[Violation]]]()
 # (notebook, fixture) with symlinks resolved -> (the path pytest reached first, the path collected)
 PLACED_KEY = pytest.StashKey[dict[tuple[str, ...], tuple[Path, Path]]]()
-PRINCIPLES_ITEM = "principles"
+REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's secrets, for what records show of parameters
+SHOWN_PARAMETERS_KEY = pytest.StashKey[dict[str, Any]]()  # a case's parameters, secrets masked
+PRINCIPLES_ITEM = PRINCIPLES_ID  # a case id the fixture may not use
 
 
 def has_fixture(path: Path) -> bool:
@@ -413,6 +418,21 @@ class NotebookItem(pytest.Item):
         line = self.case.line - 1 if self.case.line else 0
         return self.case.fixture, line, f"[notebook] {self.nodeid}"
 
+    def shown_parameters(self) -> dict[str, Any]:
+        """The case's parameters as records show them: a value that holds a secret of the environment
+        (a password passed as a parameter) masked as the notebook's outputs are. The kernel gets them
+        as they are."""
+        shown = self.stash.get(SHOWN_PARAMETERS_KEY, None)
+        if shown is None:
+            redactor = self.config.stash.get(REDACTOR_KEY, None)
+            if redactor is None:
+                redactor = Redactor.from_environ(os.environ, self.options.redact)
+                self.config.stash[REDACTOR_KEY] = redactor
+            parameters = self.case.parameters
+            shown = redactor.data(copy.deepcopy(parameters)) if redactor else parameters
+            self.stash[SHOWN_PARAMETERS_KEY] = shown
+        return shown
+
     def record(self) -> dict[str, Any]:
         """What the results file keeps of this case (sent to the xdist controller)."""
         options, case = self.options, self.case
@@ -421,7 +441,7 @@ class NotebookItem(pytest.Item):
             "notebook": _rel(case.notebook, options.rootdir),
             "fixture": _rel(case.fixture, options.rootdir),
             "case": case.case_id,
-            "parameters": case.parameters,
+            "parameters": self.shown_parameters(),
             "notebook_sha256": case.notebook_sha256,
             "fixture_sha256": case.fixture_sha256,
             "output": shown_path(self.output_path(), options.rootdir),

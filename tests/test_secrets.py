@@ -172,3 +172,48 @@ def test_many_secrets_in_a_large_output_are_all_masked() -> None:
     # a value that is another's prefix: the longer one wins
     prefix = Redactor.from_environ({"A_TOKEN": "secret-one", "B_TOKEN": "secret-one-two"})
     assert prefix.text("x secret-one-two y secret-one z") == f"x {MASK} y {MASK} z"
+
+
+@pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_secret_passed_as_a_parameter_is_masked_where_parameters_are_shown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """The fixture passes the same password the environment holds: the kernel gets it, no report shows it."""
+    secret = "SECRET-MARKER-db-77aa11"  # noqa: S105 -- a fake secret
+    monkeypatch.setenv("DB_PASSWORD", secret)
+    write_notebook(
+        pytester.path / "db.ipynb",
+        [
+            ("password = ''\nnested = {}\nregion_code = 'luna'", ["parameters"]),
+            "import os\nassert password == os.environ['DB_PASSWORD'], 'the kernel got a masked password'\n"
+            "assert nested['login'] == [password]\n"
+            "print('the kernel got the real password')",
+            "assert region_code == 'luna', 'wrong region'",
+        ],
+    )
+    (pytester.path / "db.yaml").write_text(
+        f"parameters:\n  password: {secret}\n  nested: {{login: ['{secret}']}}\n"
+        "cases:\n  luna: {region_code: luna}\n  fr: {region_code: fr}\n"
+    )
+    result = pytester.runpytest_subprocess(*workers, "--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "parameters: password='***', nested={'login': [[]'***'[]]}, region_code='fr'",
+            "reproduce: papermill db.ipynb notebook-outputs/db/fr.repro.ipynb --cwd . -k python3 -p password '***' "
+            '-y \'nested: {"login": [[]"***"[]]}\' -p region_code fr *',
+            "FAILED db.ipynb::fr - cell 3 (In [[]4]): AssertionError: wrong region",
+        ]
+    )
+    sinks = {"stdout": result.stdout.str(), "stderr": result.stderr.str(), "junit.xml": ""}
+    sinks["junit.xml"] = (pytester.path / "junit.xml").read_text()
+    for path in (pytester.path / "notebook-outputs").rglob("*"):
+        if path.is_file():
+            sinks[str(path.relative_to(pytester.path))] = path.read_text()
+    assert len(sinks) >= 6  # both notebooks and results.json were written
+    for name, text in sinks.items():
+        assert "SECRET-MARKER" not in text, f"the password in {name}"
+    saved = json.loads(sinks["notebook-outputs/db/luna.ipynb"])
+    assert "the kernel got the real password" in json.dumps(saved["cells"])
+    records = json.loads(sinks["notebook-outputs/results.json"])["cases"]
+    assert [r["parameters"]["nested"] for r in records] == [{"login": [MASK]}] * 2

@@ -138,16 +138,9 @@ def _parse(data: bytes, shown: str) -> dict[str, Any]:
             f"{written}; nbformat reads versions 4.0 to 4.{KNOWN_MINORS[-1]}",
             "save it from a Jupyter whose nbformat matches the one papermill uses",
         )
-    metadata = nb.get("metadata")
-    if not isinstance(metadata, dict):
-        fail(f"`metadata` is {_json_kind(metadata)}, not a JSON object" if "metadata" in nb else "it has no `metadata`")
-    for key in ("kernelspec", "language_info"):
-        if key in metadata:
-            value = metadata[key]
-            if not isinstance(value, dict):
-                fail(f"`metadata.{key}` is {_json_kind(value)}, not a JSON object")
-            if not isinstance(value.get("name", ""), str):
-                fail(f"`metadata.{key}.name` is {_json_kind(value['name'])}, not a string")
+    problem = _metadata_problem(nb)
+    if problem:
+        fail(problem)
     cells = nb.get("cells")
     if not isinstance(cells, list):
         fail(f"`cells` is {_json_kind(cells)}, not a list" if "cells" in nb else "it has no `cells` list")
@@ -156,6 +149,23 @@ def _parse(data: bytes, shown: str) -> dict[str, Any]:
         if problem:
             fail(f"cell {number} {problem}")
     return nb
+
+
+def _metadata_problem(nb: dict[str, Any]) -> str:
+    """What is wrong with the notebook's ``metadata`` (its kernelspec and language_info), or ""."""
+    metadata = nb.get("metadata")
+    if "metadata" not in nb:
+        return "it has no `metadata`"
+    if not isinstance(metadata, dict):
+        return f"`metadata` is {_json_kind(metadata)}, not a JSON object"
+    for key in ("kernelspec", "language_info"):
+        if key in metadata:
+            value = metadata[key]
+            if not isinstance(value, dict):
+                return f"`metadata.{key}` is {_json_kind(value)}, not a JSON object"
+            if not isinstance(value.get("name", ""), str):
+                return f"`metadata.{key}.name` is {_json_kind(value['name'])}, not a string"
+    return ""
 
 
 def _cell_problem(cell: Any) -> str:

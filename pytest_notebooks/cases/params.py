@@ -31,6 +31,7 @@ from typing import Any
 from pytest_notebooks.cases.declared import check_declared
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
 from pytest_notebooks.cases.settings import case_settings, replacements
+from pytest_notebooks.cases.values import unusable
 from pytest_notebooks.cases.yamlfile import FIXTURE_LIMIT, Locator, kind, load_yaml, suggest, top_level_keys
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.models import NotebookCase, NotebookInfo
@@ -53,6 +54,10 @@ CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail",
 # A case id names a file (<id>.ipynb, beside its snapshot) and a test: it must be short and portable.
 _CASE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 MAX_CASE_ID = 100
+# The node id of the principles check (``nb.ipynb::principles``, with --notebooks-lint), never a case's.
+PRINCIPLES_ID = "principles"
+RESERVED_CASE_IDS = (PRINCIPLES_ID,)
+REPRO_SUFFIX = ".repro"  # a failure's reproduce command writes <case id>.repro.ipynb beside <case id>.ipynb
 # A case's parameters (defaults included) written as JSON, in characters: papermill writes them
 # into the executed notebook, and the results file keeps them, for every case.
 PARAMETERS_LIMIT = 1_000_000
@@ -160,6 +165,7 @@ class _Builder:
             entries: list[tuple[str, Any]] = [(DEFAULT_CASE_ID, {})]
         elif isinstance(cases, dict) and cases:
             entries = [(self.case_id(key), value) for key, value in cases.items()]
+            self.check_files([case_id for case_id, _ in entries])
         else:
             raise self.fail(
                 ("cases",),
@@ -262,7 +268,42 @@ class _Builder:
                 f"case id {case_id[:20]!r}... is {len(case_id)} characters long; the limit is {MAX_CASE_ID}",
                 "shorten it: it becomes a file name (<id>.ipynb) and a pytest id",
             )
+        if case_id in RESERVED_CASE_IDS:
+            raise self.fail(
+                path,
+                f"case id {case_id!r} is reserved: it is the node id of the notebook's principles check "
+                f"({self.notebook.path.name}::{case_id}, with --notebooks-lint)",
+                "rename the case",
+            )
         return case_id
+
+    def check_files(self, case_ids: list[str]) -> None:
+        """No two cases share a file: ids equal under casefold are one file on a case-insensitive
+        file system (macOS, Windows), and ``a.repro`` is where the reproduce command of ``a`` writes."""
+        seen: dict[str, str] = {}
+        for case_id in case_ids:
+            folded = case_id.casefold()
+            first = seen.setdefault(folded, case_id)
+            if first != case_id:
+                raise self.fail(
+                    ("cases", case_id),
+                    f"case ids {first!r} (line {self.where.line('cases', first)}) and {case_id!r} (line "
+                    f"{self.where.line('cases', case_id)}) differ only in case: on a case-insensitive file system "
+                    "(macOS, Windows) their executed notebooks and snapshots are one file",
+                    "rename one of them",
+                )
+        for case_id in case_ids:
+            copy = seen.get(f"{case_id}{REPRO_SUFFIX}".casefold())
+            if copy is not None:
+                raise self.fail(
+                    ("cases", max(case_id, copy, key=case_ids.index)),  # the later of the two in the file
+                    f"case id {copy!r} (line {self.where.line('cases', copy)}) names the file a failure of case "
+                    f"{case_id!r} (line {self.where.line('cases', case_id)}) writes its reproduce copy to "
+                    f"({case_id.casefold()}{REPRO_SUFFIX}.ipynb): the reproduce command would overwrite this "
+                    "case's executed notebook",
+                    f"rename {copy!r}: <case id>{REPRO_SUFFIX}.ipynb is where the reproduce command of <case id> "
+                    "writes",
+                )
 
     def check_size(self, case_id: str, paths: list[tuple[str, ...]]) -> None:
         """The case's parameters stay under PARAMETERS_LIMIT, written as JSON (sizes from the YAML tree)."""
@@ -318,4 +359,7 @@ class _Builder:
                     f"{owner}: parameter name {name!r} is {what}",
                     "papermill assigns each parameter as a variable; rename it",
                 )
+            problem = unusable(name, value[name])
+            if problem is not None:
+                raise self.fail((*path, name), f"{owner}: parameter {name!r} {problem[0]}", problem[1])
         return dict(value)

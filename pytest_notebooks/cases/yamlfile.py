@@ -3,9 +3,9 @@ safe, with dates left as strings. Pure: no pytest, no papermill.
 
 The file is parsed once into a node tree. Before any value is built the tree is checked for what
 PyYAML would let through silently: a key written twice (PyYAML keeps the last), keys that differ in
-YAML but read the same as text (``1`` and ``"1"``), an alias that contains itself, and aliases that
+YAML but read the same as text (``1`` and ``"1"``), an alias that contains itself, aliases that
 multiply the fixture's size (a "billion laughs" file of 1 KB that expands to gigabytes once papermill
-writes the parameters out).
+writes the parameters out), and integers too long for Python to turn into text (or back).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from pytest_notebooks.errors import FixtureError
 # The whole fixture, once aliases are expanded, in characters written as JSON (about). Checked
 # before any value is built: merge keys (`<<: *x`) copy pairs while they are built.
 FIXTURE_LIMIT = 20_000_000
+# Digits of an integer anywhere in a fixture: Python's default limit for converting between int and
+# text (sys.get_int_max_str_digits), which building the value, papermill writing it into the notebook,
+# the kernel parsing it and JSON recording it each meet. Fixed, whatever this process's own limit.
+MAX_INT_DIGITS = 4300
+_INT_BOUND = 10**MAX_INT_DIGITS
+_SHORT_INT = 20  # characters: an integer written in fewer is far below the limit in any notation
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _NO_DATES = {
@@ -210,14 +217,16 @@ class _Checker:
                         sizes[id(key_node)] = len(key_node.value) + 2
                     else:
                         stack.append((key_node, path, key_node.start_mark.line + 1, False))
+                    key_path = (*path, str(key_node.value))
                     if isinstance(value_node, yaml.ScalarNode):
+                        self._check_int(value_node, key_path)
                         sizes[id(value_node)] = len(value_node.value) + 2
                     else:
-                        key_path = (*path, str(key_node.value))
                         stack.append((value_node, key_path, key_node.start_mark.line + 1, False))
             else:
                 for index, child in enumerate(node.value):
                     if isinstance(child, yaml.ScalarNode):
+                        self._check_int(child, (*path, f"[{index}]"))
                         sizes[id(child)] = len(child.value) + 2
                     else:
                         stack.append((child, (*path, f"[{index}]"), line, False))
@@ -243,6 +252,7 @@ class _Checker:
             elif key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
                 continue  # `<<: *x` merges; a collection as a key is refused when values are built
             else:
+                self._check_int(key_node, path, key=True)
                 value = self.loader.construct_object(key_node)
                 self.texts[id(key_node)] = str(value)
                 mixed = True
@@ -257,6 +267,31 @@ class _Checker:
                 if text in texts:
                     self._duplicate(path, texts[text], key_node, text, same=False)  # file order
                 texts[text] = key_node
+
+    def _check_int(self, node: yaml.ScalarNode, path: tuple[str, ...], *, key: bool = False) -> None:
+        """Raise for an integer of more than MAX_INT_DIGITS digits, before Python is asked to build it
+        (a 30-line ValueError traceback) or to write it as text. Hex, octal and base 60 are built
+        to be measured."""
+        text = node.value
+        if len(text) <= _SHORT_INT or node.tag != _INT_TAG:
+            return
+        digits = text.lstrip("+-").replace("_", "")
+        if digits.isascii() and digits.isdigit() and not digits.startswith("0"):  # decimal ('0...' is octal)
+            too_long = len(digits) > MAX_INT_DIGITS
+        else:
+            try:
+                too_long = abs(self.loader.construct_object(node)) >= _INT_BOUND
+            except ValueError:  # a base-60 part too long to read
+                too_long = True
+        if too_long:
+            what = "has a key that is" if key else "is"
+            raise FixtureError(
+                f"{self.label}:{node.start_mark.line + 1}",
+                f"`{_dotted(path)}` {what} an integer of more than {MAX_INT_DIGITS:,} digits; the limit is "
+                f"{MAX_INT_DIGITS:,}",
+                "Python refuses to turn longer integers into text, and papermill writes every parameter into the "
+                "notebook as text; quote it to pass a string",
+            )
 
     def _duplicate(self, path: tuple[str, ...], first: yaml.Node, second: yaml.Node, name: str, *, same: bool) -> None:
         lines = (first.start_mark.line + 1, second.start_mark.line + 1)

@@ -41,7 +41,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
-from pytest_notebooks.files import is_url
+from pytest_notebooks.files import is_url, overwrite, printable
 from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor
 
@@ -248,15 +248,9 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
 
 
 def _overwrite(path: str, data: bytes) -> None:
-    """Write ``data`` over the file at ``path`` from its start, then cut it to that length."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
+    """Write ``data`` over the file at ``path`` from its start, then cut it to that length; a link
+    at ``path`` (one the notebook planted, say) is replaced, never written through."""
+    overwrite(path, data)
 
 
 class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
@@ -407,7 +401,9 @@ class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no
     ) -> Any:
         guard = guard or Guard(None, None, Redactor())
         if source_path is not None:  # handed a notebook, papermill records the notebook itself as its input
-            nb.metadata.papermill["input_path"] = source_path
+            nb.metadata.papermill["input_path"] = printable(source_path)
+        if output_path is not None:  # a file name's undecodable byte: UTF-8 JSON cannot hold its surrogate
+            nb.metadata.papermill["output_path"] = printable(str(output_path))
         nb_man = GuardedManager(
             nb,
             guard,

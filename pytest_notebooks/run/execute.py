@@ -16,6 +16,11 @@ Cases run through papermill's engine registered by run/engine.py, which caps eac
 and masks secrets as the kernel's messages arrive. The saved notebook is masked again as a whole
 before it is judged and written back, and so is the text of any exception turned into a failure:
 every report is derived from those two.
+
+No save follows a link at the output path: the engine's saves while the case runs replace a
+symbolic or hard link found there (the notebook may plant one), the last save renames a new file
+over the path, and a link at the reproduce command's path (``<case>.repro.ipynb``, which
+papermill's CLI would write through) is removed before and after the run.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, cell_source, cell_tags
-from pytest_notebooks.files import is_url
+from pytest_notebooks.files import atomic_write, is_url, printable, remove_link
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
 from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run.kernels import KernelKey, KernelPool
@@ -92,7 +97,7 @@ def run_case(
     if not is_url(output_path):
         problem = _prepare_output(output_path)
         if problem:
-            unsaved = CellFailure(FailureKind.SETUP, ename=problem[0], evalue=redactor.text(problem[1]))
+            unsaved = CellFailure(FailureKind.SETUP, ename=problem[0], evalue=printable(redactor.text(problem[1])))
             return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
     template, failure = read_template(case)
     spec = _kernel_spec(settings.kernel) if failure is None else None
@@ -106,6 +111,8 @@ def run_case(
     watch = _Watch(settings, started, _Progress(case, template, redactor) if settings.log_output else None)
     failure = _execute(case, output_path, settings, template, spec, watch, redactor, pool, next_case)
     failure, kernel_name, nb = _finish(case, output_path, failure, watch.running, redactor, settings.kernel, template)
+    if not is_url(output_path):
+        remove_link(repro_path(output_path))  # planted while the case ran
     return ExecutionResult(
         case_id=case.case_id,
         passed=failure is None,
@@ -242,13 +249,20 @@ def _prepare_output(output_path: str) -> tuple[str, str] | None:
         return type(exc).__name__, f"cannot create the output directory for {output_path}: {exc}"
     with contextlib.suppress(OSError):  # not there, or not ours to remove: papermill overwrites it
         path.unlink(missing_ok=True)
+    remove_link(repro_path(output_path))
     return None
+
+
+def repro_path(output_path: str) -> str:
+    """Where a failure's reproduce command writes: beside the saved notebook, not over it."""
+    stem = output_path[: -len(".ipynb")] if output_path.endswith(".ipynb") else output_path
+    return f"{stem}.repro.ipynb"
 
 
 def read_template(case: NotebookCase) -> tuple[bytes, CellFailure | None]:
     """The notebook's bytes, read once for the whole run, and the failure when they are not the
     bytes hashed at collection (None when they are, or when the case carries no hash)."""
-    name = case.notebook.name
+    name = printable(case.notebook.name)
     try:
         data = case.notebook.read_bytes()
     except OSError as exc:
@@ -287,7 +301,7 @@ def _failure_from(
         return CellFailure(FailureKind.DEAD_KERNEL)
     if isinstance(exc, NoSuchKernel):  # checked before; a kernelspec removed in between
         return _missing_kernel(str(exc.args[0]) if exc.args else "?")
-    return CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=redactor.text(str(exc)))
+    return CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=printable(redactor.text(str(exc))))
 
 
 def _kernel_for(next_case: NextCase | None) -> tuple[KernelKey | None, list[str]]:
@@ -366,8 +380,6 @@ def _finish(
     ``ran`` is false when papermill was never called: a file at ``output_path`` is then not this
     run's (an S3 output is not removed before the run).
     """
-    from papermill.iorw import write_ipynb
-
     try:
         nb = _saved_or_template(output_path if ran else None, template)
     except Exception as exc:  # noqa: BLE001 - nbformat cannot read it: nothing to save
@@ -402,31 +414,50 @@ def _finish(
     kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name")
     nb.metadata["pytest_notebooks"] = {
         "case": case.case_id,
-        "fixture": case.fixture.name,
+        "fixture": printable(case.fixture.name),
         "outcome": "passed" if failure is None else "failed",
         "failure": failure.to_json() if failure else None,
     }
     if failure is not None:
         _mark(nb, failure, numbering)
     try:
-        write_ipynb(nb, output_path)
+        _save(nb, output_path)
     except Exception as exc:  # noqa: BLE001 - any store (disk, S3) may refuse: say so, keep the verdict
         unsaved = CellFailure(
             FailureKind.SETUP,
             ename=type(exc).__name__,
-            evalue=redactor.text(f"could not save the output notebook: {exc}"),
+            evalue=printable(redactor.text(f"could not save the output notebook: {exc}")),
         )
         return failure or unsaved, kernel_name, nb
     return failure, kernel_name, nb
 
 
+def _save(nb: Any, output_path: str) -> None:
+    """Write the stamped notebook: a local one as a new file renamed over ``output_path``, so that a
+    link there (symbolic or hard) is replaced and never written through."""
+    import nbformat
+    from papermill.iorw import write_ipynb
+
+    if is_url(output_path):
+        write_ipynb(nb, output_path)
+        return
+    text = nbformat.writes(nb)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (an undecodable file name byte) left in some text
+        data = text.encode("utf-8", "backslashreplace")  # JSON's own escape for it: \udcff
+    remove_link(output_path)  # a symlink to a directory would make the rename fail
+    atomic_write(Path(output_path), data, sync=False)
+
+
 def _saved_or_template(output_path: str | None, template: bytes) -> Any:
     """The notebook papermill saved at ``output_path``, else the template as papermill would have
-    saved it (it stopped before saving, or never ran)."""
+    saved it (it stopped before saving, or never ran). A link at ``output_path`` is not read: it
+    was put there after papermill's last save, and leads to some other file."""
     import nbformat
     from papermill.iorw import load_notebook_node
 
-    if output_path is not None:
+    if output_path is not None and not os.path.islink(output_path):
         try:
             return load_notebook_node(output_path)
         except (FileNotFoundError, OSError, ValueError):

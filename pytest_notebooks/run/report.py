@@ -9,6 +9,7 @@ so ``FAILED nb.ipynb::fr - cell 4 (In [3]): KeyError: 'fr'`` reads the same with
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -20,9 +21,10 @@ from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebac
 from _pytest._io import TerminalWriter
 
 from pytest_notebooks.cases.notebook import strip_ansi
-from pytest_notebooks.files import shown_path
+from pytest_notebooks.files import printable, shown_path
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase, cut
-from pytest_notebooks.run.execute import RunSettings
+from pytest_notebooks.redact import Redactor
+from pytest_notebooks.run.execute import RunSettings, repro_path
 
 MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3
@@ -58,19 +60,23 @@ def failure_repr(
     *,
     relpath: Callable[[str | Path], str],
 ) -> ReprExceptionInfo:
-    """The pytest representation of a failed case."""
+    """The pytest representation of a failed case.
+
+    Its lines are printable: an undecodable byte of a file name (``caf\\xff.ipynb``) is shown as
+    ``ls -b`` shows it, else pytest would print the whole block as one escaped line.
+    """
     failure = result.failure
     assert failure is not None
     plain, coloured = (
         [
-            inert(line, colour=colour) + "\n"
+            printable(inert(line, colour=colour)) + "\n"
             for line in failure_lines(case, result, settings, colour=colour, relpath=relpath)
         ]
         for colour in (False, True)
     )
     traceback = ReprTracebackNative([])
     traceback.reprentries = [ReprEntryNative(plain, coloured)]
-    crash = ReprFileLocation(relpath(case.notebook), failure.cell_number or 0, failure.summary())
+    crash = ReprFileLocation(printable(relpath(case.notebook)), failure.cell_number or 0, failure.summary())
     return ReprExceptionInfo(reprtraceback=traceback, reprcrash=crash)
 
 
@@ -82,7 +88,11 @@ def failure_lines(
     colour: bool,
     relpath: Callable[[str | Path], str],
 ) -> list[str]:
-    """The failure block: where, what, the cell, the traceback, the output, how to reproduce."""
+    """The failure block: where, what, the cell, the traceback, the output, how to reproduce.
+
+    Parameter values are masked as the notebook's outputs are (a password passed as a parameter,
+    also in a credential-looking environment variable): the kernel got them, no report shows them.
+    """
     failure = result.failure
     assert failure is not None
     at = f" at {_where(failure)}" if failure.cell_number is not None else ""
@@ -112,11 +122,12 @@ def failure_lines(
             "the output notebook keeps the head and the tail of the output; raise --notebooks-"
             f"{option} (ini notebooks_{option.replace('-', '_')}) if the notebook is meant to print this much",
         ]
+    redactor = Redactor.from_environ(os.environ, settings.redact)
     lines += [
         "",
-        f"parameters: {format_parameters(case.parameters)}",
+        f"parameters: {format_parameters(case.parameters, redactor)}",
         f"output notebook: {relpath(result.output_path)}",
-        f"reproduce: {papermill_command(case, result, settings, relpath)}",
+        f"reproduce: {papermill_command(case, result, settings, relpath, redactor)}",
     ]
     return lines
 
@@ -155,9 +166,10 @@ def traceback_lines(traceback: tuple[str, ...], *, colour: bool) -> list[str]:
     return lines
 
 
-def format_parameters(parameters: Mapping[str, Any]) -> str:
-    """``region_code='fr', run_date='2017-01-01'``, long values cut (see ``abbreviate``)."""
-    return ", ".join(f"{k}={abbreviate(repr(v))}" for k, v in parameters.items()) or "(none, notebook defaults)"
+def format_parameters(parameters: Mapping[str, Any], redactor: Redactor | None = None) -> str:
+    """``region_code='fr', run_date='2017-01-01'``, secrets masked, long values cut (see ``abbreviate``)."""
+    mask = (redactor or Redactor()).text
+    return ", ".join(f"{k}={abbreviate(mask(repr(v)))}" for k, v in parameters.items()) or "(none, notebook defaults)"
 
 
 def abbreviate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -185,31 +197,47 @@ def papermill_command(
     result: ExecutionResult,
     settings: RunSettings,
     relpath: Callable[[str | Path], str],
+    redactor: Redactor | None = None,
 ) -> str:
     """The papermill CLI call that runs this case the same way.
 
     It writes next to the saved notebook (``<case>.repro.ipynb``), never over it. The whole-notebook
-    limit, which papermill's CLI lacks, is coreutils' ``timeout``. A long value is cut and says so:
-    the line then shows the call rather than being one to paste.
+    limit, which papermill's CLI lacks, is coreutils' ``timeout``. A long value is cut and says so,
+    and a secret is masked: the line then shows the call rather than being one to paste.
     """
+    mask = (redactor or Redactor()).text
     argv = ["papermill", relpath(case.notebook), relpath(repro_path(result.output_path))]
     argv += ["--cwd", relpath(case.notebook.parent)]
     kernel = settings.kernel or result.kernel_name
     if kernel:
         argv += ["-k", kernel]
     for name, value in case.parameters.items():
-        argv += [abbreviate(arg) for arg in _parameter_args(name, value)]
+        argv += [abbreviate(mask(arg)) for arg in _parameter_args(name, value)]
     if settings.cell_timeout and math.isfinite(settings.cell_timeout):
         argv += ["--execution-timeout", f"{math.ceil(settings.cell_timeout)}"]
     if settings.timeout and math.isfinite(settings.timeout):
         argv = ["timeout", f"{settings.timeout:g}s", *argv]
-    return shlex.join(argv)
+    return " ".join(shell_word(arg) for arg in argv)
 
 
-def repro_path(output_path: str) -> str:
-    """Where the reproduce command writes: beside the saved notebook, not over it."""
-    stem = output_path[: -len(".ipynb")] if output_path.endswith(".ipynb") else output_path
-    return f"{stem}.repro.ipynb"
+def shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell; a file name with an undecodable byte in bash's ``$'...'``
+    (``$'caf\\xff.ipynb'``), the only quoting that can write the byte."""
+    if printable(text) == text:
+        return shlex.quote(text)
+    escaped = "".join(_ansi_c(char) for char in text)
+    return f"$'{escaped}'"
+
+
+def _ansi_c(char: str) -> str:
+    if char in "\\'":
+        return "\\" + char
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode reads it
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+        return f"\\x{code:02x}" if code < 0x80 else "?"
+    return char
 
 
 def _parameter_args(name: str, value: Any) -> list[str]:
