@@ -72,3 +72,25 @@ def test_a_huge_exception_name_is_cut_everywhere(pytester: pytest.Pytester) -> N
     assert len(result.stdout.str()) < 100_000
     assert (pytester.path / "junit.xml").stat().st_size < 100_000
     assert (pytester.path / "notebook-outputs" / "results.json").stat().st_size < 100_000
+
+
+PRINTS = (
+    "import subprocess\n"
+    "print('::stop-commands::from-print')\n"
+    "subprocess.run(['echo', '::error file=README.md,line=1::from a subprocess'], check=True)\n"
+    "raise ValueError('fails so that pytest shows the captured output')"
+)
+
+
+@pytest.mark.parametrize("log", [[], ["--notebooks-log-output", "-s"]], ids=["captured", "live"])
+def test_what_a_cell_prints_cannot_send_workflow_commands(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, log: list[str]
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    notebook(pytester.path, PRINTS)
+    result = pytester.runpytest_subprocess("-p", "no:xdist", *log)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str() + result.stderr.str()
+    commands = own_commands(out)
+    assert [c[: len("::error file=nb.ipynb,")] for c in commands] == ["::error file=nb.ipynb,"], commands
+    assert "from a subprocess" in out

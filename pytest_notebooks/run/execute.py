@@ -43,6 +43,7 @@ from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, N
 from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run.kernels import KernelKey, KernelPool
 from pytest_notebooks.run.verdict import TemplateNumbering, failing_line, judge
+from pytest_notebooks.terminal import inert
 
 SKIP_TAG = "skip-execution"
 KERNEL_START_TIMEOUT = 60  # at most; a whole-notebook `timeout` counts the kernel start too
@@ -525,5 +526,5 @@ class _Progress:
                 text = (output.get("data") or {}).get("text/plain", "")
             text = "".join(text) if isinstance(text, list) else str(text)
             if text:
-                sys.stdout.write(self.redactor.text(text))
+                sys.stdout.write(inert(self.redactor.text(text), colour=True))
         sys.stdout.flush()

@@ -73,6 +73,7 @@ from typing import Any
 from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor, clean_environ
+from pytest_notebooks.terminal import defuse_command_bytes
 
 SHUTDOWN_WAIT = 1.0  # seconds a kernel gets to exit after the shutdown request
 LINE_LIMIT = 65536  # bytes of kernel stdout/stderr forwarded at a time
@@ -349,6 +350,7 @@ class _Forwarder:
             return
         if self._redactor:
             data = self._redactor.text(data.decode(errors="replace")).encode()
+        data = defuse_command_bytes(data)  # pytest shows it at column 0: no workflow commands
         room = FORWARD_LIMIT - sink.sent
         if room > 0:
             self._write(sink, data[:room])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,16 +24,11 @@ from pytest_notebooks.files import printable, shown_path
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase, cut
 from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run.execute import RunSettings, repro_path
+from pytest_notebooks.terminal import inert
 
 MAX_TRACEBACK_LINES = 40
 SOURCE_CONTEXT = 3
 MAX_VALUE_CHARS = 200  # a parameter value longer than this is cut in the parameters and reproduce lines
-# Everything a terminal acts on but SGR colours: OSC strings (7-bit and C1), other CSI sequences, other
-# escapes, and control characters but tab.
-_CONTROL = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9d[^\x07\x1b\x9c]*(?:\x07|\x9c)?"
-    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-ln-~]|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]|\x1b(?!\[)"
-)
 
 
 class ReprEntryNative(_PytestNativeEntry):
@@ -175,21 +169,6 @@ def format_parameters(parameters: Mapping[str, Any], redactor: Redactor | None =
 def abbreviate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     """``text``, or its first ``limit`` characters and how many were left out."""
     return cut(text, limit)
-
-
-def inert(line: str, *, colour: bool) -> str:
-    """A line of notebook-controlled text that acts on no terminal and no CI log.
-
-    Escape sequences other than colours go (OSC 52 writes the clipboard, OSC 8 makes links, CSI moves
-    the cursor), colours too without ``colour``, and so do other control characters. A line that
-    starts with ``::`` would be a GitHub Actions workflow command (``::stop-commands::``,
-    ``::add-mask::``, a fake ``::error``): a zero-width space between the colons keeps it text.
-    """
-    line = _CONTROL.sub("", line if colour else strip_ansi(line))
-    stripped = line.lstrip()
-    if stripped.startswith("::"):
-        line = line[: len(line) - len(stripped)] + ":\u200b:" + stripped[2:]
-    return line
 
 
 def papermill_command(
