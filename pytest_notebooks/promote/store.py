@@ -405,6 +405,15 @@ def _process_state(pid: int) -> str:
         return "?"
 
 
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***`` (an endpoint such as
+    ``http://user:password@host/`` from ``AWS_ENDPOINT_URL_S3`` is printed in errors)."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
 class S3Store:
     """An ``s3://bucket/prefix/`` target through boto3."""
 
@@ -434,8 +443,8 @@ class S3Store:
                 ),
             )
         except (botocore.exceptions.BotoCoreError, ValueError) as exc:  # a bad AWS_PROFILE, endpoint URL...
-            raise TargetError(f"cannot set up S3 access for {target.url}: {exc}") from None
-        self.endpoint: str = self._client.meta.endpoint_url
+            raise TargetError(f"cannot set up S3 access for {target.url}: {without_userinfo(str(exc))}") from None
+        self.endpoint: str = without_userinfo(self._client.meta.endpoint_url)  # it is printed in errors
 
     def read(self, key: str) -> Stored | None:
         response = self._call("get_object", key, missing_ok=True)
@@ -520,5 +529,5 @@ class S3Store:
             except self._errors.EndpointConnectionError:
                 raise TargetError(f"cannot reach the S3 endpoint {self.endpoint} for {url}") from None
             except self._errors.BotoCoreError as exc:
-                raise TargetError(f"S3 {operation} {url} failed: {exc}") from None
+                raise TargetError(f"S3 {operation} {url} failed: {without_userinfo(str(exc))}") from None
         raise AssertionError("unreachable")  # the loop returns or raises
