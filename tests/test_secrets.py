@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -217,3 +222,38 @@ def test_a_secret_passed_as_a_parameter_is_masked_where_parameters_are_shown(
     assert "the kernel got the real password" in json.dumps(saved["cells"])
     records = json.loads(sinks["notebook-outputs/results.json"])["cases"]
     assert [r["parameters"]["nested"] for r in records] == [{"login": [MASK]}] * 2
+
+
+def test_a_run_killed_midway_leaves_no_secret_parameter_on_disk(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill saves the notebook while cells run; a pytest killed then never masks the whole copy."""
+    secret = "SECRET-MARKER-killed-5c3e"  # noqa: S105 -- a fake secret
+    monkeypatch.setenv("DB_PASSWORD", secret)
+    write_notebook(
+        pytester.path / "db.ipynb",
+        [("password = ''", ["parameters"]), "import pathlib, time\npathlib.Path('running').touch()\ntime.sleep(600)"],
+    )
+    (pytester.path / "db.yaml").write_text(f"parameters:\n  password: {secret}\n")
+    saved = pytester.path / "notebook-outputs" / "db" / "default.ipynb"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not ((pytester.path / "running").exists() and saved.exists() and "running" in saved.read_text()):
+            assert time.monotonic() < deadline, "the case never started"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    text = saved.read_text()
+    assert "pathlib.Path('running')" in text  # a save made while the cell ran
+    assert "SECRET-MARKER" not in text
+    injected = json.loads(text)["cells"][1]
+    assert injected["metadata"]["tags"] == ["injected-parameters"]
+    assert 'password = "***"' in "".join(injected["source"])

@@ -25,6 +25,7 @@ ipykernel batches what a cell prints for 0.2 s into one message.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 from collections import deque
@@ -41,6 +42,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from pytest_notebooks.cases.notebook import INJECTED_TAG
 from pytest_notebooks.files import is_url, overwrite, printable
 from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor
@@ -216,11 +218,30 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
         if not self.output_path or is_url(self.output_path) or not os.path.isabs(self.output_path):
             super().save(**kwargs)  # papermill's I/O: remote stores, its own idea of the cwd
             return
-        text = nbformat.writes(self.nb) if self.final else self._dump()
+        nb = self._masked() if self.guard.redactor else self.nb
+        text = nbformat.writes(nb) if self.final else self._dump(nb)
         _overwrite(str(self.output_path), text.encode("utf-8"))
         self.last_save_time = self.now()
 
-    def _dump(self) -> str:
+    def _masked(self) -> Any:
+        """The notebook with the parameters papermill wrote into it masked: its injected cell and
+        ``metadata.papermill.parameters`` hold a secret passed as a parameter, and a run killed before
+        the end must not leave it on disk. Outputs were masked as they arrived. A shallow copy: the
+        cells that are not injected are the same objects, so ``_dump`` still reuses their text."""
+        nb = copy.copy(self.nb)
+        nb.metadata = copy.copy(nb.metadata)
+        papermill = nb.metadata.get("papermill")
+        if isinstance(papermill, dict):
+            nb.metadata["papermill"] = self.guard.redactor.data(copy.deepcopy(papermill))
+        nb.cells = [
+            self.guard.redactor.data(copy.deepcopy(cell))
+            if INJECTED_TAG in cell.get("metadata", {}).get("tags", [])
+            else cell
+            for cell in self.nb.cells
+        ]
+        return nb
+
+    def _dump(self, nb: Any) -> str:
         """The notebook as nbformat writes it (indented, keys sorted), with the text of cells that
         finished before the running one reused; strings are not split into lines."""
         options: dict[str, Any] = {
@@ -234,7 +255,7 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
             self.serialized.pop(index, None)
         self.guard.touched.clear()
         cells = []
-        for index, cell in enumerate(self.nb.cells):
+        for index, cell in enumerate(nb.cells):
             known = self.serialized.get(index)
             if known is not None and known[0] is cell:
                 text = known[1]
@@ -243,7 +264,7 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
                 if index < self.running:  # finished: it changes only through a display update
                     self.serialized[index] = (cell, text)
             cells.append(text)
-        rest = json.dumps({**self.nb, "cells": None}, **options)
+        rest = json.dumps({**nb, "cells": None}, **options)
         return rest.replace('"cells": null', '"cells": [\n' + ",\n".join(cells) + "\n ]", 1)
 
 
