@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.browser import ARTIFACTS, CHROMIUM_FLAGS, PAINT_FRAMES, chromium
 from tests.example import copy_example
 from tests.notebooks import PARAMS, write_notebook
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--virtual-time-budget=5000",
-)
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium; apt-get install -y chromium)")
-    return found
 
 
 def test_the_report_lists_every_case_and_renders_the_failure(pytester: pytest.Pytester) -> None:
@@ -50,8 +30,24 @@ def test_the_report_lists_every_case_and_renders_the_failure(pytester: pytest.Py
         r'<h1 class="verdict-failed"><span class="badge bad">failed</span> Notebook tests: 1 \w+, 1 \w+</h1>', page
     )
     assert "cell 3 (In [4]): AssertionError: no us data" in page
-    assert 'class="cell border-box-sizing code_cell rendered celltag_pytest-notebooks-failing"' in page
     assert '<a href="#case-0">cell 3</a>' in page  # the table links to the rendered failure
+    (notebook,) = frames(page)  # the failing case's notebook, a document of its own in a sandboxed frame
+    assert notebook["sandbox"] == ""
+    assert notebook["title"] == "executed notebook nb.ipynb::us: failed"
+    assert 'class="cell border-box-sizing code_cell rendered celltag_pytest-notebooks-failing"' in notebook["srcdoc"]
+
+
+def frames(page: str) -> list[dict[str, str]]:
+    """The attributes of each <iframe> in ``page``, unescaped (``srcdoc`` is the notebook's document)."""
+    found: list[dict[str, str]] = []
+
+    class Frames(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "iframe":
+                found.append({name: value or "" for name, value in attrs})
+
+    Frames().feed(page)
+    return found
 
 
 def test_the_example_report_in_chromium(tmp_path: Path) -> None:
@@ -112,6 +108,7 @@ def test_the_example_report_in_chromium(tmp_path: Path) -> None:
             browser,
             *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile2'}",
+            PAINT_FRAMES,
             "--window-size=1280,1600",
             f"--screenshot={shot}",
             f"{report.as_uri()}#case-0",
@@ -137,7 +134,7 @@ def test_nbreview_builds_the_same_report_from_a_results_file(pytester: pytest.Py
     assert run.returncode == 0, run.stderr
     page = (pytester.path / "from-results.html").read_text()
     assert page.count('<tr data-outcome="') == 2
-    assert "celltag_pytest-notebooks-failing" in page
+    assert "celltag_pytest-notebooks-failing" in frames(page)[0]["srcdoc"]
     version = subprocess.run(
         [sys.executable, "-m", "pytest_notebooks.review.cli", "--version"], capture_output=True, text=True, check=True
     )

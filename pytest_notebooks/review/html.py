@@ -1,21 +1,43 @@
 """Results file + executed notebooks -> one self-contained HTML report. The only nbconvert import.
 
 The page works offline and asks the network for nothing: no CDN, no external script, font or
-image (a Content-Security-Policy in the page forbids it: images are ``data:`` URIs, style and script
-are inline). It has a header with the verdict, commit and tree state; a table of every case that is
-sortable and filterable by outcome; and, per case that did not pass, the executed notebook rendered
-by nbconvert with the failing cell highlighted and an anchor the table links to, and the snapshot
-diff when outputs differ. Passed cases link to their executed notebook instead of embedding it, so
-a report of 1,000 cases stays small: at most ``MAX_RENDERED`` notebooks are rendered, failures first.
+image (images are ``data:`` URIs, style and script are inline). It has a header with the verdict,
+commit and tree state; a table of every case that is sortable and filterable by outcome; and, per
+case that did not pass, the executed notebook rendered by nbconvert with the failing cell
+highlighted and an anchor the table links to, and the snapshot diff when outputs differ. Passed
+cases link to their executed notebook instead of embedding it, so a report of 1,000 cases stays
+small: at most ``MAX_RENDERED`` notebooks are rendered, failures first.
+
+Notebook content is trusted with nothing: the report is opened from the CI artifacts of pull
+requests, and anyone who can open one writes the notebooks, their outputs and error messages.
+
+- The page is a Jinja2 template with autoescape on, so every value from the results file or a
+  notebook is text; the page's own style and scripts are the only markup inserted as is.
+- Each rendered notebook is a document of its own, in ``<iframe sandbox="" srcdoc="...">``. The
+  empty ``sandbox`` gives it an opaque origin, no scripts (nor ``javascript:`` links), no forms,
+  popups, top-level navigation or meta refresh; its CSS styles only itself; and it carries its own
+  policy (``FRAME_CSP``).
+- The page's policy (``CSP``), which a srcdoc frame inherits, runs only the page's two scripts (by
+  hash), fetches nothing but ``data:`` images, and has ``frame-src 'none'``: a srcdoc document is
+  not fetched, so this stops only a frame navigating elsewhere, such as a link clicked in it.
+- ``<link``, ``<iframe`` and ``<frame`` in a rendered notebook are made text: ``rel=preconnect``
+  and a frame's navigation open a connection to their host that neither a CSP directive nor a
+  sandbox flag stops (Chromium 150 connects, then blocks the navigation). No element can arise in
+  the frame without its start tag in the text, so making that tag text removes it.
 """
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jinja2
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG
 from pytest_notebooks.files import is_url
@@ -23,9 +45,9 @@ from pytest_notebooks.results.read import flaky_note
 
 MAX_RENDERED = 50  # notebooks rendered with nbconvert in one report (about 0.1-0.4 s each)
 FAILING_TAG = "pytest-notebooks-failing"
+ANCHOR_TAG = "pytest-notebooks-anchor"  # the "failed in the next cell" marker: its frame opens scrolled to it
 PASSED = ("passed", "xfailed", "skipped")
 _GOOD = ("passed", "xfailed")  # shown green; "skipped" and "not run" grey, the rest red
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 2em 4em;color:#1b1f24}
 header h1{font-size:1.6em;margin:.6em 0 .2em}
@@ -38,28 +60,37 @@ table{border-collapse:collapse;width:100%;margin:1em 0}
 th,td{border-bottom:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}
 th{cursor:pointer;background:#f6f8fa;user-select:none}
 td.num{text-align:right;white-space:nowrap}
+td,section.case p{overflow-wrap:anywhere}
 tr.hidden{display:none}
 code,pre{font:12px/1.4 ui-monospace,monospace}
+pre{white-space:pre-wrap;margin:.2em 0}
 section.case{border:1px solid #d0d7de;border-radius:6px;margin:1.5em 0;padding:0 1em 1em}
 section.case h2{font-size:1.15em}
-.cell{margin:.4em 0;padding:.3em .5em;border-left:3px solid transparent}
-.celltag_pytest-notebooks-failing{border-left:6px solid #d1242f;background:#fff0f0;outline:2px solid #d1242f}
-.celltag_papermill-error-cell-tag{display:none}
-.prompt{color:#57606a;font:11px ui-monospace,monospace}
-pre{white-space:pre-wrap;margin:.2em 0}
-.output_error pre,.output_stderr pre{background:#fff0f0}
-.input_area{background:#f6f8fa;padding:.2em .4em}
+iframe.notebook{display:block;box-sizing:border-box;width:100%;height:75vh;min-height:20em;border:1px solid #d0d7de}
 .side{display:flex;gap:1em}
 .side>div{flex:1;min-width:0;overflow:auto;border:1px solid #d0d7de;padding:.5em}
 .diff-add{color:#1a7f37}
 .diff-del{color:#b42318}
-.ansi-red-fg{color:#b42318}
-.ansi-green-fg{color:#1a7f37}
-img{max-width:100%}
 .badge{display:inline-block;padding:0 .5em;border-radius:1em;font-size:.85em;font-weight:600;color:#fff}
 .badge.good{background:#1a7f37}
 .badge.bad{background:#cf222e}
 .badge.neutral{background:#6e7781}
+"""
+# Inside each notebook's frame (nbconvert's "basic" template has classes but no style of its own).
+NOTEBOOK_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:.5em 1em;color:#1b1f24;background:#fff}
+code,pre{font:12px/1.4 ui-monospace,monospace}
+pre{white-space:pre-wrap;margin:.2em 0}
+.cell{margin:.4em 0;padding:.3em .5em;border-left:3px solid transparent}
+.celltag_pytest-notebooks-failing{border-left:6px solid #d1242f;background:#fff0f0;outline:2px solid #d1242f}
+.celltag_pytest-notebooks-anchor{scroll-initial-target:nearest}
+.celltag_papermill-error-cell-tag{display:none}
+.prompt{color:#57606a;font:11px ui-monospace,monospace}
+.output_error pre,.output_stderr pre{background:#fff0f0}
+.input_area{background:#f6f8fa;padding:.2em .4em}
+.ansi-red-fg{color:#b42318}
+.ansi-green-fg{color:#1a7f37}
+img{max-width:100%}
 """
 # Counts what the page asked the network for and what the policy blocked (data-resources and
 # data-blocked on <body>), so a test in a real browser can check that the report is self-contained.
@@ -95,6 +126,130 @@ SCRIPT = """
 """
 
 
+def _sha256(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "img-src data:",
+        # 'unsafe-inline' for the notebook frames, which inherit this policy: nbconvert's and pandas'
+        # styles are inline. Nothing from a notebook reaches this page as markup.
+        "style-src 'unsafe-inline'",
+        f"script-src {_sha256(WATCH)} {_sha256(SCRIPT)}",
+        "frame-src 'none'",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+assert not set('"&<>') & set(CSP), "CSP is written into the page as is"
+FRAME_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
+# The start tags whose elements connect to their URL's host before any policy check (Chromium 150):
+# <link rel=preconnect>, and <iframe>/<frame>, whose blocked navigation is preconnected all the same.
+_CONNECTS = re.compile(r"<(?=link|i?frame)", re.IGNORECASE)
+
+PAGE = """\
+<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp|safe }}">
+<title>Notebook tests: {{ summary }}</title>
+<style>{{ style|safe }}</style>
+<script>{{ watch|safe }}</script></head><body>
+{% macro badge(outcome) %}<span class="badge {{ badge_kind(outcome) }}">{{ outcome }}</span>{% endmacro %}
+<header>
+<h1 class="verdict-{{ verdict }}">{{ badge(verdict) }} Notebook tests: {{ summary }}</h1>
+<p class="meta">commit <code>{{ commit }}</code> on {{ branch }}, {{ tree }};
+session {{ state }}; written {{ created }}</p>
+</header>
+<nav><button class="active" data-outcome="all">all</button>
+{%- for outcome, n in counts %}<button data-outcome="{{ outcome }}">{{ outcome }} ({{ n }})</button>{% endfor %}</nav>
+<table id="cases"><thead><tr>{% for name in columns %}<th>{{ name }}</th>{% endfor %}</tr></thead><tbody>
+{% for row in rows %}
+<tr data-outcome="{{ row.outcome }}"><td data-key="{{ row.outcome }}">{{ badge(row.outcome) }}</td>
+<td><code>{{ row.notebook }}</code></td><td>{{ row.case }}</td>
+<td class="num" data-key="{{ '%.3f'|format(row.seconds) }}">{{ '%.1f'|format(row.seconds) }} s</td>
+<td>{% if row.link %}<a href="#{{ row.anchor }}">{{ row.link }}</a>{% endif %}</td><td>{{ row.where }}</td>
+<td>{% if row.output %}<code>{{ row.output }}</code>{% endif %}</td></tr>
+{% endfor %}
+</tbody></table>
+{% for s in sections %}
+<section class="case" id="{{ s.anchor }}"><h2>{{ s.title }}</h2>
+{% if s.summary %}<p><strong>{{ s.summary }}</strong></p>{% endif %}
+{% if s.output %}<p>executed notebook: <code>{{ s.output }}</code></p>{% endif %}
+{% for c in s.changes %}
+<h3>snapshot: cell {{ c.number }} ({{ c.kind }})</h3>
+<div class="side"><div><strong>snapshot</strong><pre>{{ c.old }}</pre></div>
+<div><strong>this run</strong><pre>{{ c.new }}</pre></div></div>
+{% endfor %}
+{% if s.srcdoc is not none %}
+<iframe class="notebook" sandbox="" title="executed notebook {{ s.title }}" srcdoc="{{ s.srcdoc }}"></iframe>
+{% elif s.note %}
+<p>{{ s.note }}</p>
+{% endif %}
+</section>
+{% endfor %}
+{% if principles %}
+<section id="principles"><h2>Principles</h2><table><tr>
+{%- for h in ("notebook", "branches", "definitions", "code cells", "lines", "principles") %}<th>{{ h }}</th>
+{%- endfor %}</tr>
+{% for p in principles %}
+<tr><td><code>{{ p.path }}</code></td><td>{{ p.branches }}</td><td>{{ p.definitions }}</td><td>{{ p.code_cells }}</td>
+<td>{{ p.lines }}</td>
+<td>{% if p.broken %}{{ badge("failed") }} {{ p.broken }}{% else %}{{ badge("passed") }}{% endif %}</td></tr>
+{% endfor %}
+</table></section>
+{% endif %}
+{% if changes %}
+<section id="template-changes"><h2>Template changes</h2><pre>
+{%- for kind, line in changes %}{% if kind %}<span class="{{ kind }}">{{ line }}</span>{% else %}{{ line }}{% endif %}
+{{- "\\n" if not loop.last else "" }}{% endfor %}</pre></section>
+{% endif %}
+<script>{{ script|safe }}</script></body></html>
+"""
+
+
+@dataclass(frozen=True)
+class _Row:
+    outcome: str
+    notebook: str
+    case: str
+    seconds: float
+    anchor: str
+    link: str
+    where: str
+    output: str
+
+
+@dataclass(frozen=True)
+class _Change:
+    number: str
+    kind: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class _Section:
+    anchor: str
+    title: str
+    summary: str
+    output: str
+    changes: list[_Change]
+    srcdoc: str | None  # the rendered notebook as a document of its own, else None and a note
+    note: str
+
+
+def _badge_kind(outcome: str) -> str:
+    return "good" if outcome in _GOOD else "neutral" if outcome in ("skipped", "not run") else "bad"
+
+
+_TEMPLATE = jinja2.Environment(
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+).from_string(PAGE, globals={"badge_kind": _badge_kind})
+
+
 def render_html(
     results: dict[str, Any],
     rootdir: Path,
@@ -108,41 +263,32 @@ def render_html(
     cases = _ordered(results.get("cases", []))
     counts = Counter(str(c.get("outcome")) for c in cases)
     bad = sum(n for outcome, n in counts.items() if outcome not in PASSED)
-    verdict = "passed" if not bad and cases else "failed"
-    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     git = results.get("git") or {}
-    commit = str(git.get("commit") or "no commit")[:12]
-    tree = "uncommitted changes in the tested tree" if git.get("dirty") else "clean tree"
     session = results.get("session") or {}
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        f"<title>Notebook tests: {_e(summary or 'no cases')}</title>",
-        f"<style>{STYLE}</style>",
-        f"<script>{WATCH}</script></head><body>",
-        "<header>",
-        f'<h1 class="verdict-{verdict}">{_badge(verdict)} Notebook tests: {_e(summary or "no cases")}</h1>',
-        f'<p class="meta">commit <code>{_e(commit)}</code> on {_e(str(git.get("branch") or "-"))}, {_e(tree)}; '
-        f"session {_e(str(session.get('state', '-')))}; written {_e(str(results.get('created', '-')))}</p>",
-        "</header>",
-        _filters(counts),
-        _table(cases),
-    ]
-    rendered = 0
+    sections: list[_Section] = []
     for index, case in enumerate(cases):
         if case.get("outcome") in PASSED or case.get("outcome") == "not run":
             continue
-        embed = rendered < max_rendered
-        rendered += embed
-        parts.append(_section(index, case, rootdir, embed))
-    parts.append(_principles(results.get("notebooks", [])))
-    if changes_text:
-        parts.append(
-            f'<section id="template-changes"><h2>Template changes</h2><pre>{_diff(changes_text)}</pre></section>'
-        )
-    parts.append(f"<script>{SCRIPT}</script></body></html>")
-    return "\n".join(parts) + "\n"
+        sections.append(_section(index, case, rootdir, embed=len(sections) < max_rendered))
+    return _TEMPLATE.render(
+        csp=CSP,
+        style=STYLE,
+        watch=WATCH,
+        script=SCRIPT,
+        summary=", ".join(f"{n} {outcome}" for outcome, n in counts.most_common()) or "no cases",
+        verdict="passed" if not bad and cases else "failed",
+        commit=str(git.get("commit") or "no commit")[:12],
+        branch=str(git.get("branch") or "-"),
+        tree="uncommitted changes in the tested tree" if git.get("dirty") else "clean tree",
+        state=str(session.get("state", "-")),
+        created=str(results.get("created", "-")),
+        counts=sorted(counts.items()),
+        columns=("outcome", "notebook", "case", "duration", "failing cell", "error", "executed notebook"),
+        rows=[_row(index, case) for index, case in enumerate(cases)],
+        sections=sections,
+        principles=_principles(results.get("notebooks", [])),
+        changes=[_diff_kind(line) for line in changes_text.splitlines()],
+    )
 
 
 def _ordered(cases: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,59 +296,44 @@ def _ordered(cases: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(cases, key=lambda c: (c.get("outcome") in (*PASSED, "not run"), str(c.get("nodeid"))))
 
 
-def _filters(counts: Counter[str]) -> str:
-    buttons = ['<button class="active" data-outcome="all">all</button>']
-    buttons += [
-        f'<button data-outcome="{_e(outcome)}">{_e(outcome)} ({n})</button>' for outcome, n in sorted(counts.items())
-    ]
-    return f"<nav>{''.join(buttons)}</nav>"
-
-
-def _table(cases: Sequence[dict[str, Any]]) -> str:
-    rows = []
-    for index, case in enumerate(cases):
-        outcome = str(case.get("outcome"))
-        failure = case.get("failure") or {}
-        where = failure.get("summary", "") or flaky_note(case)
-        cell = f"cell {failure['cell']}" if failure.get("cell") else ""
-        link = f'<a href="#case-{index}">{_e(cell or "details")}</a>' if outcome not in (*PASSED, "not run") else ""
-        output = case.get("output") or ""
-        name = _e(str(case.get("case")))
-        seconds = float(case.get("duration") or 0)
-        rows.append(
-            f'<tr data-outcome="{_e(outcome)}"><td data-key="{_e(outcome)}">{_badge(outcome)}</td>'
-            f"<td><code>{_e(str(case.get('notebook')))}</code></td><td>{name}</td>"
-            f'<td class="num" data-key="{seconds:.3f}">{seconds:.1f} s</td>'
-            f"<td>{link}</td><td>{_e(_short(where))}</td>"
-            f"<td>{f'<code>{_e(str(output))}</code>' if output else ''}</td></tr>"
-        )
-    names = ("outcome", "notebook", "case", "duration", "failing cell", "error", "executed notebook")
-    head = "<tr>" + "".join(f"<th>{name}</th>" for name in names) + "</tr>"
-    return f'<table id="cases"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def _section(index: int, case: dict[str, Any], rootdir: Path, embed: bool) -> str:
+def _row(index: int, case: dict[str, Any]) -> _Row:
+    outcome = str(case.get("outcome"))
     failure = case.get("failure") or {}
-    title = f"{case.get('notebook')}::{case.get('case')}: {case.get('outcome')}"
-    parts = [f'<section class="case" id="case-{index}"><h2>{_e(title)}</h2>']
-    if failure.get("summary"):
-        parts.append(f"<p><strong>{_e(str(failure['summary']))}</strong></p>")
+    cell = f"cell {failure['cell']}" if failure.get("cell") else ""
+    return _Row(
+        outcome=outcome,
+        notebook=str(case.get("notebook")),
+        case=str(case.get("case")),
+        seconds=float(case.get("duration") or 0),
+        anchor=f"case-{index}",
+        link=(cell or "details") if outcome not in (*PASSED, "not run") else "",
+        where=_short(str(failure.get("summary", "") or flaky_note(case))),
+        output=str(case.get("output") or ""),
+    )
+
+
+def _section(index: int, case: dict[str, Any], rootdir: Path, embed: bool) -> _Section:
+    failure = case.get("failure") or {}
     output = str(case.get("output") or "")
-    if output:
-        parts.append(f"<p>executed notebook: <code>{_e(output)}</code></p>")
-    snapshot = case.get("snapshot") or {}
-    for change in snapshot.get("changes") or []:
-        parts.append(_snapshot_change(change))
+    srcdoc, note = None, ""
     if embed and output and not is_url(output):
         path = Path(output) if Path(output).is_absolute() else rootdir / output
-        parts.append(_notebook(path, f"case-{index}"))
+        srcdoc, note = _notebook(path)
     elif output:
-        parts.append("<p>(not rendered here: see the executed notebook)</p>")
-    parts.append("</section>")
-    return "".join(parts)
+        note = "(not rendered here: see the executed notebook)"
+    snapshot = case.get("snapshot") or {}
+    return _Section(
+        anchor=f"case-{index}",
+        title=f"{case.get('notebook')}::{case.get('case')}: {case.get('outcome')}",
+        summary=str(failure.get("summary") or ""),
+        output=output,
+        changes=[_snapshot_change(change) for change in snapshot.get("changes") or []],
+        srcdoc=srcdoc,
+        note=note,
+    )
 
 
-def _principles(notebooks: Sequence[dict[str, Any]]) -> str:
+def _principles(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """The principles' measures per notebook, when the session measured them (--notebooks-lint)."""
     rows = []
     for nb in notebooks:
@@ -210,34 +341,34 @@ def _principles(notebooks: Sequence[dict[str, Any]]) -> str:
         measures = found.get("measures")
         if not measures:
             continue
-        broken = "; ".join(str(v.get("message")) for v in found.get("violations", []))
         rows.append(
-            f"<tr><td><code>{_e(str(nb.get('path')))}</code></td><td>{measures['branches']}</td>"
-            f"<td>{len(measures['definitions'])}</td><td>{measures['code_cells']}</td><td>{measures['lines']}</td>"
-            f"<td>{_badge('failed') + ' ' + _e(broken) if broken else _badge('passed')}</td></tr>"
+            {
+                "path": str(nb.get("path")),
+                "branches": str(measures["branches"]),
+                "definitions": str(len(measures["definitions"])),
+                "code_cells": str(measures["code_cells"]),
+                "lines": str(measures["lines"]),
+                "broken": "; ".join(str(v.get("message")) for v in found.get("violations", [])),
+            }
         )
-    if not rows:
-        return ""
-    head = "".join(
-        f"<th>{h}</th>" for h in ("notebook", "branches", "definitions", "code cells", "lines", "principles")
-    )
-    return f'<section id="principles"><h2>Principles</h2><table><tr>{head}</tr>{"".join(rows)}</table></section>'
+    return rows
 
 
-def _snapshot_change(change: dict[str, Any]) -> str:
-    number = change.get("head_number") or change.get("base_number")
+def _snapshot_change(change: dict[str, Any]) -> _Change:
     diff = str(change.get("output_diff") or change.get("source_diff") or "")
     old = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
     new = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    return (
-        f"<h3>snapshot: cell {_e(str(number))} ({_e(str(change.get('kind', 'changed')))})</h3>"
-        f'<div class="side"><div><strong>snapshot</strong><pre>{_e(chr(10).join(old))}</pre></div>'
-        f"<div><strong>this run</strong><pre>{_e(chr(10).join(new))}</pre></div></div>"
+    return _Change(
+        number=str(change.get("head_number") or change.get("base_number")),
+        kind=str(change.get("kind", "changed")),
+        old="\n".join(old),
+        new="\n".join(new),
     )
 
 
-def _notebook(path: Path, anchor: str) -> str:
-    """The executed notebook as HTML (nbconvert's ``basic`` template: no head, no external files)."""
+def _notebook(path: Path) -> tuple[str | None, str]:
+    """The executed notebook as the document of its frame (nbconvert's ``basic`` template: no head,
+    no external files), or None and why not."""
     try:
         import nbformat
         from nbconvert import HTMLExporter
@@ -246,12 +377,22 @@ def _notebook(path: Path, anchor: str) -> str:
         _tag_failing_cell(nb)
         body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
     except OSError as exc:
-        return f"<p>cannot read the executed notebook: {_e(str(exc))}</p>"
+        return None, f"cannot read the executed notebook: {exc}"
     except Exception as exc:  # noqa: BLE001 - a notebook nbconvert cannot render must not lose the report
-        return f"<p>nbconvert could not render it: {_e(type(exc).__name__)}: {_e(str(exc))}</p>"
-    body = body.replace('id="pytest-notebooks-failure"', f'id="{anchor}-failure"')
-    body = body.replace('href="#pytest-notebooks-failure"', f'href="#{anchor}-failure"')
-    return f'<div class="notebook">{body}</div>'
+        return None, f"nbconvert could not render it: {type(exc).__name__}: {exc}"
+    return _frame_document(str(body)), ""
+
+
+def _frame_document(body: str) -> str:
+    """A notebook's HTML as the document of a sandboxed frame: its own policy first, then our style.
+    ``<link``, ``<iframe`` and ``<frame`` become text (see the module docstring). A link to ``#x``
+    points at ``about:srcdoc#x``: a srcdoc document resolves ``#x`` against the page's URL, and
+    following it would leave the document (``frame-src 'none'`` blocks that) instead of scrolling."""
+    body = _CONNECTS.sub("&lt;", body).replace('href="#', 'href="about:srcdoc#')
+    return (
+        f'<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="{FRAME_CSP}">'
+        f"<style>{NOTEBOOK_STYLE}</style></head><body>{body}</body></html>"
+    )
 
 
 def _tag_failing_cell(nb: dict[str, Any]) -> None:
@@ -263,27 +404,15 @@ def _tag_failing_cell(nb: dict[str, Any]) -> None:
         if ERROR_MARKER_TAG in tags and 'id="pytest-notebooks-failure"' in source and index + 1 < len(cells):
             following = cells[index + 1].setdefault("metadata", {})
             following["tags"] = [*following.get("tags", []), FAILING_TAG]
-            cell["metadata"]["tags"] = [t for t in tags if t != ERROR_MARKER_TAG]  # keep the anchor visible
+            # keep the anchor visible (the marker tag hides it), and open the frame scrolled to it
+            cell["metadata"]["tags"] = [*(t for t in tags if t != ERROR_MARKER_TAG), ANCHOR_TAG]
             return
 
 
-def _diff(text: str) -> str:
-    lines = []
-    for line in text.splitlines():
-        kind = "diff-add" if line.startswith("+") else "diff-del" if line.startswith("-") else ""
-        lines.append(f'<span class="{kind}">{_e(line)}</span>' if kind else _e(line))
-    return "\n".join(lines)
-
-
-def _badge(outcome: str) -> str:
-    kind = "good" if outcome in _GOOD else "neutral" if outcome in ("skipped", "not run") else "bad"
-    return f'<span class="badge {kind}">{_e(outcome)}</span>'
+def _diff_kind(line: str) -> tuple[str, str]:
+    return ("diff-add" if line.startswith("+") else "diff-del" if line.startswith("-") else ""), line
 
 
 def _short(text: str, limit: int = 300) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
