@@ -135,3 +135,17 @@ def test_no_module_imports_a_later_stage() -> None:
         "root modules below every stage, collect.py and plugin.py above): move what is shared down"
     )
     assert KNOWN_UPWARD - upward == set(), "these imports are gone: take them out of KNOWN_UPWARD"
+
+
+def test_the_readme_layout_lists_every_module_once() -> None:
+    """README's "How the code is laid out" names each module of the package on a line of its own."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### How the code is laid out\n", 1)[1].split("\n#", 1)[0]
+    listed = [line.split("`")[1] for line in section.splitlines() if line.startswith("- `pytest_notebooks/")]
+    modules = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "pytest_notebooks").rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    assert len(listed) == len(set(listed)), "a module is listed twice"
+    assert sorted(listed) == modules
