@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_notebooks.review.html import render_html
 from tests.browser import ARTIFACTS, CHROMIUM_FLAGS, PAINT_FRAMES, chromium
 from tests.example import copy_example
 from tests.notebooks import PARAMS, write_notebook
@@ -168,3 +169,29 @@ def test_log_output_prints_each_cell_and_its_masked_output(
         ]
     )
     assert "tok-very-secret-42" not in result.stdout.str()
+
+
+def test_a_results_file_cannot_make_the_report_embed_another_file(tmp_path: Path) -> None:
+    """Outputs named by the results file are read only when they are notebooks of the run's directories."""
+    secret = tmp_path / "elsewhere" / "notes.txt"
+    secret.parent.mkdir()
+    secret.write_text('{"not": "a notebook of this run"} PRIVATE-MARKER')
+    stray = tmp_path / "elsewhere" / "other.ipynb"
+    stray.write_text("PRIVATE-MARKER")
+    root = tmp_path / "repo"
+    root.mkdir()
+    failure = {"kind": "error", "summary": "cell 1: ValueError: x"}
+    cases = [
+        {
+            "nodeid": f"a.ipynb::{n}",
+            "notebook": "a.ipynb",
+            "case": n,
+            "outcome": "failed",
+            "failure": failure,
+            "output": out,
+        }
+        for n, out in (("text", str(secret)), ("outside", str(stray)), ("dotdot", "../elsewhere/other.ipynb"))
+    ]
+    page = render_html({"cases": cases, "output_dir": str(root / "notebook-outputs")}, root)
+    assert "PRIVATE-MARKER" not in page
+    assert page.count("not rendered: the results file names no executed notebook of this run here") == 3

@@ -269,7 +269,8 @@ def render_html(
     for index, case in enumerate(cases):
         if case.get("outcome") in PASSED or case.get("outcome") == "not run":
             continue
-        sections.append(_section(index, case, rootdir, embed=len(sections) < max_rendered))
+        roots = _output_roots(rootdir, str(results.get("output_dir") or ""))
+        sections.append(_section(index, case, roots, embed=len(sections) < max_rendered))
     return _TEMPLATE.render(
         csp=CSP,
         style=STYLE,
@@ -312,13 +313,33 @@ def _row(index: int, case: dict[str, Any]) -> _Row:
     )
 
 
-def _section(index: int, case: dict[str, Any], rootdir: Path, embed: bool) -> _Section:
+def _output_roots(rootdir: Path, output_dir: str) -> tuple[Path, ...]:
+    """Where executed notebooks may be read from: the results' output directory and the rootdir."""
+    roots = [rootdir.resolve()]
+    if output_dir and not is_url(output_dir):
+        roots.append((rootdir / output_dir).resolve())
+    return tuple(roots)
+
+
+def _readable(output: str, roots: tuple[Path, ...]) -> Path | None:
+    """The executed notebook at ``output``, if it is a notebook inside ``roots``: a results file written
+    by a pull request's code must not make the report embed another file of the machine that builds it."""
+    path = (roots[0] / output).resolve()  # an absolute output stays absolute
+    if path.suffix != ".ipynb" or not any(path.is_relative_to(root) for root in roots):
+        return None
+    return path
+
+
+def _section(index: int, case: dict[str, Any], roots: tuple[Path, ...], embed: bool) -> _Section:
     failure = case.get("failure") or {}
     output = str(case.get("output") or "")
     srcdoc, note = None, ""
     if embed and output and not is_url(output):
-        path = Path(output) if Path(output).is_absolute() else rootdir / output
-        srcdoc, note = _notebook(path)
+        path = _readable(output, roots)
+        if path is None:
+            note = "(not rendered: the results file names no executed notebook of this run here)"
+        else:
+            srcdoc, note = _notebook(path)
     elif output:
         note = "(not rendered here: see the executed notebook)"
     snapshot = case.get("snapshot") or {}
