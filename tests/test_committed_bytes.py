@@ -202,3 +202,19 @@ def test_a_flaky_case_holds_its_notebook_back_unless_accepted(project: Project) 
     promoted = project.promote()
     assert promoted.code == 0, promoted.text
     assert project.published() == ["etl.ipynb"]
+
+
+def test_templates_that_differ_only_in_case_are_refused(project: Project) -> None:
+    project.notebook("Report", "print(region_code)", ONE)
+    project.notebook("report", "print(region_code, 2)", ONE)
+    cafe_nfd, cafe_nfc = "cafe\u0301", "caf\u00e9"
+    project.notebook(cafe_nfd, "print(region_code)", ONE)
+    project.notebook(cafe_nfc, "print(region_code, 3)", ONE)
+    project.commit()
+    project.pytest("-p", "no:xdist")
+    result = project.promote()
+    assert result.code == 4, result.text
+    assert "Report.ipynb and report.ipynb differ only in case or Unicode normalization" in result.err
+    assert f"{cafe_nfc}.ipynb" in result.err
+    assert "rename one of each pair (git mv)" in result.err
+    assert project.published() == []

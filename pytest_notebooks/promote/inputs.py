@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import shlex
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -199,6 +200,7 @@ class _Sorted:
     ) -> _Sorted:
         found = cls()
         committed = {path for path, entry in tree.items() if not entry.is_link}
+        _refuse_lookalikes(sorted(p for p in committed if _is_template(p, source_rel)))
         blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
         for path in sorted(p for p in committed if _is_template(p, source_rel)):
             record = tested.get(path)
@@ -231,6 +233,21 @@ class _Sorted:
         else:
             self.untested.add(key)
             self.notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
+
+
+def _refuse_lookalikes(templates: Sequence[str]) -> None:
+    """Two templates whose names differ only in case or Unicode normalization are one file on macOS
+    and Windows (a local target there kept one and then reported the other as drift): refused."""
+    seen: dict[str, str] = {}
+    pairs = []
+    for path in templates:
+        folded = unicodedata.normalize("NFC", path).casefold()
+        if folded in seen:
+            pairs.append(f"{seen[folded]} and {path} differ only in case or Unicode normalization")
+        else:
+            seen[folded] = path
+    if pairs:
+        raise Refused(pairs, "rename one of each pair (git mv): on a case-insensitive file system they are one file")
 
 
 def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
