@@ -444,6 +444,8 @@ class NotebookItem(pytest.Item):
             "parameters": self.shown_parameters(),
             "notebook_sha256": case.notebook_sha256,
             "fixture_sha256": case.fixture_sha256,
+            "notebook_blob": case.notebook_blob or None,
+            "fixture_blob": case.fixture_blob or None,
             "output": shown_path(self.output_path(), options.rootdir),
             "kernel": result.kernel_name if result else None,
             "execution_seconds": round(result.duration, 3) if result else None,

@@ -158,8 +158,9 @@ def read_blobs(root: Path, blobs: list[str]) -> dict[str, bytes]:
         return {blob: repo.odb.stream(bytes.fromhex(blob)).read() for blob in dict.fromkeys(blobs)}
 
 
-def blob_id(data: bytes, like: str) -> str:
-    """The id git gives a blob of ``data`` in a repository whose ids look like ``like`` (SHA-1 or SHA-256)."""
+def blob_id(data: bytes, like: str = "") -> str:
+    """The id git gives a blob of ``data`` (``git hash-object``): SHA-1, or SHA-256 when ``like`` is
+    an id of that length (a repository in the SHA-256 object format)."""
     digest = hashlib.sha256 if len(like) == 64 else hashlib.sha1
     return digest(b"blob %d\0" % len(data) + data).hexdigest()
 

@@ -30,6 +30,7 @@ class NotebookInfo:
     parameters_cell: int | None  # 1-based cell number in the template, None when untagged
     parameters: tuple[DeclaredParameter, ...]
     parameters_parsed: bool  # False when the cell is not Python or does not parse
+    git_blob: str = ""  # the id git gives these bytes as a blob (git hash-object): what HEAD must hold
 
     def declared(self, name: str) -> DeclaredParameter | None:
         """The declared parameter called ``name``, if any."""
@@ -56,6 +57,8 @@ class NotebookCase:
     line: int | None = None  # where the case starts in the fixture file
     notebook_sha256: str = ""
     fixture_sha256: str = ""
+    notebook_blob: str = ""  # git's (SHA-1) blob id of the bytes collected: `git cat-file -p <id>` shows them
+    fixture_blob: str = ""
     snapshot: bool | None = None  # None: not said in the fixture (the flag decides)
     snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the fixture
     declared_cases: tuple[str, ...] = ()  # every case id of the fixture, in file order (this one included)

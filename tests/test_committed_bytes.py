@@ -73,6 +73,11 @@ def test_a_clean_filter_never_publishes_the_working_copys_outputs(project: Proje
     assert published_bytes(project, "etl.ipynb") is None
     assert "etl.ipynb: the bytes tested (the working copy) are not the committed file" in refused.err
     assert "clean filter 'strip'" in refused.err
+    tested_blob = project.results()["notebooks"][0]["blob"]
+    assert tested_blob == project.repo.git.hash_object("--no-filters", "etl.ipynb")  # the bytes that ran
+    assert (
+        f"[blob {tested_blob[:12]} tested, {project.repo.git.rev_parse('HEAD:etl.ipynb')[:12]} in HEAD]" in refused.err
+    )
     assert "Traceback" not in refused.text
 
     # the working copy made the committed bytes (what the filter gives), tested again: published as committed
@@ -172,6 +177,9 @@ def test_what_is_published_is_the_committed_blob(project: Project) -> None:
     live = json.loads(published_bytes(project, "etl.ipynb") or b"{}")
     committed = json.loads(project.repo.git.show("HEAD:etl.ipynb"))
     assert live["cells"] == committed["cells"]
+    entry = project.results()["notebooks"][0]
+    assert entry["blob"] == project.repo.git.rev_parse("HEAD:etl.ipynb")
+    assert entry["fixture_blob"] == project.repo.git.rev_parse("HEAD:etl.yaml")
 
 
 FLAKY = (

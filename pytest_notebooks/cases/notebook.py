@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from pytest_notebooks import pysource
 from pytest_notebooks.errors import FixtureError
+from pytest_notebooks.gitinfo import blob_id
 from pytest_notebooks.models import DeclaredParameter, NotebookInfo
 
 PARAMETERS_TAG = "parameters"
@@ -89,6 +90,7 @@ def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
     return NotebookInfo(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
+        git_blob=blob_id(data),
         kernel_name=kernelspec.get("name"),
         language=language,
         parameters_cell=parameters_cell,

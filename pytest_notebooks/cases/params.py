@@ -34,6 +34,7 @@ from pytest_notebooks.cases.settings import case_settings, replacements
 from pytest_notebooks.cases.values import unusable
 from pytest_notebooks.cases.yamlfile import FIXTURE_LIMIT, Locator, kind, load_yaml, suggest, top_level_keys
 from pytest_notebooks.errors import FixtureError
+from pytest_notebooks.gitinfo import blob_id
 from pytest_notebooks.models import NotebookCase, NotebookInfo
 
 DEFAULT_CASE_ID = "default"
@@ -124,17 +125,18 @@ def load_cases(fixture: Path, notebook: NotebookInfo, label: str | None = None) 
             shown, f"cannot be read ({exc.strerror or exc})", "check that it is a readable file"
         ) from None
     data, spots = load_yaml(shown, raw)
-    return _Builder(fixture, Locator(shown, spots), notebook, hashlib.sha256(raw).hexdigest()).build(data)
+    return _Builder(fixture, Locator(shown, spots), notebook, hashlib.sha256(raw).hexdigest(), blob_id(raw)).build(data)
 
 
 class _Builder:
     """Validates one fixture file against its notebook; raises FixtureError on the first problem."""
 
-    def __init__(self, fixture: Path, where: Locator, notebook: NotebookInfo, sha: str) -> None:
+    def __init__(self, fixture: Path, where: Locator, notebook: NotebookInfo, sha: str, blob: str = "") -> None:
         self.fixture = fixture
         self.where = where
         self.notebook = notebook
         self.sha = sha
+        self.blob = blob
         self.written: dict[tuple[str, ...], int] = {}  # parameter path -> characters written, all cases
 
     def fail(self, path: tuple[str, ...], problem: str, hint: str = "") -> FixtureError:
@@ -240,6 +242,8 @@ class _Builder:
             parameters={**defaults, **own},
             line=self.where.line(*path),
             notebook_sha256=self.notebook.sha256,
+            notebook_blob=self.notebook.git_blob,
+            fixture_blob=self.blob,
             notebook_kernel=self.notebook.kernel_name,
             fixture_sha256=self.sha,
             **settings,

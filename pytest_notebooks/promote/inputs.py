@@ -412,7 +412,9 @@ def _file_problems(path: str, record: Mapping[str, Any], committed: _Committed) 
     problems = []
     notebook = _same_bytes(path, record["sha256"], committed)
     if notebook is not None:
-        problems.append(notebook or _changed(path, record["sha256"], committed.root))
+        problems.append(
+            (notebook or _changed(path, record["sha256"], committed.root)) + _blobs(path, record, committed)
+        )
     sibling = next((f for f in _fixtures(path) if f in committed.tree), record["fixture"])
     fixture = _relative(record["fixture_path"], committed.root)
     if fixture is None:
@@ -430,6 +432,14 @@ def _file_problems(path: str, record: Mapping[str, Any], committed: _Committed) 
             f"its fixture {sibling}: {found}" if found else f"its fixture {sibling} changed since it was tested"
         )
     return problems
+
+
+def _blobs(path: str, record: Mapping[str, Any], committed: _Committed) -> str:
+    """Both blob ids, when the results file has the tested one: `git cat-file -p <id>` shows each."""
+    entry, tested = committed.tree.get(path), record.get("blob")
+    if entry is None or not tested or tested == entry.blob:
+        return ""
+    return f" [blob {tested[:12]} tested, {entry.blob[:12]} in HEAD]"
 
 
 def _changed(path: str, recorded: str, root: Path) -> str:

@@ -276,6 +276,8 @@ class Recorder:
             "fixture": record.get("fixture"),
             "sha256": record.get("notebook_sha256"),
             "fixture_sha256": record.get("fixture_sha256"),
+            "blob": record.get("notebook_blob"),
+            "fixture_blob": record.get("fixture_blob"),
             "declared_cases": tuple(record.get("declared_cases") or ()),
         }
 
@@ -491,6 +493,8 @@ def build_document(
                 "fixture": given.get("fixture") or case.get("fixture"),
                 "sha256": given.get("sha256"),
                 "fixture_sha256": given.get("fixture_sha256"),
+                "blob": given.get("blob") or case.get("notebook_blob"),
+                "fixture_blob": given.get("fixture_blob") or case.get("fixture_blob"),
                 "declared_cases": list(given.get("declared_cases") or ()),
                 "cases": [],
                 "outcome": "passed",
