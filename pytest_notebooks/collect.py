@@ -341,7 +341,8 @@ class NotebookItem(pytest.Item):
         from pytest_notebooks.run.execute import NextCase, run_case
 
         output = self.output_path()
-        self.user_properties.append(("notebook_output", output))
+        if ("notebook_output", output) not in self.user_properties:  # once, however many attempts (reruns)
+            self.user_properties.append(("notebook_output", output))
         following = self.stash.get(NEXT_KEY, None)
         next_case = None
         if isinstance(following, NotebookItem) and following.case.skip is None:
@@ -395,7 +396,9 @@ class NotebookItem(pytest.Item):
             )
         else:
             return
-        raise CaseFailed(dataclasses.replace(result, passed=False, failure=failure))
+        failed = dataclasses.replace(result, passed=False, failure=failure)
+        self.stash[RESULT_KEY] = failed  # the record's failure is the snapshot's, not the passing run's None
+        raise CaseFailed(failed)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailed):

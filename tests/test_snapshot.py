@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from pytest_notebooks.review.html import render_html
 from tests.notebooks import PARAMS, Cell, write_notebook
 
 VOLATILE: list[Cell] = [
@@ -98,6 +101,22 @@ def test_missing_update_match_mismatch(pytester: pytest.Pytester, workers: list[
     fr = next(c for c in results["cases"] if c["case"] == "fr")
     assert fr["snapshot"]["status"] == "mismatch"
     assert fr["snapshot"]["changes"][0]["output_diff"] == ["@@ -1 +1 @@", "-[stdout] region fr", "+[stdout] region FR"]
+    # the failure recorded is the snapshot's (it was null: the passing run's result was stored first)
+    assert fr["failure"]["kind"] == "snapshot-mismatch"
+    assert (
+        fr["failure"]["summary"] == "cell 4: outputs differ from the snapshot notebooks/__snapshots__/vid_agg/fr.ipynb"
+    )
+    review = subprocess.run(
+        [sys.executable, "-m", "pytest_notebooks.review.cli", "--format", "text"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "cell 4: outputs differ from the snapshot" in review
+    page = render_html(results, pytester.path)
+    assert "region fr" in page.split("this run")[0]  # the snapshot's box (it was always empty)
+    assert "region FR" in page
 
 
 def test_a_failing_case_writes_no_snapshot(pytester: pytest.Pytester) -> None:

@@ -376,9 +376,12 @@ def _principles(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _snapshot_change(change: dict[str, Any]) -> _Change:
-    diff = str(change.get("output_diff") or change.get("source_diff") or "")
-    old = [line[1:] for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
-    new = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    """One changed cell of a snapshot comparison: the snapshot's lines beside this run's. The results
+    file keeps a diff as a list of lines (``"-x"``, ``"+y"``); ``str()`` of that list left both boxes empty."""
+    diff = change.get("output_diff") or change.get("source_diff") or []
+    lines = diff.splitlines() if isinstance(diff, str) else [str(line) for line in diff]
+    old = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
+    new = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
     return _Change(
         number=str(change.get("head_number") or change.get("base_number")),
         kind=str(change.get("kind", "changed")),
