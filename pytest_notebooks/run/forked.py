@@ -242,6 +242,11 @@ class ForkedProcess:
             self._answered(0.0)
         return self._pid
 
+    def wait_for_pid(self, timeout: float) -> int | None:
+        """The kernel's pid, waiting at most ``timeout`` s for the template's answer."""
+        self._answered(timeout)
+        return self._pid
+
     def _answered(self, timeout: float | None) -> bool:
         """Whether the template has answered, waiting at most ``timeout`` s for the answer."""
         if self._pid is not None or self.error is not None:

@@ -77,6 +77,7 @@ from pytest_notebooks.terminal import defuse_command_bytes
 
 SHUTDOWN_WAIT = 1.0  # seconds a kernel gets to exit after the shutdown request
 LINE_LIMIT = 65536  # bytes of kernel stdout/stderr forwarded at a time
+PID_ANSWER_WAIT = 30.0  # seconds a case waits for a forked kernel's pid (a bound for a stuck machine)
 FORWARD_LIMIT = 10_000_000  # bytes of each of a kernel's stdout and stderr forwarded as they come
 FORWARD_TAIL = 1_000_000  # bytes past that limit kept (the last ones) and forwarded when the case ends
 MARKER = "PYTEST_NOTEBOOKS_KERNEL"  # in each kernel's environment, one value per kernel: finds its leftovers
@@ -213,6 +214,20 @@ def start(key: KernelKey, extra_arguments: list[str], templates: Any = None) -> 
     manager.__dict__["_pytest_notebooks_family"] = family
     manager.__dict__["_pytest_notebooks_output"] = _take_pipes(process, Redactor.from_environ(os.environ, key.redact))
     return manager
+
+
+def _learn_pid(manager: Any) -> None:
+    """Learn the kernel's pid before its case runs, while the kernel is surely alive. A forked kernel's
+    pid comes with the template's answer, which ``_start`` does not wait for: under load it had not
+    come then, the case's timeout killed the kernel, it was reaped before ``release`` looked, and the
+    daemons it had started were never ended. The answer follows the fork within milliseconds."""
+    family = manager.__dict__.get("_pytest_notebooks_family")
+    if family is None or family.pid is not None:
+        return
+    waiter = getattr(getattr(manager.provisioner, "process", None), "wait_for_pid", None)
+    if callable(waiter):
+        waiter(PID_ANSWER_WAIT)
+    family.learn(_kernel_pid(manager))
 
 
 def _kernel_pid(manager: Any) -> int | None:
@@ -437,6 +452,18 @@ def _read_stat(pid: int) -> _Proc | None:
         return None
 
 
+def _descends_from(proc: _Proc, ancestor: int, levels: int = 4) -> bool:
+    """Whether ``ancestor`` is the parent of ``proc``, or its parent's parent, up to ``levels`` up."""
+    for _ in range(levels):
+        if proc.ppid == ancestor:
+            return True
+        parent = _read_stat(proc.ppid) if proc.ppid > 1 else None
+        if parent is None:
+            return False
+        proc = parent
+    return False
+
+
 def _processes() -> dict[int, _Proc]:
     """Every process /proc shows (none where there is no /proc)."""
     found = {}
@@ -516,10 +543,14 @@ class _Family:
         self._lock = threading.Lock()
 
     def learn(self, pid: int | None) -> None:
-        """The kernel's pid, once known (read while the kernel has not been reaped). Only a child of
-        this process counts: a provisioner of another kind may name a process on another machine."""
+        """The kernel's pid, once known (read while the kernel has not been reaped). Only a process
+        this one started counts: a provisioner of another kind may name a process on another machine.
+        A forked kernel becomes this process's child only when the process that forked it has exited
+        (this process is a child subreaper); until then its parent is that one, whose parent is the
+        template: an ancestor a few levels up is enough (under load the kernel was not learned at its
+        start, was reaped before its release, and what it left ran on)."""
         proc = _read_stat(pid) if self.pid is None and pid is not None else None
-        if proc is not None and proc.ppid == os.getpid():
+        if proc is not None and _descends_from(proc, os.getpid()):
             self.pid, self.start = pid, proc.start
 
     def stop(self) -> None:
@@ -596,7 +627,11 @@ class _Family:
 
     def reap(self) -> bool:
         """Reap the killed members that are this process's children (under a child subreaper,
-        orphans come to it); True when none is left to wait for."""
+        orphans come to it); True when none is left to wait for. Not while the signalling thread
+        still runs: its SIGKILL is still to come (a family dropped then was never killed at the
+        session's end, and its daemons ran on)."""
+        if not self._stopped.is_set():
+            return False
         with self._lock:
             for pid, start in list(self._killed.items()):
                 proc = _read_stat(pid)
@@ -651,9 +686,12 @@ class KernelPool:
         while self._ahead:
             ahead_key, manager = self._ahead.pop(0)
             if ahead_key == key:
+                _learn_pid(manager)
                 return manager
             self.release(manager)
-        return self._start(key, extra_arguments)
+        manager = self._start(key, extra_arguments)
+        _learn_pid(manager)
+        return manager
 
     def _start(self, key: KernelKey, extra_arguments: list[str]) -> Any:
         if self.kernel_start != "fork":
@@ -733,6 +771,9 @@ class KernelPool:
             finally:
                 run_sync(manager.cleanup_resources)()
         self._stopping = pending
+        if wait:  # the session ends: a family still in its grace is killed now, not left to a daemon thread
+            for family in self._leftovers:
+                family.end(wait=True)
         self._leftovers = [family for family in self._leftovers if not family.reap()]
 
     def _finish(self, manager: Any, left: float, *, wait: bool) -> None:
