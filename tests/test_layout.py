@@ -19,10 +19,7 @@ STAGES = ("cases", "run", "results", "review", "promote")
 WIRING = ("pytest_notebooks.collect", "pytest_notebooks.plugin")
 # Imports that run back up today, each to be removed: an entry fails the test once it is gone, so
 # the list only shrinks, and any import not listed here fails it at once.
-KNOWN_UPWARD = {
-    # check_pattern validates a fixture's replacement patterns when the cases are read (issue 21)
-    ("pytest_notebooks/cases/settings.py", "pytest_notebooks.review.normalize"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()  # none left: keep it so
 
 
 def module_name(path: Path) -> str:

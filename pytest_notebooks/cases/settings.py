@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pytest_notebooks.cases.yamlfile import Locator, kind
-from pytest_notebooks.review.normalize import check_pattern
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ValueError naming the problem when ``pattern`` is not a valid regular expression (a
+    fixture's ``snapshot_replace`` key, checked when the cases are read; review/normalize.py uses it
+    for the ini's patterns too)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, fixture_name: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_source, cell_tags
+from pytest_notebooks.cases.settings import check_pattern
 
 _IMAGE_PREFIX = "image/"
 _PREFERRED = ("text/plain", "text/markdown", "text/latex", "text/html", "application/json")
@@ -71,14 +72,6 @@ def parse_replacement(line: str) -> Replacement:
         raise ValueError(f"expected 'REGEX => REPLACEMENT', got {line!r}")
     check_pattern(pattern.strip())
     return Replacement(pattern.strip(), replacement.strip())
-
-
-def check_pattern(pattern: str) -> None:
-    """Raise ValueError naming the problem when ``pattern`` is not a valid regular expression."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
 def normalize(nb: dict[str, Any], replacements: Sequence[Replacement] = (), *, outputs: bool = True) -> dict[str, Any]:
