@@ -329,3 +329,41 @@ def test_an_unreadable_notebook_symlink_under_xdist(pytester: pytest.Pytester) -
     assert "Traceback" not in text
     assert "INTERNALERROR" not in text
     assert os.path.islink(pytester.path / "loop")
+
+
+DELETES_ITS_OUTPUT = (
+    "import subprocess, sys, textwrap\n"
+    "watcher = textwrap.dedent('''\n"
+    "    import os, signal, sys, time\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "    path = sys.argv[1]\n"
+    "    for _ in range(6000):\n"
+    "        try:\n"
+    "            if '\"evalue\": \"this template raises\"' in open(path).read():\n"
+    "                os.remove(path)\n"
+    "                break\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "        time.sleep(0.005)\n"
+    "''')\n"
+    "subprocess.Popen([sys.executable, '-c', watcher, 'notebook-outputs/nb/default.ipynb'], start_new_session=True)"
+)
+
+
+def test_a_case_is_judged_on_what_ran_not_on_what_a_leftover_process_left_on_disk(pytester: pytest.Pytester) -> None:
+    """A process the notebook started deletes the saved copy once it shows the error: the case still fails."""
+    write_notebook(
+        pytester.path / "nb.ipynb",
+        [
+            ("x = 1", ["parameters"]),
+            DELETES_ITS_OUTPUT,
+            "import time\ntime.sleep(1)",
+            "raise ValueError('this template raises')",
+        ],
+    )
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest_subprocess("-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["FAILED nb.ipynb::default - cell 4 (In [[]*[]]): ValueError: this template raises"])
+    saved = json.loads((pytester.path / "notebook-outputs" / "nb" / "default.ipynb").read_text())
+    assert saved["metadata"]["pytest_notebooks"]["outcome"] == "failed"

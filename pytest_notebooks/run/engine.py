@@ -132,6 +132,7 @@ class Guard:
         self.hit: OutputLimitHit | None = None
         self.cell: _CellState | None = None
         self.touched: set[int] = set()  # earlier cells whose outputs a display update changed
+        self.notebook: Any = None  # the notebook the run left, in memory: what is judged, not a file
 
     def start_cell(self, index: int) -> _CellState:
         limits = []
@@ -187,6 +188,7 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
     def __init__(self, nb: Any, guard: Guard, **kwargs: Any) -> None:
         super().__init__(nb, **kwargs)
         self.guard = guard
+        guard.notebook = self.nb
         self.skip_save = False
         self.running = -1  # index of the cell that started last
         self.final = False  # the end of the run: papermill's own save

@@ -26,6 +26,7 @@ papermill's CLI would write through) is removed before and after the run.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -110,8 +111,10 @@ def run_case(
         )
         return ExecutionResult(case.case_id, False, time.monotonic() - started, output_path, kernel_name, failure, nb)
     watch = _Watch(settings, started, _Progress(case, template, redactor) if settings.log_output else None)
-    failure = _execute(case, output_path, settings, template, spec, watch, redactor, pool, next_case)
-    failure, kernel_name, nb = _finish(case, output_path, failure, watch.running, redactor, settings.kernel, template)
+    failure, executed = _execute(case, output_path, settings, template, spec, watch, redactor, pool, next_case)
+    failure, kernel_name, nb = _finish(
+        case, output_path, failure, watch.running, redactor, settings.kernel, template, executed=executed
+    )
     if not is_url(output_path):
         remove_link(repro_path(output_path))  # planted while the case ran
     return ExecutionResult(
@@ -183,9 +186,10 @@ def _execute(
     redactor: Redactor,
     pool: KernelPool | None,
     next_case: NextCase | None,
-) -> CellFailure | None:
-    """Run the template's bytes through papermill in a kernel of ``pool``; what an exception out
-    of it means (None: judge the saved notebook)."""
+) -> tuple[CellFailure | None, Any]:
+    """Run the template's bytes through papermill in a kernel of ``pool``: what an exception out
+    of it means (None: judge the notebook), and the notebook the engine left in memory (None when
+    papermill stopped before its engine began)."""
     failure: CellFailure | None = None
     own_pool = pool is None
     pool = pool or KernelPool()
@@ -221,7 +225,9 @@ def _execute(
             km=manager,
         )
     except KeyboardInterrupt:
-        _finish(case, output_path, CellFailure(FailureKind.INTERRUPTED), watch.running, redactor, template=template)
+        interrupted = CellFailure(FailureKind.INTERRUPTED)
+        executed = guard.notebook if guard is not None else None
+        _finish(case, output_path, interrupted, watch.running, redactor, template=template, executed=executed)
         raise
     except Exception as exc:  # noqa: BLE001 - classified below; never a plugin traceback
         timed_out = watch.timeout_failure() if watch.timed_out else None
@@ -233,10 +239,11 @@ def _execute(
             pool.release(manager)
         if own_pool:
             pool.close()
+    executed = guard.notebook if guard is not None else None
     if guard is not None and guard.hit is not None:  # whatever papermill made of the stopped cell
         watch.running.append(guard.hit.cell_index)
-        return CellFailure(FailureKind.OUTPUT_LIMIT, limit=guard.hit.limit, scope=guard.hit.scope)
-    return failure
+        return CellFailure(FailureKind.OUTPUT_LIMIT, limit=guard.hit.limit, scope=guard.hit.scope), executed
+    return failure, executed
 
 
 def _prepare_output(output_path: str) -> tuple[str, str] | None:
@@ -375,14 +382,18 @@ def _finish(
     template: bytes = b"",
     *,
     ran: bool = True,
+    executed: Any = None,
 ) -> tuple[CellFailure | None, str | None, dict[str, Any]]:
-    """Load the saved notebook (or the template's bytes), mask it, judge it, stamp it, write it back.
+    """Take the notebook the run left (or the template's bytes), mask it, judge it, stamp it, save it.
 
-    ``ran`` is false when papermill was never called: a file at ``output_path`` is then not this
-    run's (an S3 output is not removed before the run).
+    ``executed`` is the notebook papermill's engine held in memory: it is judged, never a file read
+    back, which a process the notebook started could have rewritten or deleted by then (a deleted
+    copy was judged as the template: a pass). The saved copy is read only when the engine never
+    got so far. ``ran`` is false when papermill was never called: a file at ``output_path`` is then
+    not this run's (an S3 output is not removed before the run).
     """
     try:
-        nb = _saved_or_template(output_path if ran else None, template)
+        nb = _copied(executed) if executed is not None else _saved_or_template(output_path if ran else None, template)
     except Exception as exc:  # noqa: BLE001 - nbformat cannot read it: nothing to save
         unread = CellFailure(
             FailureKind.SETUP,
@@ -449,6 +460,13 @@ def _save(nb: Any, output_path: str) -> None:
         data = text.encode("utf-8", "backslashreplace")  # JSON's own escape for it: \udcff
     remove_link(output_path)  # a symlink to a directory would make the rename fail
     atomic_write(Path(output_path), data, sync=False)
+
+
+def _copied(nb: Any) -> Any:
+    """A copy of the engine's notebook, upgraded as a notebook read from disk would be."""
+    import nbformat
+
+    return nbformat.v4.upgrade(nbformat.from_dict(copy.deepcopy(nb)))
 
 
 def _saved_or_template(output_path: str | None, template: bytes) -> Any:
