@@ -339,7 +339,7 @@ DELETES_ITS_OUTPUT = (
     "    path = sys.argv[1]\n"
     "    for _ in range(6000):\n"
     "        try:\n"
-    "            if '\"evalue\": \"this template raises\"' in open(path).read():\n"
+    '            if \'"evalue": "this template raises"\' in open(path).read():\n'
     "                os.remove(path)\n"
     "                break\n"
     "        except OSError:\n"
