@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -114,6 +115,16 @@ def _printable_char(char: str) -> str:
     if 0xD800 <= code <= 0xDFFF:
         return f"\\u{code:04x}"
     return char
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+
+
+def without_userinfo(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``, up to the last ``@``
+    before the path (a password may hold ``@``): a target URL or an endpoint such as
+    ``http://user:password@host/`` from ``AWS_ENDPOINT_URL_S3`` is printed in errors."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 def shown_path(location: str | os.PathLike[str], base: Path) -> str:

@@ -780,9 +780,10 @@ def test_a_changed_source_root_says_where_each_template_moved(repo: NotebookRepo
 def test_credentials_in_the_endpoint_url_are_never_printed(
     repo: NotebookRepo, s3: S3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://alice:hunter2-endpoint@127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://alice:hunter2@qz9x@127.0.0.1:9")  # an @ in the password
     result = nbpromote("-C", repo.root, "--target", f"s3://{s3.bucket}/jobs/")
     assert result.code == 1, result.text
     assert "hunter2" not in result.text
+    assert "qz9x" not in result.text
     assert "alice" not in result.text
     assert "http://***@127.0.0.1:9" in result.err

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pytest_notebooks.files import without_userinfo
 from pytest_notebooks.promote.errors import TargetError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -82,10 +83,9 @@ def parse_target(text: str, base: Path) -> Target:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if "@" in parts.netloc:  # user:password@ never belongs in a target, and is never echoed
-        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
         raise TargetError(
-            f"bad target {shown!r}: credentials in the URL are not supported; use the AWS credential chain "
-            "(AWS_PROFILE, a role, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment)"
+            f"bad target {without_userinfo(text)!r}: credentials in the URL are not supported; use the AWS "
+            "credential chain (AWS_PROFILE, a role, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment)"
         )
     if scheme == "s3":
         bucket = parts.netloc

@@ -49,7 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_notebooks.files import atomic_write
+from pytest_notebooks.files import atomic_write, without_userinfo
 from pytest_notebooks.promote.errors import Conflict, LockTimeout, PreconditionFailed, TargetError, UsageError
 from pytest_notebooks.promote.models import HIDDEN, Head, Stored
 from pytest_notebooks.promote.settings import Target
@@ -403,15 +403,6 @@ def _process_state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "?"
-
-
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
-
-
-def without_userinfo(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***`` (an endpoint such as
-    ``http://user:password@host/`` from ``AWS_ENDPOINT_URL_S3`` is printed in errors)."""
-    return _USERINFO.sub(r"\1***@", text)
 
 
 class S3Store:
