@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from tests.project import Project
 
 
 @pytest.fixture
@@ -17,3 +21,9 @@ def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     # In-process runs find the plugin already imported by the outer run; that is expected here.
     pytester.makeini("[pytest]\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\n")
     return pytester
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    """A git repository of notebooks, tested by a real pytest in a subprocess, then nbpromote."""
+    return Project(tmp_path / "repo")

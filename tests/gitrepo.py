@@ -16,6 +16,16 @@ def init_repo(root: Path) -> git.Repo:
     return git.Repo.init(root, initial_branch="main")
 
 
+def repo_with_identity(root: Path) -> git.Repo:
+    """A new git repository at ``root`` whose own config names a committer, so that ``git commit``
+    (and gitpython's ``index.commit``) work without a global identity, as on a fresh CI machine."""
+    repo = git.Repo.init(root)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Test")
+        config.set_value("user", "email", "test@example.com")
+    return repo
+
+
 def commit_all(repo: git.Repo, message: str) -> str:
     """``git add -A && git commit`` (deletions and renames included), as a user would; the new commit's sha."""
     repo.git.add(A=True)

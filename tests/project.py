@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import git
-
+from tests.gitrepo import repo_with_identity
 from tests.notebooks import write_notebook
 from tests.promote_repo import Run, nbpromote
 
@@ -24,10 +23,7 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.repo = git.Repo.init(root)
-        with self.repo.config_writer() as config:
-            config.set_value("user", "name", "Test")
-            config.set_value("user", "email", "test@example.com")
+        self.repo = repo_with_identity(root)
         (root / ".gitignore").write_text("notebook-outputs/\nlive/\n*.started\n")
         (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
 

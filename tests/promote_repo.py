@@ -22,6 +22,7 @@ import git
 from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.cli import main
 from pytest_notebooks.results.recorder import Recorder
+from tests.gitrepo import repo_with_identity
 from tests.notebooks import PARAMS, write_notebook
 
 RESULTS = "notebook-outputs/results.json"
@@ -54,10 +55,7 @@ class NotebookRepo:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self.repo = git.Repo.init(root)
-        with self.repo.config_writer() as config:
-            config.set_value("user", "name", "Test")
-            config.set_value("user", "email", "test@example.com")
+        self.repo = repo_with_identity(root)
         self.cases: dict[str, tuple[str, ...]] = {}
 
     @classmethod
@@ -127,6 +125,20 @@ class NotebookRepo:
                     recorder.add(nodeid, "call", outcome, 1.0, record, False)
         recorder.write()
         return path
+
+
+def change(repo: NotebookRepo, path: str, marker: str) -> None:
+    """Commit a new version of ``path`` and test it (write the results for the new commit)."""
+    repo.notebook(path, marker, cases=repo.cases[path])
+    repo.commit(f"change {path}")
+    repo.results()
+
+
+def promoted(result: Run) -> str:
+    """The release id a successful promotion (or rollback) printed."""
+    assert result.code == 0, result.text
+    line = next(line for line in result.out.splitlines() if line.startswith(("promoted release", "rolled back")))
+    return line.split("release ")[-1].split()[0]
 
 
 def live_stamp(data: bytes | None) -> dict[str, Any]:

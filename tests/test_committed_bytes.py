@@ -34,11 +34,6 @@ STRIP = (
 )
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return Project(tmp_path / "repo")
-
-
 def with_outputs(path: Path, text: str) -> None:
     """Give the notebook's code cells an output, as a local run in Jupyter leaves them."""
     nb = json.loads(path.read_text())

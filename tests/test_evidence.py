@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -29,11 +28,6 @@ HANGS_IN_US = (
     "    pathlib.Path('us.started').write_text('x')\n"
     "    time.sleep(120)\n"
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return Project(tmp_path / "repo")
 
 
 def interrupted(project: Project, args: Sequence[str], send: str) -> str:

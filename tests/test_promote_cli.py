@@ -27,7 +27,7 @@ from pytest_notebooks.promote.publish import Outcome, PublishOptions, promote, r
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.stamp import unstamp
 from pytest_notebooks.promote.store import Store, open_store
-from tests.promote_repo import RESULTS, NotebookRepo, Run, live_stamp, nbpromote
+from tests.promote_repo import RESULTS, NotebookRepo, Run, change, live_stamp, nbpromote, promoted
 
 if TYPE_CHECKING:
     from tests.s3server import S3
@@ -118,20 +118,6 @@ def run(repo: NotebookRepo, live: Live, *args: str) -> Run:
 def published(live: Live) -> list[str]:
     """The live template keys, without nbpromote's own records."""
     return [key for key in live.keys() if not key.startswith(".nbpromote/")]  # noqa: SIM118 - keys() lists the store
-
-
-def promoted(result: Run) -> str:
-    """The release id a successful promotion printed."""
-    assert result.code == 0, result.text
-    line = next(line for line in result.out.splitlines() if line.startswith(("promoted release", "rolled back")))
-    return line.split("release ")[-1].split()[0]
-
-
-def change(repo: NotebookRepo, path: str, marker: str) -> None:
-    """Commit a new version of ``path`` and test it (write the results for the new commit)."""
-    repo.notebook(path, marker, cases=repo.cases[path])
-    repo.commit(f"change {path}")
-    repo.results()
 
 
 # -- promotion ------------------------------------------------------------------------------------------

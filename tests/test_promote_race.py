@@ -41,7 +41,7 @@ from pytest_notebooks.promote.publish import PublishOptions, history, promote, r
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.store import Store, open_store
 from tests.notebooks import PARAMS, write_notebook
-from tests.promote_repo import NotebookRepo, Run, nbpromote
+from tests.promote_repo import NotebookRepo, Run, change, nbpromote
 
 if TYPE_CHECKING:
     from tests.s3server import S3
@@ -165,12 +165,6 @@ def repo(tmp_path: Path) -> NotebookRepo:
     repo.commit("templates")
     repo.results()
     return repo
-
-
-def change(repo: NotebookRepo, path: str, marker: str) -> None:
-    repo.notebook(path, marker, cases=repo.cases[path])
-    repo.commit(f"change {path}")
-    repo.results()
 
 
 def released(run: Run | Racer) -> str:

@@ -34,11 +34,6 @@ FLAKY = (
 ALWAYS_FAILS = FLAKY.replace("assert attempt > 0, f'flaky attempt {attempt}'", "assert False, f'attempt {attempt}'")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return Project(tmp_path / "repo")
-
-
 def case(project: Project, nodeid: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = [c for c in project.results()["cases"] if c["nodeid"] == nodeid]
     assert len(found) == 1, [c["nodeid"] for c in project.results()["cases"]]

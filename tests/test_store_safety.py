@@ -28,7 +28,7 @@ from pytest_notebooks.promote import cli
 from pytest_notebooks.promote.models import HIDDEN, POINTER_KEY, Head, Stored
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.store import Store, open_store
-from tests.promote_repo import NotebookRepo, Run, live_stamp, nbpromote
+from tests.promote_repo import NotebookRepo, Run, change, live_stamp, nbpromote, promoted
 
 if TYPE_CHECKING:
     from tests.s3server import S3
@@ -101,18 +101,6 @@ def repo(tmp_path: Path) -> NotebookRepo:
 
 def run(repo: NotebookRepo, live: Live, *args: str) -> Run:
     return nbpromote(*args, "-C", repo.root, "--target", live.url)
-
-
-def promoted(result: Run) -> str:
-    assert result.code == 0, result.text
-    line = next(line for line in result.out.splitlines() if line.startswith(("promoted release", "rolled back")))
-    return line.split("release ")[-1].split()[0]
-
-
-def change(repo: NotebookRepo, path: str, marker: str) -> None:
-    repo.notebook(path, marker, cases=repo.cases[path])
-    repo.commit(f"change {path}")
-    repo.results()
 
 
 # -- 1. a template name never wedges a target ---------------------------------------------------------
@@ -215,9 +203,10 @@ def test_a_release_stuck_on_a_key_that_cannot_be_written_is_abandoned_with_one_c
     )
     assert failed.err == f"nbpromote: failed: cannot write {root}/sub/new.ipynb: File exists; {remedy}\n"
 
-    # every later run names the way out, instead of failing the same way for good
-    lapsed = f"the lease of {live.pointer()['owner']} expired at {live.pointer()['expires']}"
+    # every later run names the way out, instead of failing the same way for good; each run that
+    # tries takes the lease over and ends it when it fails, so the lease named is the last run's
     for argv in ((), ("rollback", "1")):
+        lapsed = f"the lease of {live.pointer()['owner']} expired at {live.pointer()['expires']}"
         again = run(repo, live, *argv)
         assert again.code == 1, again.text
         assert again.err == (
@@ -235,6 +224,7 @@ def test_a_release_stuck_on_a_key_that_cannot_be_written_is_abandoned_with_one_c
     history = nbpromote("history", "-C", repo.root, "--target", live.url)
     assert "(current, INTERRUPTED: run nbpromote to finish it, or `nbpromote abandon`)" in history.out
 
+    lapsed = f"the lease of {live.pointer()['owner']} expired at {live.pointer()['expires']}"  # the rollback's
     before = live.snapshot()
     plan = run(repo, live, "abandon", "--dry-run")
     assert plan.code == 0, plan.text

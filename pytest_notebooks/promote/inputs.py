@@ -200,9 +200,10 @@ class _Sorted:
     ) -> _Sorted:
         found = cls()
         committed = {path for path, entry in tree.items() if not entry.is_link}
-        _refuse_lookalikes(sorted(p for p in committed if _is_template(p, source_rel)))
+        templates = sorted(p for p in committed if _is_template(p, source_rel))
+        _refuse_lookalikes(templates)
         blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
-        for path in sorted(p for p in committed if _is_template(p, source_rel)):
+        for path in templates:
             record = tested.get(path)
             if record is None:
                 found.untested_template(path, _key(path, source_rel), committed, rerun.node(root / path))
