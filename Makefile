@@ -1,12 +1,13 @@
-# Two commands, each works on a fresh machine: the first use creates .venv and installs into it.
+# Each command works on a fresh machine: the first use creates .venv and installs into it.
 #   make demo   the main job: test example_repo's notebooks and promote them to its local store
 #   make test   lint, type-check and run the project's test suite
+#   make quick  the inner loop while editing: the tests that start no Jupyter kernel (under a minute)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test quick lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2
+
+quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not kernel and not race" -n 2 -q
 
 clean:
 	rm -rf $(VENV) example_repo/notebook-outputs example_repo/promoted-templates .pytest_cache .mypy_cache .ruff_cache

@@ -63,17 +63,17 @@ def _wrap(owner: Any, attr: str, phase: str) -> None:
 
 def _instrument(tool: str) -> None:
     # TID251: this harness times the libraries themselves, from outside the plugin.
-    import jupyter_client.asynchronous.client as ac
-    import jupyter_client.manager as jm
+    import jupyter_client.asynchronous.client as ac  # noqa: TID251
+    import jupyter_client.manager as jm  # noqa: TID251
     import nbclient.client as nc  # noqa: TID251
     import nbformat  # noqa: TID251
 
     _wrap(jm.AsyncKernelManager, "start_kernel", "kernel start (spawn)")
     _wrap(ac.AsyncKernelClient, "wait_for_ready", "kernel wait_for_ready")
     if tool == "ours":  # its client waits for the kernel without jupyter_client's fixed 0.2 s pause
-        from pytest_notebooks.run import kernels
+        from pytest_notebooks.run import clients, kernels
 
-        _wrap(kernels._client_class(), "wait_for_ready", "kernel wait_for_ready")
+        _wrap(clients.QuickReadyClient, "wait_for_ready", "kernel wait_for_ready")
         _wrap(kernels.KernelPool, "take", "ours: KernelPool.take (start or take the kernel)")
         _wrap(kernels.KernelPool, "prepare", "ours: KernelPool.prepare (start the next one)")
     # nbclient binds its sync wrappers (used by papermill) at class creation: wrap both paths.
@@ -88,13 +88,14 @@ def _instrument(tool: str) -> None:
         import papermill.execute as px  # noqa: TID251
 
         import pytest_notebooks.run.execute as ours
+        from pytest_notebooks.run.kernelspec import KernelChoice
 
         _wrap(pe, "write_ipynb", "papermill saves during run")
         _wrap(px, "load_notebook_node", "papermill load + parameterize")
         _wrap(px, "parameterize_notebook", "papermill load + parameterize")
         _wrap(papermill, "execute_notebook", "papermill.execute_notebook")
-        _wrap(ours, "_finish", "ours: _finish (reload, judge, rewrite)")
-        _wrap(ours, "_kernel_spec", "ours: _kernel_spec lookup")
+        _wrap(ours, "conclude", "ours: conclude (mask, judge, stamp, save)")
+        _wrap(KernelChoice, "find", "ours: kernelspec lookup")
         _wrap(ours, "run_case", "ours: run_case")
     else:
         import nbmake.nb_run as nr

@@ -8,22 +8,27 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_notebooks.cases.notebook import read_notebook
 from pytest_notebooks.cases.params import PRINCIPLES_ID, broken_link, load_cases, looks_like_fixture, sibling_fixture
 from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
-from pytest_notebooks.errors import CaseFailed, FixtureError
+from pytest_notebooks.errors import CaseFailed, FixtureError, NotebookChanged, NotebooksError
 from pytest_notebooks.files import shown_path
-from pytest_notebooks.models import ExecutionResult, NotebookCase, Options
+from pytest_notebooks.models import ExecutionResult, NotebookCase
+from pytest_notebooks.options import Options, limited
 from pytest_notebooks.redact import Redactor
+from pytest_notebooks.results.record import CaseReport, FailureRecord, PrinciplesRecord, SnapshotRecord
 from pytest_notebooks.run.kernels import KernelPool
+
+if TYPE_CHECKING:
+    from pytest_notebooks.run.execute import RunSettings  # papermill: imported when a case runs
 
 OPTIONS_KEY = pytest.StashKey[Options]()
 RESULT_KEY = pytest.StashKey[ExecutionResult]()
-SNAPSHOT_KEY = pytest.StashKey[dict[str, Any]]()
+SNAPSHOT_KEY = pytest.StashKey[SnapshotRecord]()
 NEXT_KEY = pytest.StashKey["pytest.Item | None"]()  # the item pytest runs after this one
 POOL_KEY = pytest.StashKey[KernelPool]()
 LIMITS_KEY = pytest.StashKey[dict[str, int]]()
@@ -226,16 +231,12 @@ def lint_limits(config: pytest.Config) -> dict[str, int]:
     return limits
 
 
-class PrinciplesFailed(Exception):
+class PrinciplesFailed(NotebooksError):
     """A notebook over one of the principles' limits."""
 
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__(violations[0].message)
-
-
-class NotebookChanged(Exception):
-    """The notebook's bytes at run time are not the ones collected (and hashed)."""
 
 
 class PrinciplesItem(pytest.Item):
@@ -293,16 +294,15 @@ class PrinciplesItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"[principles] {self.nodeid}"
 
-    def record(self) -> dict[str, Any]:
-        """The measures as the results file keeps them (sent to the xdist controller)."""
+    def record(self) -> PrinciplesRecord:
+        """The measures as the results file keeps them (sent to the xdist controller as JSON)."""
         found = self.stash.get(MEASURES_KEY, None)
-        root = self.config.stash[OPTIONS_KEY].rootdir
-        return {
-            "notebook": _rel(self.path, root),
-            "limits": self.limits,
-            "measures": found[0].to_json() if found else None,
-            "violations": [v.to_json() for v in found[1]] if found else [],
-        }
+        return PrinciplesRecord(
+            notebook=_rel(self.path, self.config.stash[OPTIONS_KEY].rootdir),
+            limits=self.limits,
+            measures=found[0] if found else None,
+            violations=tuple(found[1]) if found else (),
+        )
 
 
 class NotebookItem(pytest.Item):
@@ -317,21 +317,20 @@ class NotebookItem(pytest.Item):
     def options(self) -> Options:
         return self.config.stash[OPTIONS_KEY]
 
-    def run_settings(self) -> Any:
-        """Kernel: flag, fixture, notebook. Time limits: case/fixture, then flag/ini defaults. Output
-        limits, masking and the kernel environment: flag/ini only."""
+    def run_settings(self) -> RunSettings:
+        """The case's kernel and limits after options.py's precedence; the rest is the session's."""
         from pytest_notebooks.run.execute import RunSettings
 
         options, case = self.options, self.case
         return RunSettings(
-            kernel=options.kernel or case.kernel or case.notebook_kernel,
-            timeout=case.timeout or options.timeout,
-            cell_timeout=case.cell_timeout or options.cell_timeout,
+            kernel=options.kernel.for_case(case.kernel, notebook=case.notebook_kernel),
+            timeout=limited(options.timeout.for_case(case.timeout)),
+            cell_timeout=limited(options.cell_timeout.for_case(case.cell_timeout)),
             max_cell_output=options.max_cell_output,
             max_output=options.max_output,
             redact=options.redact,
             clean_kernel_env=options.kernel_env == "clean",
-            log_output=bool(self.config.getoption("notebooks_log_output", False)),
+            log_output=options.log_output,
         )
 
     def output_path(self) -> str:
@@ -372,7 +371,7 @@ class NotebookItem(pytest.Item):
         path = snapshot_path(self.case.notebook, self.case.case_id)
         check = check_snapshot(notebook, path, rules, update=self.options.update_snapshots)
         shown = _rel(path, self.options.rootdir)
-        self.stash[SNAPSHOT_KEY] = check.to_json(shown)
+        self.stash[SNAPSHOT_KEY] = SnapshotRecord(check.status, shown, check.diff.changes)
         if check.status == "missing":
             failure = CellFailure(
                 FailureKind.SNAPSHOT_MISSING,
@@ -436,28 +435,28 @@ class NotebookItem(pytest.Item):
             self.stash[SHOWN_PARAMETERS_KEY] = shown
         return shown
 
-    def record(self) -> dict[str, Any]:
-        """What the results file keeps of this case (sent to the xdist controller)."""
+    def record(self) -> CaseReport:
+        """What the results file keeps of this case (sent to the xdist controller as JSON)."""
         options, case = self.options, self.case
         result = self.stash.get(RESULT_KEY, None)
-        return {
-            "notebook": _rel(case.notebook, options.rootdir),
-            "fixture": _rel(case.fixture, options.rootdir),
-            "case": case.case_id,
-            "parameters": self.shown_parameters(),
-            "notebook_sha256": case.notebook_sha256,
-            "fixture_sha256": case.fixture_sha256,
-            "notebook_blob": case.notebook_blob or None,
-            "fixture_blob": case.fixture_blob or None,
-            "output": shown_path(self.output_path(), options.rootdir),
-            "kernel": result.kernel_name if result else None,
-            "execution_seconds": round(result.duration, 3) if result else None,
-            "failure": result.failure.to_json() if result and result.failure else None,
-            "snapshot": self.stash.get(SNAPSHOT_KEY, None),
-            "declared_cases": list(case.declared_cases),
-            "fixture_skip": case.skip or None,
-            "fixture_xfail": case.xfail or None,
-        }
+        return CaseReport(
+            notebook=_rel(case.notebook, options.rootdir),
+            fixture=_rel(case.fixture, options.rootdir),
+            case=case.case_id,
+            notebook_sha256=case.notebook_sha256,
+            fixture_sha256=case.fixture_sha256,
+            notebook_blob=case.notebook_blob or None,
+            fixture_blob=case.fixture_blob or None,
+            parameters=self.shown_parameters(),
+            output=shown_path(self.output_path(), options.rootdir),
+            fixture_skip=case.skip or None,
+            fixture_xfail=case.xfail or None,
+            declared_cases=case.declared_cases,
+            kernel=result.kernel_name if result else None,
+            execution_seconds=round(result.duration, 3) if result else None,
+            failure=FailureRecord.of(result.failure) if result and result.failure else None,
+            snapshot=self.stash.get(SNAPSHOT_KEY, None),
+        )
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -1,16 +1,10 @@
 """rfc3987_syntax, imported when first used instead of when jsonschema is imported.
 
-jsonschema imports ``rfc3987_syntax`` (when it is installed, as nbdime's dependencies install
-it) to check the ``iri`` formats, and that import builds 38 Lark parsers from a grammar: about
-1 s of CPU in every process that imports jsonschema, which papermill and nbformat do. Every
-pytest process (each xdist worker, the controller) and every console script of this package
-would pay it, though none of them checks an IRI.
-
-``defer()`` puts a stand-in module under that name before jsonschema is imported. jsonschema's
-``from rfc3987_syntax import is_valid_syntax`` gets a function that imports the real module on
-its first call and then calls it; anything else asked of the stand-in imports the real module
-too and replaces the stand-in in ``sys.modules``. So an ``iri`` check in a user's own test
-behaves as before, only its first call pays the import.
+jsonschema imports ``rfc3987_syntax`` (installed by nbdime's dependencies) for its ``iri`` formats,
+and that import is costly (bench/README.md) in every process that imports jsonschema: each xdist
+worker, the controller and every console script, none of which checks an IRI. ``defer()`` puts a
+stand-in under that name that imports the real module on first use and then replaces itself in
+``sys.modules``, so an ``iri`` check in a user's own test behaves as before.
 """
 
 from __future__ import annotations

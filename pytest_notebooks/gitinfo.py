@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.errors import GitOutputError, GitUnusable, RevisionError
+
 
 @dataclass(frozen=True)
 class GitState:
@@ -21,10 +23,6 @@ class GitState:
     @property
     def dirty(self) -> bool:
         return bool(self.changed)
-
-
-class GitUnusable(ValueError):
-    """git refuses to work in the repository (another user owns it: git's safe.directory check)."""
 
 
 def git_state(path: Path, ignore: tuple[Path, ...] = ()) -> GitState | None:
@@ -198,10 +196,6 @@ def hidden_change(root: Path, path: str) -> str:
     return ""
 
 
-class RevisionError(ValueError):
-    """A revision that this repository does not have (say, a branch that was never fetched)."""
-
-
 @dataclass(frozen=True)
 class ChangedFile:
     """A file that differs between two commits, with its bytes on each side."""
@@ -219,13 +213,13 @@ class ChangedFile:
 
 
 def _repository(path: Path) -> Any:
-    """The repository holding ``path``; ValueError outside one."""
+    """The repository holding ``path``; RevisionError outside one."""
     import git
 
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise ValueError(f"{path} is not inside a git repository") from None
+        raise RevisionError(f"{path} is not inside a git repository") from None
 
 
 def _commit(repo: Any, rev: str) -> Any:
@@ -238,10 +232,6 @@ def _commit(repo: Any, rev: str) -> Any:
         raise RevisionError(
             f"unknown revision {rev!r}; fetch it first (in GitHub Actions: actions/checkout with fetch-depth: 0)"
         ) from None
-
-
-class GitOutputError(ValueError):
-    """git printed something this module cannot read; the caller must not show a partial answer."""
 
 
 # git diff --raw status letters (git-diff(1), "Raw output format"). C (a copy) only appears with
@@ -315,7 +305,7 @@ def compare(path: Path, base: str, head: str = "HEAD", suffix: str | tuple[str, 
     Reads ``git diff --raw -z`` itself rather than GitPython's Diff parser, which reads that output
     line by line in a helper thread: a path with a newline was dropped, and one with a newline
     followed by a colon killed the thread and lost every later change (while the caller carried on).
-    Raises RevisionError for an unknown revision, ValueError outside a repository and
+    Raises RevisionError for an unknown revision or outside a repository, and
     GitOutputError when git fails or prints something unexpected.
     """
     import git
@@ -397,7 +387,7 @@ def changed_since(path: Path, rev: str) -> tuple[Path, set[Path]]:
 
     Committed, staged and unstaged changes count, and so do untracked files that git does not
     ignore; a deleted file is listed too (it no longer exists). Raises RevisionError for an
-    unknown revision and ValueError outside a repository.
+    unknown revision or outside a repository.
     """
     with _repository(path) as repo:
         root = Path(repo.working_tree_dir or path).resolve()

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.files import is_url
-
 
 @dataclass(frozen=True)
 class DeclaredParameter:
@@ -202,29 +200,52 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True)
-class Options:
-    """The plugin's settings after flags and ini are merged (flags win)."""
+class CellChange:
+    """One cell that differs. Numbers are 1-based positions in the base and head notebooks."""
 
-    rootdir: Path
-    output_dir: str  # a local directory (absolute) or an s3:// URL
-    results_path: Path
-    kernel: str | None  # overrides fixture and notebook when set
-    timeout: float | None  # default whole-notebook limit; a fixture's value wins
-    cell_timeout: float | None  # default per-cell limit; a fixture's value wins
-    snapshots: bool = False  # --notebooks-snapshots: every case compares with its snapshot
-    update_snapshots: bool = False  # --notebooks-update-snapshots: write them instead
-    snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the ini
-    max_cell_output: int | None = None  # characters a cell may output (None: no limit)
-    max_output: int | None = None  # characters the whole notebook may output (None: no limit)
-    redact: tuple[str, ...] = ()  # extra environment variable names/globs whose values are masked
-    kernel_env: str = "inherit"  # "clean": kernels start without credential-looking variables
+    kind: str  # "added", "removed", "modified"
+    cell_type: str
+    base_number: int | None
+    head_number: int | None
+    source_diff: tuple[str, ...] = ()  # unified-diff body lines ("-x", "+y", " z"), no headers
+    output_diff: tuple[str, ...] = ()
 
-    def output_path(self, notebook: Path, case_id: str) -> str:
-        """Where the executed copy of ``case_id`` of ``notebook`` is saved: one file per case."""
-        try:
-            relative = notebook.with_suffix("").relative_to(self.rootdir)
-        except ValueError:  # outside the rootdir: keep the whole path, minus its anchor
-            relative = Path(*notebook.with_suffix("").parts[1:])
-        if is_url(self.output_dir):
-            return f"{self.output_dir.rstrip('/')}/{relative.as_posix()}/{case_id}.ipynb"
-        return str(Path(self.output_dir, relative, f"{case_id}.ipynb"))
+    def title(self) -> str:
+        """``~ cell 3 (code)``, ``+ cell 4 (markdown), new``, ``- cell 2 (code), removed``."""
+        if self.kind == "added":
+            return f"+ cell {self.head_number} ({self.cell_type}), new"
+        if self.kind == "removed":
+            return f"- cell {self.base_number} ({self.cell_type}), removed"
+        moved = f", was cell {self.base_number}" if self.base_number != self.head_number else ""
+        return f"~ cell {self.head_number} ({self.cell_type}){moved}"
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        """The change as text: title, then source and output diffs (``indent=""`` keeps the
+        diff's +/- in the first column, for a Markdown ``diff`` fence to colour them)."""
+        out = [self.title()]
+        if self.source_diff:
+            out += ["  source:", *(f"{indent}{line}" for line in self.source_diff)]
+        if self.output_diff:
+            out += ["  outputs:", *(f"{indent}{line}" for line in self.output_diff)]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "cell_type": self.cell_type,
+            "base_number": self.base_number,
+            "head_number": self.head_number,
+            "source_diff": list(self.source_diff),
+            "output_diff": list(self.output_diff),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CellChange:
+        return cls(
+            kind=data["kind"],
+            cell_type=data["cell_type"],
+            base_number=data["base_number"],
+            head_number=data["head_number"],
+            source_diff=tuple(data.get("source_diff", ())),
+            output_diff=tuple(data.get("output_diff", ())),
+        )

@@ -1,12 +1,10 @@
 """``ast.parse`` for notebook code, bounded so that hostile source cannot crash the interpreter.
 
-Python 3.10 converts a parsed tree to Python objects without a depth check: a cell holding a
-120,000-term ``1 + 1 + ...`` kills the process with a segmentation fault (an xdist worker goes
-down with every case it held); 3.11 and later raise RecursionError. ``parse`` counts, per
-statement, the tokens that can nest a tree one level deeper (operators, attribute dots, calls
-and subscripts) and raises RecursionError past ``MAX_CHAIN``, on every Python, so the same cell
-gets the same verdict everywhere. No real notebook comes near: a flat list literal of any
-length counts one.
+Python 3.10 converts a parsed tree to Python objects without a depth check, so deeply nested source
+kills the process with a segmentation fault (an xdist worker goes down with every case it held);
+3.11 and later raise RecursionError. ``parse`` raises RecursionError past ``MAX_CHAIN`` tree-deepening
+tokens in one statement on every Python, so a cell gets the same verdict everywhere (a flat list
+literal of any length counts one).
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """Credentials in the environment -> ``***`` in what the plugin saves and prints. Standard library only.
 
-CI systems mask secrets in their logs by replacing each secret's exact text. This does the same
-with the values of environment variables whose names look like credentials (``*_TOKEN``,
-``*_PASSWORD``, ``AWS_SECRET_ACCESS_KEY``...; see ``DEFAULT_NAMES``), plus the names or globs a
-repository adds (ini ``notebooks_redact``). run/execute.py applies it to the executed notebook
-before it is saved or judged, so everything derived from that notebook (the failure text, the
-results file, the terminal, junit XML, annotations, the review, snapshots) is masked too.
-
-What it cannot do, by construction: it only knows values that are in pytest's environment, and
-only their exact text. A secret read from a file or a vault, or printed transformed (base64,
-URL-encoded, reversed, sliced, one character per line) is not recognised. Values shorter than
-``MIN_LENGTH`` characters are left alone: masking ``1`` or ``true`` everywhere would wreck every
-notebook, and a secret that short is not protected by masking anyway.
+Like CI log masking: the values of credential-looking variables (``DEFAULT_NAMES``, plus the ini
+``notebooks_redact``) are replaced wherever they appear. run/execute.py applies it to the executed
+notebook before it is saved or judged, so everything derived from it (failure text, results file,
+terminal, junit XML, annotations, review, snapshots) is masked too. By construction it knows only
+the exact values in pytest's environment (in the forms ``printed_forms`` lists), never a secret read
+from elsewhere or printed transformed; values shorter than ``MIN_LENGTH`` are left alone.
 """
 
 from __future__ import annotations

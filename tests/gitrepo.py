@@ -11,15 +11,18 @@ AUTHOR = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com"}
 AUTHOR |= {"GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.com"}
 
 
-def init_repo(root: Path) -> git.Repo:
-    """A new git repository at ``root`` whose first branch is `main`."""
-    return git.Repo.init(root, initial_branch="main")
+def init_repo(root: Path, branch: str | None = "main") -> git.Repo:
+    """A new git repository at ``root`` whose first branch is ``branch`` (None: git's configured default).
+
+    The one place tests make a repository: every other set-up goes through this function.
+    """
+    return git.Repo.init(root, initial_branch=branch)  # gitpython leaves out an option whose value is None
 
 
-def repo_with_identity(root: Path) -> git.Repo:
+def repo_with_identity(root: Path, branch: str | None = None) -> git.Repo:
     """A new git repository at ``root`` whose own config names a committer, so that ``git commit``
     (and gitpython's ``index.commit``) work without a global identity, as on a fresh CI machine."""
-    repo = git.Repo.init(root)
+    repo = init_repo(root, branch)
     with repo.config_writer() as config:
         config.set_value("user", "name", "Test")
         config.set_value("user", "email", "test@example.com")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from tests.gitrepo import repo_with_identity
 from tests.notebooks import write_notebook
 from tests.promote_repo import Run, nbpromote
+from tests.subprocess_pytest import run_pytest, start_pytest
 
 RESULTS = "notebook-outputs/results.json"
 WAIT = 240.0  # seconds to wait for a case to start: a bound for a stuck machine, not a speed goal
@@ -39,25 +39,11 @@ class Project:
         self.repo.index.commit("notebooks")
 
     def pytest(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", *args],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        return run_pytest(self.root, *args)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """pytest in its own process group, so that the test can signal the group or the leader."""
-        return subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args],
-            cwd=self.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        return start_pytest(self.root, *args)
 
     def wait_for(self, marker: str) -> None:
         deadline = time.monotonic() + WAIT

@@ -21,6 +21,7 @@ import git
 
 from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.cli import main
+from pytest_notebooks.results.record import CaseReport, FailureRecord
 from pytest_notebooks.results.recorder import Recorder
 from tests.gitrepo import repo_with_identity
 from tests.notebooks import PARAMS, write_notebook
@@ -150,32 +151,32 @@ def live_stamp(data: bytes | None) -> dict[str, Any]:
 
 def _record(
     notebook: str, fixture: str, case: str, nb_sha: str, fx_sha: str, outcome: str, declared: Sequence[str]
-) -> dict[str, Any]:
+) -> CaseReport:
     failure = None
     if outcome == "failed":
-        failure = {
-            "kind": "error",
-            "cell": 2,
-            "cell_id": "cell-2",
-            "execution_count": 2,
-            "line": 1,
-            "ename": "KeyError",
-            "evalue": f"'{case}'",
-            "summary": f"cell 2 (In [2]): KeyError: '{case}'",
-        }
-    return {
-        "notebook": notebook,
-        "fixture": fixture,
-        "case": case,
-        "parameters": {"region_code": case},
-        "notebook_sha256": nb_sha,
-        "fixture_sha256": fx_sha,
-        "output": f"notebook-outputs/{notebook[: -len('.ipynb')]}/{case}.ipynb",
-        "kernel": "python3",
-        "execution_seconds": 0.9,
-        "failure": failure,
-        "declared_cases": list(declared),
-    }
+        failure = FailureRecord(
+            kind="error",
+            summary=f"cell 2 (In [2]): KeyError: '{case}'",
+            cell=2,
+            cell_id="cell-2",
+            execution_count=2,
+            line=1,
+            ename="KeyError",
+            evalue=f"'{case}'",
+        )
+    return CaseReport(
+        notebook=notebook,
+        fixture=fixture,
+        case=case,
+        parameters={"region_code": case},
+        notebook_sha256=nb_sha,
+        fixture_sha256=fx_sha,
+        output=f"notebook-outputs/{notebook[: -len('.ipynb')]}/{case}.ipynb",
+        kernel="python3",
+        execution_seconds=0.9,
+        failure=failure,
+        declared_cases=tuple(declared),
+    )
 
 
 def _sha(path: Path) -> str:

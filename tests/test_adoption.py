@@ -210,6 +210,7 @@ def promote_main(origin: Path, root: Path, venv: Venv, s3: S3, values: Mapping[s
     return promoted, promote_job
 
 
+@pytest.mark.kernel
 def test_an_adopter_repository_runs_the_reusable_workflows(venv: Venv, s3: S3, tmp_path: Path) -> None:
     origin = adopter_repository(tmp_path / "adopter")
     target = f"s3://{s3.bucket}/templates/"

@@ -103,6 +103,7 @@ def test_two_fixture_files_for_one_notebook(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["a.yaml: a.ipynb has two fixture files, a.yaml and a.yml", "  hint: keep one of them"])
 
 
+@pytest.mark.kernel
 def test_fixture_skip_and_xfail_become_pytest_outcomes(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [PARAMS, "assert region_code != 'fr'"])
     (pytester.path / "nb.yaml").write_text(

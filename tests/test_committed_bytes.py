@@ -19,6 +19,8 @@ import pytest
 from tests.notebooks import write_notebook
 from tests.project import Project
 
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
+
 ONE = "cases:\n  fr: {region_code: fr}\n"
 SECRET = "customer rows: alice@example.com"  # noqa: S105 -- customer data in an output, not a password
 # A clean filter of the test's own, as nbstripout installs one: outputs are dropped on `git add`.

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from tests.example import copy_example
+from tests.subprocess_pytest import run_pytest
+
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 
 def test_vidlib_lines_run_only_by_notebooks_are_covered(tmp_path: Path) -> None:
     root = copy_example(tmp_path / "example_repo")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-n",
-            "2",
-            "--cov",
-            "--cov-report=json:cov.json",
-            "notebooks",
-        ],  # the notebooks only: lib/tests, which import vidlib in pytest's process, do not run
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    # the notebooks only: lib/tests, which import vidlib in pytest's process, do not run
+    args = ("-p", "no:cacheprovider", "-n", "2", "--cov", "--cov-report=json:cov.json", "notebooks")
+    run = run_pytest(root, *args, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr
     files = json.loads((root / "cov.json").read_text())["files"]
     agg = files["lib/vidlib/agg.py"]["summary"]

@@ -57,6 +57,7 @@ def interrupted(project: Project, args: Sequence[str], send: str) -> str:
     ],
     ids=["serial-ctrl-c", "serial-ctrl-c-group", "serial-sigterm", "n2-ctrl-c", "n2-ctrl-c-group", "n2-sigterm"],
 )
+@pytest.mark.kernel
 def test_an_interrupted_session_is_recorded_so_and_never_promoted(project: Project, args: list[str], send: str) -> None:
     out = interrupted(project, args, send)
     document = project.results()
@@ -74,6 +75,7 @@ def test_an_interrupted_session_is_recorded_so_and_never_promoted(project: Proje
     assert project.published() == []
 
 
+@pytest.mark.kernel
 def test_a_crashed_worker_is_recorded_and_its_notebook_held_back(project: Project) -> None:
     kills_its_worker = "import os, signal\nif region_code == 'us':\n    os.kill(os.getppid(), signal.SIGKILL)\n"
     project.notebook("x", kills_its_worker, TWO)
@@ -91,6 +93,7 @@ def test_a_crashed_worker_is_recorded_and_its_notebook_held_back(project: Projec
     assert project.published() == ["y.ipynb"]
 
 
+@pytest.mark.kernel
 def test_a_subset_run_is_not_evidence_until_the_rest_runs_on_the_same_commit(project: Project) -> None:
     project.notebook("x", "assert region_code != 'us', 'us is broken'", TWO)
     project.commit()
@@ -109,6 +112,7 @@ def test_a_subset_run_is_not_evidence_until_the_rest_runs_on_the_same_commit(pro
     assert "case 'us' failed: cell 2 (In [3]): AssertionError: us is broken" in project.promote().err
 
 
+@pytest.mark.kernel
 def test_the_missing_case_run_later_completes_the_evidence(project: Project) -> None:
     project.notebook("x", "print(region_code)", TWO)
     project.commit()
@@ -121,6 +125,7 @@ def test_the_missing_case_run_later_completes_the_evidence(project: Project) -> 
     assert project.published() == ["x.ipynb"]
 
 
+@pytest.mark.kernel
 def test_a_hand_removed_case_is_not_promoted(project: Project) -> None:
     project.notebook("x", "print(region_code)", TWO)
     project.commit()
@@ -135,6 +140,7 @@ def test_a_hand_removed_case_is_not_promoted(project: Project) -> None:
     assert "x.ipynb: case 'us' not run" in result.err
 
 
+@pytest.mark.kernel
 def test_one_failing_notebook_is_held_back_and_the_passing_ones_promoted(project: Project) -> None:
     project.notebook("a", "print(region_code)", TWO)
     project.notebook("b", "print(region_code)", TWO)
@@ -154,6 +160,7 @@ def test_one_failing_notebook_is_held_back_and_the_passing_ones_promoted(project
     assert "all or nothing" in strict.err
 
 
+@pytest.mark.kernel
 def test_a_group_with_a_failing_member_promotes_none_of_it(project: Project) -> None:
     project.notebook("a", "print(region_code)", TWO)
     project.notebook("b", "assert region_code != 'us', 'no us'", TWO)
@@ -166,6 +173,7 @@ def test_a_group_with_a_failing_member_promotes_none_of_it(project: Project) -> 
     assert project.published() == ["c.ipynb"]
 
 
+@pytest.mark.kernel
 def test_fixture_skip_and_xfail_do_not_block_runtime_ones_do(project: Project) -> None:
     decided = (
         "cases:\n  fr: {region_code: fr}\n"
@@ -239,6 +247,7 @@ def test_a_malformed_results_file_is_one_line(project: Project, content: str, ex
     assert len(merge.stderr.splitlines()) == 1
 
 
+@pytest.mark.kernel
 def test_results_file_is_world_readable(project: Project) -> None:
     project.notebook("x", "print(region_code)", "cases:\n  fr: {region_code: fr}\n")
     project.commit()
@@ -246,6 +255,7 @@ def test_results_file_is_world_readable(project: Project) -> None:
     assert (project.root / RESULTS).stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.kernel
 def test_a_notebook_that_breaks_a_principle_is_held_back_until_its_fixture_raises_the_limit(
     project: Project,
 ) -> None:

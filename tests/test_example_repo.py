@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.example import EXAMPLE, copy_example
+from tests.subprocess_pytest import run_pytest
 
 
 @pytest.fixture
@@ -18,15 +19,9 @@ def example(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.kernel
 def test_example_repo_passes(example: Path, workers: list[str]) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *workers],
-        cwd=example,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    run = run_pytest(example, "-p", "no:cacheprovider", "-q", *workers)
     assert run.returncode == 0, run.stdout + run.stderr
     results = json.loads((example / "notebook-outputs" / "results.json").read_text())
     assert results["summary"] == {"passed": len(results["cases"])}

@@ -56,6 +56,7 @@ def found(pytester: pytest.Pytester, notebook: str, case: str) -> dict[str, Any]
     return json.loads("".join(printed["outputs"][0]["text"]))  # type: ignore[no-any-return]
 
 
+@pytest.mark.kernel
 def test_a_case_that_changes_everything_leaves_the_next_case_untouched(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(shared_state="import os\nVALUE = 'original'\nNUMBERS = [1, 2, 3]\nIMPORTED_IN = os.getpid()\n")
     write_notebook(pytester.path / "nb.ipynb", [("role = 'check'", ["parameters"]), STATE, DIRTY])
@@ -92,6 +93,7 @@ def templates_of(parent: int) -> list[int]:
     return found
 
 
+@pytest.mark.kernel
 def test_forked_kernels_under_xdist_are_one_per_case(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [("role = 'check'", ["parameters"]), "import os\nprint(os.getpid())"])
     cases = "".join(f"  c{i}: {{role: r{i}}}\n" for i in range(6))
@@ -105,6 +107,7 @@ def test_forked_kernels_under_xdist_are_one_per_case(pytester: pytest.Pytester) 
     assert len(pids) == 6
 
 
+@pytest.mark.kernel
 def test_a_kernelspec_that_is_not_this_interpreters_launcher_is_spawned_with_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,6 +153,7 @@ def test_a_kernelspec_that_is_not_this_interpreters_launcher_is_spawned_with_one
         ("raise ImportError('no backend')\n", "*importing 'noisy' in the kernel template process failed: *no backend*"),
     ],
 )
+@pytest.mark.kernel
 def test_a_preloaded_module_that_starts_a_thread_or_opens_a_socket_is_refused(
     pytester: pytest.Pytester, module: str, expected: str
 ) -> None:
@@ -162,6 +166,7 @@ def test_a_preloaded_module_that_starts_a_thread_or_opens_a_socket_is_refused(
     result.stdout.fnmatch_lines([f"FAILED a.ipynb::default - {expected}", f"FAILED b.ipynb::default - {expected}"])
 
 
+@pytest.mark.kernel
 def test_a_clean_environment_is_clean_in_the_forked_process_too(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,6 +184,7 @@ def test_a_clean_environment_is_clean_in_the_forked_process_too(
     pytester.runpytest("-p", "no:xdist", FORK, "--notebooks-kernel-env=clean").assert_outcomes(passed=1)
 
 
+@pytest.mark.kernel
 def test_a_kernel_killed_by_its_notebook_is_a_dead_kernel(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "kill.ipynb", ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
     (pytester.path / "kill.yaml").write_text("")
@@ -204,6 +210,7 @@ def exited(pid: int, within: float = 120.0) -> bool:
     return False
 
 
+@pytest.mark.kernel
 def test_a_kernel_whose_pytest_is_killed_ends_under_any_subreaper(pytester: pytest.Pytester) -> None:
     """pytest dies by SIGKILL (nothing of it runs): its forked kernel, an orphan, ends by itself.
     This process is a child subreaper, as pytest running forked kernels is, so the orphan comes
@@ -228,6 +235,7 @@ def test_a_kernel_whose_pytest_is_killed_ends_under_any_subreaper(pytester: pyte
         exited(kernel, 10.0)
 
 
+@pytest.mark.kernel
 def test_spawn_from_the_ini_starts_kernels_from_pytest(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nnotebooks_kernel_start = spawn\n")
     write_notebook(pytester.path / "nb.ipynb", [f"print({FORKED!r} in open('/proc/self/cmdline', 'rb').read())"])
@@ -255,9 +263,9 @@ def test_the_header_names_the_preloaded_modules(pytester: pytest.Pytester) -> No
     [
         (
             ["--notebooks-kernel-start=vfork"],
-            "*--notebooks-kernel-start / notebooks_kernel_start: expected fork or spawn, got 'vfork'",
+            "*argument --notebooks-kernel-start: invalid choice: 'vfork' *",
         ),
-        (["--notebooks-preload=pandas,not a module"], "*notebooks_preload: 'not a module' is not a module name*"),
+        (["--notebooks-preload=pandas,not a module"], "*--notebooks-preload: 'not a module' is not a module name*"),
     ],
 )
 def test_a_bad_setting_is_a_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -296,6 +304,7 @@ def test_the_provisioner_is_registered_for_jupyter_client() -> None:
     assert issubclass(ForkedProvisioner, KernelProvisionerBase)
 
 
+@pytest.mark.kernel
 def test_a_kernelspec_naming_the_provisioner_is_forked_without_a_warning(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -289,6 +289,7 @@ SYMLINKER = (
 )
 
 
+@pytest.mark.kernel
 def test_a_symlink_planted_at_the_output_path_is_replaced_not_followed(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -338,6 +339,7 @@ def test_a_hard_link_at_the_output_path_is_not_written_through(tmp_path: Path) -
 # ---------------------------------------------------------------- file names that are not UTF-8
 
 
+@pytest.mark.kernel
 def test_a_notebook_whose_name_is_not_utf8(pytester: pytest.Pytester) -> None:
     name = os.fsdecode(b"caf\xff")
     write_notebook(pytester.path / f"{name}.ipynb", [("x = 1", ["parameters"]), "assert x == 1, 'x is 2'"])

@@ -25,6 +25,9 @@ import pytest
 
 from tests.browser import ARTIFACTS, CHROMIUM_FLAGS, PAINT_FRAMES, chromium
 from tests.notebooks import PARAMS, Cell, write_notebook
+from tests.subprocess_pytest import run_pytest
+
+pytestmark = pytest.mark.kernel  # every test here reads the reports of a notebook's run
 
 # What a script sets if one runs anywhere: the title, a marker attribute, and a magenta sheet over the window.
 PWN = (
@@ -127,14 +130,7 @@ def reports(server: LoggingServer, tmp_path_factory: pytest.TempPathFactory) -> 
     root = tmp_path_factory.mktemp("hostile")
     write_notebook(root / "nb.ipynb", hostile_cells(server.url))
     (root / "nb.yaml").write_text("cases:\n  evil: {region_code: evil}\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--notebooks-html=report.html"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    run = run_pytest(root, "-p", "no:cacheprovider", "-p", "no:xdist", "--notebooks-html=report.html", timeout=900)
     assert run.returncode == 1, run.stdout + run.stderr
     review = subprocess.run(
         [sys.executable, "-m", "pytest_notebooks.review.cli", "--format", "html", "--output", "review.html"],

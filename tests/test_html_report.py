@@ -15,8 +15,11 @@ from pytest_notebooks.review.html import render_html
 from tests.browser import ARTIFACTS, CHROMIUM_FLAGS, PAINT_FRAMES, chromium
 from tests.example import copy_example
 from tests.notebooks import PARAMS, write_notebook
+from tests.records import results_document
+from tests.subprocess_pytest import run_pytest
 
 
+@pytest.mark.kernel
 def test_the_report_lists_every_case_and_renders_the_failure(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [PARAMS, "x = 1", "assert region_code != 'us', 'no us data'"])
     (pytester.path / "nb.yaml").write_text("cases:\n  fr: {region_code: fr}\n  us: {region_code: us}\n")
@@ -51,29 +54,14 @@ def frames(page: str) -> list[dict[str, str]]:
     return found
 
 
+@pytest.mark.kernel
 def test_the_example_report_in_chromium(tmp_path: Path) -> None:
     browser = chromium()
     root = copy_example(tmp_path / "example_repo")
     with (root / "notebooks" / "vid_agg.yaml").open("a") as fixture:
         fixture.write("  mars:\n    region_code: mars\n")  # a region without data: the case fails
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-n",
-            "2",
-            "--notebooks-html=report.html",
-            "notebooks",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    args = ("-p", "no:cacheprovider", "-n", "2", "--notebooks-html=report.html", "notebooks")
+    run = run_pytest(root, *args, timeout=900)
     assert run.returncode == 1, run.stdout
     cases = json.loads((root / "notebook-outputs" / "results.json").read_text())["cases"]
     report = root / "report.html"
@@ -121,6 +109,7 @@ def test_the_example_report_in_chromium(tmp_path: Path) -> None:
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.kernel
 def test_nbreview_builds_the_same_report_from_a_results_file(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [PARAMS, "assert region_code != 'us', 'no us data'"])
     (pytester.path / "nb.yaml").write_text("cases:\n  fr: {region_code: fr}\n  us: {region_code: us}\n")
@@ -149,6 +138,7 @@ def test_terminal_hyperlinks_and_colours_are_stripped() -> None:
     assert strip_ansi(text) == "ared link t"
 
 
+@pytest.mark.kernel
 def test_log_output_prints_each_cell_and_its_masked_output(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +182,6 @@ def test_a_results_file_cannot_make_the_report_embed_another_file(tmp_path: Path
         }
         for n, out in (("text", str(secret)), ("outside", str(stray)), ("dotdot", "../elsewhere/other.ipynb"))
     ]
-    page = render_html({"cases": cases, "output_dir": str(root / "notebook-outputs")}, root)
+    page = render_html(results_document(cases=cases, output_dir=str(root / "notebook-outputs")), root)
     assert "PRIVATE-MARKER" not in page
     assert page.count("not rendered: the results file names no executed notebook of this run here") == 3

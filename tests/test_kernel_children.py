@@ -18,6 +18,7 @@ import pytest
 
 from pytest_notebooks.redact import Redactor
 from pytest_notebooks.run import kernels
+from pytest_notebooks.run.family import Family
 from pytest_notebooks.run.forked import VOLATILE
 from pytest_notebooks.run.kernels import FORWARD_LIMIT, FORWARD_TAIL, MARKER
 from tests.notebooks import write_notebook
@@ -111,6 +112,7 @@ def daemons(pytester: pytest.Pytester) -> Iterator[list[int]]:
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])
+@pytest.mark.kernel
 def test_a_daemon_holding_the_kernels_stdout_ends_with_its_case(
     pytester: pytest.Pytester, daemons: list[int], start: str
 ) -> None:
@@ -146,6 +148,7 @@ def test_a_daemon_holding_the_kernels_stdout_ends_with_its_case(
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
+@pytest.mark.kernel
 def test_a_flood_on_the_kernels_stdout_is_cut_and_memory_stays_bounded(pytester: pytest.Pytester) -> None:
     """400 MB written straight to fd 1 by a subprocess (past the cell's output limit: it is not
     cell output) reach pytest's captured output as the head, a line saying how much was left
@@ -217,7 +220,7 @@ def test_a_kernels_family_is_every_process_it_left_and_nothing_else(tmp_path: Pa
     pidfiles = [tmp_path / f"{name}.pid" for name in ("setsid", "graceful", "double", "orphan")]
     try:
         wait_for(*pidfiles)
-        family = kernels._Family(marker)
+        family = Family(marker)
         family.learn(kernel.pid)
         family.stop()
         kernel.kill()  # what jupyter_client does to a kernel that does not shut down
@@ -248,7 +251,7 @@ def test_the_forwarder_keeps_the_head_the_tail_and_says_what_it_left_out(
     captured = tmp_path / "captured"
     sink = os.open(captured, os.O_WRONLY | os.O_CREAT)
     read, write = os.pipe()
-    forwarder = kernels._Forwarder({read: kernels._Sink("stderr", sink)}, Redactor(("hunter22-secret",)))
+    forwarder = kernels.Forwarder({read: kernels.Sink("stderr", sink)}, Redactor(("hunter22-secret",)))
     line = b"y" * 999 + b"\n"
     os.write(write, b"the password is hunter22-secret\n" + line * 1999 + b"no newline yet")
     os.close(write)

@@ -9,6 +9,8 @@ import pytest
 
 from tests.notebooks import PARAMS, write_notebook
 
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
+
 REPORT = "import os\nprint(os.getpid(), os.getcwd(), region_code)"
 
 

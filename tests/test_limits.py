@@ -32,6 +32,7 @@ def text(output: dict[str, Any]) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
+@pytest.mark.kernel
 def test_a_print_loop_is_stopped_at_the_cell_limit_and_memory_stays_bounded(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", ["print('before')", "while True:\n    print('x' * 1000)", "y = 1"])
     (pytester.path / "nb.yaml").write_text("cell_timeout: 60\n")
@@ -80,6 +81,7 @@ def test_a_print_loop_is_stopped_at_the_cell_limit_and_memory_stays_bounded(pyte
     assert later["execution_count"] is None  # the case stopped there
 
 
+@pytest.mark.kernel
 def test_a_cell_that_ignores_the_interrupt_is_abandoned(pytester: pytest.Pytester) -> None:
     loop = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    print('x' * 1000)"
     write_notebook(pytester.path / "deaf.ipynb", [loop, "print('never')"])
@@ -103,6 +105,7 @@ def split_at_marker(outputs: list[dict[str, Any]]) -> tuple[str, dict[str, Any],
     return "".join(text(out) for out in outputs[:at]), outputs[at], outputs[at + 1 :]
 
 
+@pytest.mark.kernel
 def test_the_whole_notebook_limit_counts_every_cell(pytester: pytest.Pytester) -> None:
     print_400k = "print('y' * 400_000)"
     write_notebook(pytester.path / "many.ipynb", [print_400k, print_400k, "x = 1", print_400k, print_400k])
@@ -139,9 +142,9 @@ def test_the_whole_notebook_limit_counts_every_cell(pytester: pytest.Pytester) -
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ("--notebooks-max-cell-output=lots", "--notebooks-max-cell-output / notebooks_max_cell_output: expected a "),
-        ("--notebooks-max-output=12XB", "--notebooks-max-output / notebooks_max_output: expected a "),
-        ("--notebooks-kernel-env=empty", "--notebooks-kernel-env / notebooks_kernel_env: expected inherit or clean"),
+        ("--notebooks-max-cell-output=lots", "argument --notebooks-max-cell-output: expected a number of characters "),
+        ("--notebooks-max-output=12XB", "argument --notebooks-max-output: expected a number of characters "),
+        ("--notebooks-kernel-env=empty", "argument --notebooks-kernel-env: invalid choice: 'empty'"),
     ],
 )
 def test_a_bad_setting_is_a_usage_error(pytester: pytest.Pytester, flag: str, message: str) -> None:

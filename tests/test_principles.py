@@ -83,6 +83,7 @@ def make(pytester: pytest.Pytester, fixture: str = "cases:\n  fr: {region_code: 
     (pytester.path / "nb.yaml").write_text(fixture)
 
 
+@pytest.mark.kernel
 def test_without_the_option_cases_run_and_nothing_is_measured(pytester: pytest.Pytester) -> None:
     make(pytester)
     pytester.runpytest("-p", "no:xdist").assert_outcomes(passed=1)
@@ -91,6 +92,7 @@ def test_without_the_option_cases_run_and_nothing_is_measured(pytester: pytest.P
 
 
 @pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.kernel
 def test_lint_fails_the_notebook_with_a_hint(pytester: pytest.Pytester, workers: list[str]) -> None:
     make(pytester)
     result = pytester.runpytest(*workers, "--notebooks-lint", "-rf", "--notebooks-html=report.html")
@@ -110,6 +112,7 @@ def test_lint_fails_the_notebook_with_a_hint(pytester: pytest.Pytester, workers:
     assert "function `clean_rows` is 43 lines &gt; max_function_lines 15" in page
 
 
+@pytest.mark.kernel
 def test_limits_from_the_ini_then_the_fixture(pytester: pytest.Pytester) -> None:
     make(pytester)
     pytester.makeini(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import pytest_notebooks
-from pytest_notebooks.promote.errors import Conflict, Refused
+from pytest_notebooks.errors import Conflict, Refused
 from pytest_notebooks.promote.inputs import gather
 from pytest_notebooks.promote.models import HIDDEN, POINTER_KEY, Head, Stored
 from pytest_notebooks.promote.publish import Outcome, PublishOptions, promote, read_state

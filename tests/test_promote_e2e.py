@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import yaml
 
 from tests.example import copy_example
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tests.s3server import S3
 
 pytest_plugins = ("tests.s3server",)
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 
 def test_papermill_runs_the_promoted_template_from_s3(s3: S3, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_notebooks.promote.errors import Conflict
+from pytest_notebooks.errors import Conflict
 from pytest_notebooks.promote.models import HIDDEN, POINTER_KEY, Candidate, Head, Inputs, Pointer, PointerState, Stored
 from pytest_notebooks.promote.publish import PublishOptions, history, promote, read_state
 from pytest_notebooks.promote.settings import parse_target
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from tests.s3server import S3
 
 pytest_plugins = ("tests.s3server",)
+pytestmark = pytest.mark.race  # processes racing, seconds a test: not in make quick
 
 ROOT = Path(__file__).resolve().parent.parent  # the racers import the code under test from here
 VID_AGG = "notebooks/vid_agg.ipynb"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_notebooks.promote.errors import TargetError, UsageError
+from pytest_notebooks.errors import TargetError, UsageError
 from pytest_notebooks.promote.models import Action, Drift, Head, Manifest, Outputs, TemplateEntry
 from pytest_notebooks.promote.plan import plan_promotion, plan_rollback
 from pytest_notebooks.promote.settings import find_config, parse_target

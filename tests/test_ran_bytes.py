@@ -80,12 +80,14 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.kernel
 def test_a_notebook_swapped_before_it_runs_fails_as_changed(pytester: pytest.Pytester) -> None:
     swapping_project(pytester.path, ["print('the swapped-in b.ipynb passes')"])
     result = pytester.runpytest(*SERIAL)
     assert_b_failed_as_changed(pytester, result)
 
 
+@pytest.mark.kernel
 def test_a_notebook_swapped_and_swapped_back_fails_as_changed(pytester: pytest.Pytester) -> None:
     """The swapped-in version restores the committed bytes as it runs: after the run the file is the
     committed one again, so only reading the bytes once, before the run, can tell."""
@@ -94,6 +96,7 @@ def test_a_notebook_swapped_and_swapped_back_fails_as_changed(pytester: pytest.P
     assert_b_failed_as_changed(pytester, result)
 
 
+@pytest.mark.kernel
 def test_the_principles_are_measured_on_the_bytes_collected(pytester: pytest.Pytester) -> None:
     """--notebooks-lint: b.ipynb::principles reads the notebook at run time too; nbpromote trusts it."""
     swapping_project(pytester.path, ["print('the swapped-in b.ipynb passes')"])
@@ -109,6 +112,7 @@ def test_the_principles_are_measured_on_the_bytes_collected(pytester: pytest.Pyt
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.kernel
 def test_a_notebook_that_rewrites_itself_while_it_runs_ran_what_was_collected(pytester: pytest.Pytester) -> None:
     """Saved over while it runs (Jupyter open on it): the run and the record are of the collected bytes."""
     write_notebook(pytester.path / "later.ipynb", [("x = 1", ["parameters"]), "raise ValueError('saved later')"])
@@ -126,6 +130,7 @@ def test_a_notebook_that_rewrites_itself_while_it_runs_ran_what_was_collected(py
     assert "".join(saved["cells"][-1]["outputs"][0]["text"]) == "ran\n"
 
 
+@pytest.mark.kernel
 def test_a_fixture_rewritten_during_the_run_runs_and_records_the_parameters_collected(
     pytester: pytest.Pytester,
 ) -> None:
@@ -163,6 +168,7 @@ ALIAS_WARNING = (
 
 
 @pytest.mark.parametrize("workers", [["-n", "0"], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.kernel
 def test_a_notebook_behind_a_directory_symlink_is_collected_once(pytester: pytest.Pytester, workers: list[str]) -> None:
     aliased_project(pytester.path)
     result = pytester.runpytest_subprocess("-p", "no:randomly", *workers, "-rf")
@@ -315,6 +321,7 @@ def test_a_notebook_symlink_that_loops_is_named_in_the_warning(pytester: pytest.
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.kernel
 def test_an_unreadable_notebook_symlink_under_xdist(pytester: pytest.Pytester) -> None:
     """Every variant at once, with two workers: the same clean messages, no crash."""
     ok_notebook(pytester.path)
@@ -350,6 +357,7 @@ DELETES_ITS_OUTPUT = (
 )
 
 
+@pytest.mark.kernel
 def test_a_case_is_judged_on_what_ran_not_on_what_a_leftover_process_left_on_disk(pytester: pytest.Pytester) -> None:
     """A process the notebook started deletes the saved copy once it shows the error: the case still fails."""
     write_notebook(

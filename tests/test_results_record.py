@@ -12,11 +12,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_notebooks.results.record import CaseReport, FailureRecord, Outcome
 from pytest_notebooks.results.recorder import Recorder
 from tests.project import RESULTS, Project
 
@@ -50,6 +52,7 @@ def command(project: Project, module: str, *args: str) -> subprocess.CompletedPr
 # -- several reports of one node id ----------------------------------------------------------------
 
 
+@pytest.mark.kernel
 def test_dist_each_a_case_failing_on_one_worker_is_recorded_failed(project: Project) -> None:
     fails_on_gw1 = (
         "import os\nworker = os.environ['PYTEST_XDIST_WORKER']\nassert worker != 'gw1', f'fails on {worker}'\n"
@@ -79,6 +82,7 @@ def test_dist_each_a_case_failing_on_one_worker_is_recorded_failed(project: Proj
 
 
 @pytest.mark.parametrize("xdist", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "n2"])
+@pytest.mark.kernel
 def test_a_case_passing_on_its_rerun_is_flaky_and_keeps_no_failure(project: Project, xdist: list[str]) -> None:
     project.notebook("flaky", FLAKY, ONE)
     project.commit()
@@ -106,6 +110,7 @@ def test_a_case_passing_on_its_rerun_is_flaky_and_keeps_no_failure(project: Proj
     assert "flaky attempt 0" not in html.stdout
 
 
+@pytest.mark.kernel
 def test_a_case_failing_every_rerun_keeps_its_last_failure(project: Project) -> None:
     project.notebook("broken", ALWAYS_FAILS, ONE)
     project.commit()
@@ -124,6 +129,7 @@ def test_a_case_failing_every_rerun_keeps_its_last_failure(project: Project) -> 
     assert [a["failure"]["summary"][-9:] for a in record["attempts"]] == ["attempt 0", "attempt 1", "attempt 2"]
 
 
+@pytest.mark.kernel
 def test_pytest_repeat_repeats_python_tests_but_not_notebook_cases(project: Project) -> None:
     """pytest-repeat parametrizes test functions (pytest_generate_tests); a notebook case is not one."""
     project.notebook("x", "print(region_code)", ONE)
@@ -137,6 +143,7 @@ def test_pytest_repeat_repeats_python_tests_but_not_notebook_cases(project: Proj
     assert [a["outcome"] for a in record["attempts"]] == ["passed"]
 
 
+@pytest.mark.kernel
 def test_a_case_collected_twice_in_one_process_combines_to_the_worse_run(project: Project) -> None:
     """Two independent runs of one node id in one process (--keep-duplicates): the worse outcome counts."""
     second_run_fails = FLAKY.replace("assert attempt > 0", "assert attempt == 0")
@@ -154,23 +161,22 @@ def test_a_case_collected_twice_in_one_process_combines_to_the_worse_run(project
 def test_interleaved_reports_of_two_workers_do_not_mix_phases(tmp_path: Path) -> None:
     """xdist delivers reports as workers send them: gw1's call may arrive between gw0's setup and call."""
     recorder = Recorder(path=tmp_path / "results.json", rootdir=tmp_path, output_dir=str(tmp_path), git=None)
-    static: dict[str, Any] = {"notebook": "x.ipynb", "fixture": "x.yaml", "case": "fr", "declared_cases": ["fr"]}
-    failed = {**static, "failure": {"kind": "error", "summary": "cell 2: boom on gw1"}}
-    passed = {**static, "failure": None}
-    for worker, when, outcome, record in [
+    static = CaseReport("x.ipynb", "x.yaml", "fr", declared_cases=("fr",))
+    failed = replace(static, failure=FailureRecord("error", "cell 2: boom on gw1"))
+    for worker, when, outcome, report in [
         ("gw0", "setup", "passed", static),
         ("gw1", "setup", "passed", static),
         ("gw1", "call", "failed", failed),
-        ("gw0", "call", "passed", passed),
-        ("gw1", "teardown", "passed", passed),
-        ("gw0", "teardown", "passed", passed),
+        ("gw0", "call", "passed", static),
+        ("gw1", "teardown", "passed", static),
+        ("gw0", "teardown", "passed", static),
     ]:
-        recorder.add("x.ipynb::fr", when, outcome, 0.5, record, False, worker=worker)
-    (record,) = recorder.document()["cases"]
-    assert record["outcome"] == "failed"
-    assert record["failure"] == {"kind": "error", "summary": "cell 2: boom on gw1"}
-    assert record["duration"] == 3.0
-    assert [(a["worker"], a["outcome"], a["duration"]) for a in record["attempts"]] == [
+        recorder.add("x.ipynb::fr", when, outcome, 0.5, report, False, worker=worker)
+    (record,) = recorder.document().cases
+    assert record.outcome is Outcome.FAILED
+    assert record.failure == FailureRecord("error", "cell 2: boom on gw1")
+    assert record.duration == 3.0
+    assert [(a.worker, a.outcome.value, a.duration) for a in record.attempts] == [
         ("gw0", "passed", 1.5),
         ("gw1", "failed", 1.5),
     ]
@@ -203,6 +209,7 @@ pathlib.Path('notebook-outputs/results.json').write_text(json.dumps(forged))
 
 
 @pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.kernel
 def test_a_results_file_written_during_the_session_is_ignored_with_a_warning(project: Project, version: int) -> None:
     project.notebook("a", FORGER.replace("VERSION", str(version)), ONE)
     project.notebook("b", "assert False, 'b never passes'", ONE)
@@ -222,6 +229,7 @@ def test_a_results_file_written_during_the_session_is_ignored_with_a_warning(pro
     assert project.published() == ["a.ipynb"]
 
 
+@pytest.mark.kernel
 def test_the_file_as_it_was_at_session_start_still_accumulates(project: Project) -> None:
     project.notebook("a", "print(region_code)", ONE)
     project.notebook("b", "print(region_code)", ONE)
@@ -237,6 +245,7 @@ def test_the_file_as_it_was_at_session_start_still_accumulates(project: Project)
 # -- size: linear in cases ---------------------------------------------------------------------------
 
 
+@pytest.mark.kernel
 def test_two_thousand_declared_cases_one_selected_is_a_small_file(project: Project) -> None:
     cases = [f"case_{i:04d}" for i in range(2000)]
     project.notebook("many", "pass", "cases:\n" + "".join(f"  {c}: {{}}\n" for c in cases))
@@ -329,6 +338,7 @@ SPELLINGS = [
     ],
     ids=["dot-slash", "dot-dot", "double-slash", "absolute", "trailing-slash", "nodeid", "case", "nb-dot", "nb-twice"],
 )
+@pytest.mark.kernel
 def test_two_spellings_of_a_path_or_two_records_of_a_case_are_refused(
     tested: tuple[Project, dict[str, Any]], tmp_path: Path, edit: Callable[[dict[str, Any]], None], expected: str
 ) -> None:

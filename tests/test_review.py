@@ -21,6 +21,7 @@ from pytest_notebooks.review.normalize import normalize
 from pytest_notebooks.review.render import MARKER, TRUNCATED, Review, render_markdown, render_text
 from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, Cell, write_notebook
+from tests.records import results_document
 from tests.review_checks import check_document, templates_only
 
 BASE_CELLS: list[Cell] = [
@@ -111,7 +112,7 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
         ],
     }
     templates = tuple(template_changes(Path(repo.working_tree_dir or ""), "main", "feature"))
-    markdown = render_markdown(Review(results, templates, "main", "feature"))
+    markdown = render_markdown(Review(results_document(results), templates, "main", "feature"))
     lines = markdown.splitlines()
     assert lines[0] == MARKER
     assert lines[1] == "### ❌ Notebook tests: 1 failed, 1 passed"
@@ -133,7 +134,7 @@ def test_review_markdown_for_a_pull_request(repo: git.Repo) -> None:
     no_snapshot = "No case has an output snapshot to compare with."
     assert f"No snapshot changed in this pull request. {no_snapshot}" in lines
     check_document(markdown)
-    text = render_text(Review(results, templates, "main", "feature"))
+    text = render_text(Review(results_document(results), templates, "main", "feature"))
     assert text.splitlines()[:4] == [
         "Notebook tests FAILED: 1 failed, 1 passed",
         f"Tested commit {repo.head.commit.hexsha}",
@@ -173,14 +174,14 @@ def test_a_200kb_output_is_truncated_under_the_cap() -> None:
     changes = big_output_changes()
     assert sum(len(line) for line in changes[0]["output_diff"]) > 200_000
     results = results_with_snapshot_mismatches(["a.ipynb", "b.ipynb"], changes)
-    markdown = render_markdown(Review(results, (), None, None))
+    markdown = render_markdown(Review(results_document(results), (), None, None))
     assert len(markdown) <= 60_000
     assert markdown.count(TRUNCATED) == 2  # each notebook got its share
     assert markdown.count("<details>") == markdown.count("</details>") == 2
     assert markdown.count(" (truncated)</summary>") == 2  # said outside the collapsed block too
     assert "⚠️ This review was shortened to fit a PR comment: 2 diff(s) cut, 0 left out" in markdown
     check_document(markdown)
-    small = render_markdown(Review(results, (), None, None), budget=10_000)
+    small = render_markdown(Review(results_document(results), (), None, None), budget=10_000)
     check_document(small, 10_000)
 
 
@@ -268,6 +269,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS")}
 
 
+@pytest.mark.kernel
 def test_plugin_writes_the_review_summary_and_annotations(pytester: pytest.Pytester) -> None:
     repo = init_repo(pytester.path)
     write_notebook(pytester.path / "nb.ipynb", [PARAMS, "x = {'luna': 1}[region_code]"])
@@ -299,7 +301,12 @@ def test_a_document_whose_notes_alone_overflow_is_still_whole() -> None:
     markdown = render_markdown(review, budget=4_000)
     check_document(markdown, 4_000)
     assert "does not fit in 4000 bytes" in markdown
-    assert render_markdown(Review(results, (), "main", "HEAD", problem="x" * 9_000), budget=4_000).count(MARKER) == 1
+    assert (
+        render_markdown(Review(results_document(results), (), "main", "HEAD", problem="x" * 9_000), budget=4_000).count(
+            MARKER
+        )
+        == 1
+    )
     with pytest.raises(ValueError, match="too small"):
         render_markdown(review, budget=100)
 
@@ -310,7 +317,7 @@ def test_the_snapshot_line_says_whether_anything_was_compared() -> None:
 
     def line(cases: list[dict[str, Any]]) -> str:
         results = {"schema": "pytest-notebooks/results", "summary": {"passed": 1}, "cases": cases}
-        text = render_markdown(Review(results, (), None, None))
+        text = render_markdown(Review(results_document(results), (), None, None))
         return next(x for x in text.splitlines() if x.startswith("Not compared") and "snapshot" in x)
 
     assert line([case({"status": "matched", "path": "__snapshots__/a/fr.ipynb"})]).endswith(
@@ -319,6 +326,7 @@ def test_the_snapshot_line_says_whether_anything_was_compared() -> None:
     assert line([case(None)]).endswith(" No case has an output snapshot to compare with.")
 
 
+@pytest.mark.kernel
 def test_a_summary_or_output_that_cannot_be_written_is_one_line(tmp_path: Path, pytester: pytest.Pytester) -> None:
     """$GITHUB_STEP_SUMMARY on a full disk and --output naming a directory: a line each, no traceback."""
     full = subprocess.run(

@@ -8,29 +8,24 @@ The comment must show each change once, in its own section, and hold every promi
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 from tests.example import example_repository
 from tests.gitrepo import commit_all
 from tests.review_checks import check_document
+from tests.subprocess_pytest import run_pytest
+
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 
 def pytest_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env_drop = ("GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "GITHUB_WORKSPACE")
-    import os
-
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=600,
-    )
+    return run_pytest(root, "-p", "no:cacheprovider", *args, env=env)
 
 
 def test_a_pull_request_reads_correctly_in_the_comment(tmp_path: Path) -> None:

@@ -13,13 +13,15 @@ from typing import Any
 import git
 import pytest
 
-from pytest_notebooks.gitinfo import GitOutputError, compare, parse_raw_diff
-from pytest_notebooks.results.recorder import build_document
+from pytest_notebooks.errors import GitOutputError
+from pytest_notebooks.gitinfo import compare, parse_raw_diff
+from pytest_notebooks.results.read import dumps
 from pytest_notebooks.review import cli
 from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.render import MARKER, Review, render_markdown
 from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, write_notebook
+from tests.records import results_document
 from tests.review_checks import check_document, templates_only
 
 FIXTURE = """\
@@ -326,17 +328,9 @@ def results_file(path: Path, cases: list[dict[str, Any]], **top: Any) -> Path:
         }
         for c in cases
     ]
-    document = build_document(
-        rootdir=".",
-        output_dir="notebook-outputs",
-        git=top.pop("git", None),
-        session=session,
-        sessions=[session],
-        cases=full,
-        **top,
-    )
+    document = results_document(cases=full, session=session, git=top.pop("git", None), **top)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document))
+    path.write_text(dumps(document))
     return path
 
 
@@ -373,7 +367,7 @@ def test_uncommitted_changes_and_every_outcome_are_said(repo: git.Repo) -> None:
         "the results below are for those files, not exactly for the commit."
     ) in lines
     assert "⚠️ **The test session did not complete**: worker-crashed; crashed workers: gw1." in lines
-    assert "| ❗ not run | nb/vid_agg.ipynb | c8 | 1.0 s |  |" in lines
+    assert "| ❗ not run | nb/vid_agg.ipynb | c8 |  |  |" in lines  # a case that did not run has no duration
     assert "| ❌ crashed | nb/vid_agg.ipynb | c7 | 1.0 s |  |" in lines
 
 
@@ -414,7 +408,7 @@ def test_two_thousand_changed_notebooks_at_every_table_size(repo: git.Repo) -> N
     assert len(changes) == 2_000
     failing = [case(f"c{i:03d}", "failed", "cell 1: boom " + "x" * 400) for i in range(150)]
     for rows in range(0, 150, 11):
-        markdown = render_markdown(Review({"cases": failing[:rows]}, changes, "main", "HEAD"))
+        markdown = render_markdown(Review(results_document(cases=failing[:rows]), changes, "main", "HEAD"))
         checked = check_document(markdown)
         assert checked.counted == checked.rows == rows
         assert "⚠️ This review was shortened to fit a PR comment:" in markdown

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from pytest_notebooks.results.record import ResultsDocument
 from pytest_notebooks.review.github import cell_line, error_annotations
 from tests.notebooks import PARAMS, write_notebook
+from tests.records import results_document
 
 
-def failing(notebook: str, cell: int | None, cell_id: str | None, line: int | None) -> dict[str, object]:
+def failing(notebook: str, cell: int | None, cell_id: str | None, line: int | None) -> ResultsDocument:
     failure = {"cell": cell, "cell_id": cell_id, "line": line, "summary": "cell 3 (In [2]): KeyError: 'fr'"}
-    return {"cases": [{"notebook": notebook, "case": "fr", "outcome": "failed", "failure": failure}]}
+    return results_document(cases=[{"notebook": notebook, "case": "fr", "outcome": "failed", "failure": failure}])
 
 
 def test_the_annotation_points_at_the_failing_source_line(tmp_path: Path) -> None:
@@ -61,9 +63,10 @@ def test_the_path_is_relative_to_the_workspace_when_pytest_runs_below_it(
 
 def test_unfinished_outcomes_are_annotated_too(tmp_path: Path) -> None:
     write_notebook(tmp_path / "nb.ipynb", [PARAMS])
-    results = failing("nb.ipynb", None, None, None)
-    results["cases"][0]["outcome"] = "crashed"  # type: ignore[index]
-    results["cases"][0]["failure"]["summary"] = "\x1b]8;;https://evil.example\x07crashed\x1b]8;;\x07 \x1b[1m!"  # type: ignore[index]
+    summary = "\x1b]8;;https://evil.example\x07crashed\x1b]8;;\x07 \x1b[1m!"
+    results = results_document(
+        cases=[{"notebook": "nb.ipynb", "case": "fr", "outcome": "crashed", "failure": {"summary": summary}}]
+    )
     assert error_annotations(results, tmp_path) == [
         "::error file=nb.ipynb,line=1,title=nb.ipynb%3A%3Afr failed::crashed !"  # no escape reaches the log
     ]

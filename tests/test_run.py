@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.gitrepo import init_repo
 from tests.notebooks import PARAMS, TWO_REGIONS, Cell, write_notebook
+from tests.subprocess_pytest import start_pytest
+
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 FAILING: list[Cell] = [
     "md:# Aggregate plays by device",
@@ -340,9 +344,7 @@ def test_two_cases_under_xdist_write_separate_outputs_and_one_results_file(pytes
 
 
 def test_results_file_records_git_state_and_skips(pytester: pytest.Pytester) -> None:
-    import git
-
-    repo = git.Repo.init(pytester.path)
+    repo = init_repo(pytester.path)
     write_notebook(pytester.path / "nb.ipynb", [PARAMS])
     (pytester.path / "nb.yaml").write_text("cases:\n  a: {}\n  b:\n    parameters: {}\n    skip: later\n")
     (pytester.path / "tox.ini").write_text("[pytest]\n")
@@ -370,20 +372,12 @@ def test_output_dir_from_ini_and_flag(pytester: pytest.Pytester) -> None:
 
 def test_interrupted_run_keeps_the_output_notebook(pytester: pytest.Pytester) -> None:
     import signal
-    import subprocess
-    import sys
     import time
 
     write_notebook(pytester.path / "nb.ipynb", ["print('started', flush=True)", "import time\ntime.sleep(60)"])
     (pytester.path / "nb.yaml").write_text("")
     target = pytester.path / "notebook-outputs" / "nb" / "default.ipynb"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_pytest(pytester.path, "-p", "no:cacheprovider")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported for real by pytest_plugins, which lets pytest rewr
     from tests.s3server import S3
 
 pytest_plugins = ("tests.s3server",)
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 
 def test_outputs_go_to_s3_on_every_outcome(pytester: pytest.Pytester, s3: S3) -> None:

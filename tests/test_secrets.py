@@ -6,8 +6,6 @@ import html
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from pytest_notebooks.redact import MASK, Redactor, clean_environ, is_credential_name
 from tests.notebooks import PARAMS, write_notebook
+from tests.subprocess_pytest import start_pytest
 
 # Fake secrets, searched for in everything a run writes. PN_PRIVATE_THING is a credential only
 # because the ini's notebooks_redact names it.
@@ -86,6 +85,7 @@ LEAKY: list[Any] = [
 
 
 @pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.kernel
 def test_a_printed_secret_reaches_no_report(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
@@ -119,6 +119,7 @@ def test_a_printed_secret_reaches_no_report(
     assert saved.count(MASK) >= 5  # the print, the joined characters, the display, the subprocess's echo
 
 
+@pytest.mark.kernel
 def test_a_clean_kernel_environment_has_no_credentials(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +181,7 @@ def test_many_secrets_in_a_large_output_are_all_masked() -> None:
 
 
 @pytest.mark.parametrize("workers", [["-p", "no:xdist"], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.kernel
 def test_a_secret_passed_as_a_parameter_is_masked_where_parameters_are_shown(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
@@ -224,6 +226,7 @@ def test_a_secret_passed_as_a_parameter_is_masked_where_parameters_are_shown(
     assert [r["parameters"]["nested"] for r in records] == [{"login": [MASK]}] * 2
 
 
+@pytest.mark.kernel
 def test_a_run_killed_midway_leaves_no_secret_parameter_on_disk(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -236,13 +239,7 @@ def test_a_run_killed_midway_leaves_no_secret_parameter_on_disk(
     )
     (pytester.path / "db.yaml").write_text(f"parameters:\n  password: {secret}\n")
     saved = pytester.path / "notebook-outputs" / "db" / "default.ipynb"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_pytest(pytester.path, "-p", "no:xdist", "-p", "no:cacheprovider", output=False)
     try:
         deadline = time.monotonic() + 240
         while not ((pytester.path / "running").exists() and saved.exists() and "running" in saved.read_text()):

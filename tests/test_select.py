@@ -10,18 +10,19 @@ from pathlib import Path
 import git
 import pytest
 
-from pytest_notebooks.results.merge import MergeError, merge_documents
-from pytest_notebooks.results.recorder import build_document
+from pytest_notebooks.errors import MergeError
+from pytest_notebooks.results.merge import merge_documents
+from pytest_notebooks.results.read import dumps
 from pytest_notebooks.results.select import (
     affected_modules,
     assign_shards,
     imports_of,
     is_affected,
     module_names,
-    parse_shard,
 )
-from tests.gitrepo import AUTHOR
+from tests.gitrepo import AUTHOR, init_repo
 from tests.notebooks import PARAMS, write_notebook
+from tests.records import results_document
 
 
 def test_module_names_and_imports() -> None:
@@ -60,14 +61,8 @@ def test_shards_cover_every_case_exactly_once_and_are_stable() -> None:
     assert timed == {"a": 1, "b": 2, "c": 2, "d": 1}  # longest first onto the least-loaded shard
 
 
-@pytest.mark.parametrize("text", ["0/3", "4/3", "x/3", "3", "1/0"])
-def test_bad_shard_texts(text: str) -> None:
-    with pytest.raises(ValueError, match="expected I/N"):
-        parse_shard(text)
-
-
 def make_repo(pytester: pytest.Pytester) -> git.Repo:
-    repo = git.Repo.init(pytester.path, initial_branch="main")
+    repo = init_repo(pytester.path)
     lib = pytester.path / "lib" / "vidlib"
     lib.mkdir(parents=True)
     (lib / "__init__.py").write_text("")
@@ -111,6 +106,7 @@ def test_changed_since_selects_by_notebook_fixture_and_imported_module(pytester:
     result.stderr.fnmatch_lines(["ERROR: --notebooks-changed-since: unknown revision 'origin/main'; fetch it first*"])
 
 
+@pytest.mark.kernel
 def test_shards_under_xdist_and_merged_results(pytester: pytest.Pytester) -> None:
     make_repo(pytester)
     pytester.makepyfile(test_unit="def test_unit():\n    pass\n")
@@ -159,9 +155,8 @@ def test_shards_under_xdist_and_merged_results(pytester: pytest.Pytester) -> Non
 
 
 def test_merge_refuses_results_of_different_commits() -> None:
-    base = {"schema": "pytest-notebooks/results", "version": 1, "cases": [], "notebooks": []}
     with pytest.raises(MergeError, match="different commits"):
-        merge_documents([{**base, "git": {"commit": "a"}}, {**base, "git": {"commit": "b"}}])
+        merge_documents([results_document(git={"commit": "a"}), results_document(git={"commit": "b"})])
     with pytest.raises(MergeError, match="no results files"):
         merge_documents([])
 
@@ -185,8 +180,7 @@ def test_durations_balance_shards(pytester: pytest.Pytester, tmp_path: Path) -> 
         }
         for n, d in timings.items()
     ]
-    document = build_document(rootdir=".", output_dir="out", git=None, session=session, sessions=[session], cases=cases)
-    durations.write_text(json.dumps(document))
+    durations.write_text(dumps(results_document(cases=cases, session=session)))
     first = collected(pytester, "--notebooks-shard", "1/2", f"--notebooks-durations={durations}")
     second = collected(pytester, "--notebooks-shard", "2/2", f"--notebooks-durations={durations}")
     assert first == ["nb/agg.ipynb::luna", "nb/plain.ipynb::default"]

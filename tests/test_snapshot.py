@@ -8,8 +8,11 @@ import sys
 
 import pytest
 
+from pytest_notebooks.results.read import load_results
 from pytest_notebooks.review.html import render_html
 from tests.notebooks import PARAMS, Cell, write_notebook
+
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
 
 VOLATILE: list[Cell] = [
     PARAMS,
@@ -114,7 +117,7 @@ def test_missing_update_match_mismatch(pytester: pytest.Pytester, workers: list[
         check=True,
     ).stdout
     assert "cell 4: outputs differ from the snapshot" in review
-    page = render_html(results, pytester.path)
+    page = render_html(load_results(pytester.path / "notebook-outputs" / "results.json"), pytester.path)
     assert "region fr" in page.split("this run")[0]  # the snapshot's box (it was always empty)
     assert "region FR" in page
 

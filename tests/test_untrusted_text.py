@@ -13,6 +13,8 @@ import pytest
 
 from tests.notebooks import PARAMS, write_notebook
 
+pytestmark = pytest.mark.kernel  # every test here runs notebooks in real kernels
+
 COMMANDS = (
     "raise ValueError('injected\\n::stop-commands::pwned\\n::error file=README.md,line=1::FAKE'\n"
     "                 '\\n   ::add-mask::region\\n::warning::also fake')"

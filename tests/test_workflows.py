@@ -549,6 +549,7 @@ def test_ci_covers_the_oldest_and_newest_python_and_the_lowest_versions() -> Non
 # --- the steps of a pull request and a promotion, in example_repo ----------------------------------
 
 
+@pytest.mark.kernel
 def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
     origin_dir = tmp_path / "origin"
     example_repository(origin_dir)
@@ -603,6 +604,7 @@ def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
     assert "vid_agg.ipynb" in shown.summary
 
 
+@pytest.mark.kernel
 def test_the_shard_matrix_runs_every_case_once_and_merges(tmp_path: Path) -> None:
     repo_dir = tmp_path / "repo"
     repo = example_repository(repo_dir)

@@ -1,10 +1,9 @@
-"""Read what collection needs from a notebook with the standard ``json`` module.
+"""Read what collection needs from a notebook with the standard ``json`` module, never nbformat.
 
-nbformat is not needed to find the ``parameters`` cell, and importing it costs seconds in some
-environments (see issue 6), so collection never imports it. Instead ``read_notebook`` checks by
-hand the shape that papermill and nbformat need at run time (a version 4 notebook, cells with a
-known type, a source and a metadata mapping, code cells with a list of outputs), so that a file
-they cannot read is a collection error rather than a traceback in the middle of a run.
+Collection must stay cheap and importing nbformat is slow (bench/README.md), so ``read_notebook``
+checks by hand the shape papermill and nbformat need at run time (a version 4 notebook, cells of a
+known type with a source and a metadata mapping, code cells with a list of outputs): a file they
+cannot read is a collection error rather than a traceback in the middle of a run.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """Fixture YAML + notebook -> NotebookCase per case. Pure: no pytest, no papermill.
 
-A fixture file sits beside its notebook (``vid_agg.ipynb`` + ``vid_agg.yaml``)::
-
-    parameters: {run_date: "2017-01-01"}      # defaults for every case
-    cases:
-      luna: {region_code: luna}              # short form: parameters only
-      fr:                                    # long form: chosen by the `parameters` key
-        parameters: {region_code: fr}
-        timeout: 1200
-        xfail: "fr data is late"
-    timeout: 600
-    cell_timeout: 120
-    kernel: python3
-    strict: true
-
-YAML is read by yamlfile.py, settings checked by settings.py, parameters against the notebook by
-declared.py; this module walks the cases.
+The fixture format is the README's "The fixture file". YAML is read by yamlfile.py, settings checked
+by settings.py, parameters by declared.py (against the notebook) and values.py; this module walks
+the cases, in file order, refusing ids that would share a file and parameters over the size limits.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """The three principles of notebook templates, measured from the code cells' AST. Pure.
 
-- **Low branching factor**: end-to-end tests with dummy inputs cover a linear notebook; every
-  branch is a path the fixture's cases may never take.
-- **Library functions in libraries**: complex, reusable functions belong in a unit-tested package
-  beside the notebooks, not in cells.
-- **Short and simple**: a few simple cells over a ten-page manual.
-
-The measures, one line each (the injected-parameters cell and IPython magics / shell lines are
-left out; a cell that does not parse as Python counts for size only):
-
-- ``branches``: decision points: ``if``/``elif`` and conditional expressions, ``match`` arms after
-  the first, ``for``/``while`` loops, ``except`` handlers, ``if`` clauses of comprehensions;
-- ``paths``: the linearly independent paths that implies (McCabe's number: branches + 1);
-- ``definitions``: functions and classes defined in cells, with their length in lines;
-- ``code_cells``, ``lines`` (non-blank code lines) and ``outputs`` (outputs saved in the template).
+Low branching factor, library functions in libraries, short and simple: why, and what each measure
+counts, is the README's "The three principles of notebook templates"; ``LIMITS`` holds the limits.
+Every measure leaves out the injected-parameters cell and IPython magic / shell lines; a cell that
+does not parse as Python counts for size only.
 """
 
 from __future__ import annotations
@@ -75,6 +65,21 @@ class Measures:
             "outputs": self.outputs,
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Measures:
+        """The measures as a results file keeps them (which cell is branchiest is not kept)."""
+        return cls(
+            branches=int(data["branches"]),
+            definitions=tuple(
+                Definition(str(d["name"]), str(d["kind"]), int(d["cell"]), int(d["lines"]))
+                for d in data.get("definitions") or ()
+            ),
+            code_cells=int(data["code_cells"]),
+            lines=int(data["lines"]),
+            outputs=int(data.get("outputs") or 0),
+            branchiest_cell=None,
+        )
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -95,6 +100,19 @@ class Violation:
             "cell": self.cell,
             "message": self.message,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Violation:
+        """A violation as a results file keeps it (its hint is not kept)."""
+        cell = data.get("cell")
+        return cls(
+            str(data["limit"]),
+            int(data.get("value") or 0),
+            int(data.get("max") or 0),
+            None if cell is None else int(cell),
+            str(data["message"]),
+            "",
+        )
 
 
 def measure(cells: Iterable[Mapping[str, Any]]) -> Measures:

@@ -1,12 +1,15 @@
-"""A fixture's settings (limits, kernel, snapshot, skip, xfail, snapshot_replace), validated. Pure."""
+"""A fixture's settings (limits, kernel, snapshot, skip, xfail, snapshot_replace), validated. Pure.
+
+The limits follow the flags' rule (options.py): seconds, and 0 or ``.inf`` for no limit."""
 
 from __future__ import annotations
 
-import math
 import re
+from argparse import ArgumentTypeError
 from typing import Any
 
 from pytest_notebooks.cases.yamlfile import Locator, kind
+from pytest_notebooks.options import limit
 
 
 def check_pattern(pattern: str) -> None:
@@ -21,18 +24,7 @@ def check_pattern(pattern: str) -> None:
 
 def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, fixture_name: str) -> dict[str, Any]:
     """timeout, cell_timeout, kernel, snapshot, skip, xfail of the file (path ``()``) or a case."""
-    out: dict[str, Any] = {}
-    for key in ("timeout", "cell_timeout"):
-        value = data.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0
-        ):
-            raise where.fail(
-                (*path, key),
-                f"`{key}` must be a positive number of seconds, got {kind(value)}",
-                "write a number of seconds, or .inf for no limit",
-            )
-        out[key] = None if value is None else float(value)
+    out: dict[str, Any] = {key: _seconds(data.get(key), (*path, key), where) for key in ("timeout", "cell_timeout")}
     kernel = data.get("kernel")
     if kernel is not None and (not isinstance(kernel, str) or not kernel):
         raise where.fail(
@@ -55,6 +47,20 @@ def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, f
             raise where.fail((*path, key), f"`{key}` must be a reason (a string) or true, got {kind(value)}")
         out[key] = value
     return out
+
+
+def _seconds(value: Any, path: tuple[str, ...], where: Locator) -> float | None:
+    """A fixture's time limit, by the flags' rule (options.py): seconds; 0 or .inf is no limit (NO_LIMIT)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ArgumentTypeError(value)
+        return limit(float(value), value, "seconds")
+    except ArgumentTypeError:
+        raise where.fail(
+            path, f"`{path[-1]}` must be a number of seconds, got {kind(value)}", "write seconds; 0 or .inf: no limit"
+        ) from None
 
 
 def replacements(value: Any, where: Locator) -> tuple[tuple[str, str], ...]:

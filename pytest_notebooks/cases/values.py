@@ -1,14 +1,10 @@
 """A parameter value papermill can pass and JSON can hold, or why not. Pure: standard library only.
 
-papermill writes each parameter into the notebook as a literal of the kernel's language, and the
-plugin records it in the executed notebook's metadata and the results file as JSON. Between them
-they carry str, int, bool, None, finite floats, and lists and mappings with string keys of those.
-YAML's safe loader makes more: ``!!binary`` bytes (JSON cannot hold them: the failure report
-crashed building its ``reproduce:`` line), ``!!set`` sets (papermill's translator fails in the
-middle of the run), ``!!timestamp`` dates, ``!!omap`` pairs, ``.nan`` and ``.inf`` (written as the
-non-standard ``NaN`` into the results file and the notebook). And a value nested deeper than
-Python's parser reads (200 brackets) fails in the kernel, or before it in papermill with a
-RecursionError. Each is found here, at collection.
+papermill writes each parameter into the notebook as a literal and the plugin records it as JSON;
+both carry str, int, bool, None, finite floats, and lists and string-keyed mappings of those, at most
+``MAX_NESTING`` deep (Python's parser stops at 200 brackets). Anything else YAML's safe loader makes
+(``!!binary``, ``!!set``, ``!!timestamp``, ``!!omap``, ``.nan``, ``.inf``) would fail in the middle of
+a run or write non-standard JSON, so it is refused here, at collection.
 """
 
 from __future__ import annotations

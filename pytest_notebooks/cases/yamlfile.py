@@ -1,11 +1,10 @@
 """Fixture bytes -> (data, where each key sits). YAML read the way papermill reads ``-f file.yaml``:
 safe, with dates left as strings. Pure: no pytest, no papermill.
 
-The file is parsed once into a node tree. Before any value is built the tree is checked for what
-PyYAML would let through silently: a key written twice (PyYAML keeps the last), keys that differ in
-YAML but read the same as text (``1`` and ``"1"``), an alias that contains itself, aliases that
-multiply the fixture's size (a "billion laughs" file of 1 KB that expands to gigabytes once papermill
-writes the parameters out), and integers too long for Python to turn into text (or back).
+The node tree is checked before any value is built, for what PyYAML would let through silently: a
+key written twice (PyYAML keeps the last), keys that read the same as text (``1`` and ``"1"``), an
+alias that contains itself, aliases that expand past ``FIXTURE_LIMIT`` (a "billion laughs" file),
+and integers longer than ``MAX_INT_DIGITS``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The ``nbpromote`` console script: arguments and config -> publish.py -> text and an exit code.
 
-nbpromote [--results FILE] [--target URL] [--source-root DIR] [--dry-run] [--prune] ...
-nbpromote status   [--target URL]
-nbpromote history  [--target URL] [--limit N]
-nbpromote rollback RELEASE [--target URL] [--dry-run] [--prune]
-nbpromote abandon  [--target URL] [--dry-run]
+Commands: promote (the default), status, history, rollback RELEASE, abandon; see the README's
+"Promoting templates" and ``--help``.
 """
 
 from __future__ import annotations
@@ -18,9 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from pytest_notebooks import __version__
+from pytest_notebooks.errors import Conflict, Failed, GitUnusable, Refused, UsageError
 from pytest_notebooks.exitcodes import ExitCode
-from pytest_notebooks.gitinfo import GitUnusable, git_state
-from pytest_notebooks.promote.errors import Conflict, Failed, Refused, UsageError
+from pytest_notebooks.gitinfo import git_state
 from pytest_notebooks.promote.inputs import Policy, gather
 from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
 from pytest_notebooks.promote.publish import (

@@ -29,24 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_notebooks.errors import FixtureError
+from pytest_notebooks.errors import FixtureError, GitUnusable, Refused, ResultsError
 from pytest_notebooks.files import is_url
-from pytest_notebooks.gitinfo import (
-    GitState,
-    GitUnusable,
-    TreeEntry,
-    committed_tree,
-    git_state,
-    hidden_change,
-    read_blobs,
-)
-from pytest_notebooks.promote.errors import Refused
+from pytest_notebooks.gitinfo import GitState, TreeEntry, committed_tree, git_state, hidden_change, read_blobs
 from pytest_notebooks.promote.models import Candidate, Inputs
-from pytest_notebooks.results.read import ResultsError, load_results
+from pytest_notebooks.results.read import load_results
+from pytest_notebooks.results.record import CaseRecord, NotebookRecord, Outcome, ResultsDocument, SessionState
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
-COMPLETE = ("completed", "stopped", "worker-crashed")  # session states whose finished cases count
+COMPLETE = (SessionState.COMPLETED, SessionState.STOPPED, SessionState.WORKER_CRASHED)  # finished cases count
 MAX_IDS_IN_COMMAND = 12
 MAX_CHANGES_SHOWN = 5  # lines of `git status` named in a refusal
 
@@ -106,7 +98,7 @@ def gather(
     source = (source_root or root).resolve()
     if not source.is_relative_to(root):
         raise Refused([f"the source root {source} is outside the repository {root}"], "set --source-root")
-    rootdir = Path(str(results.get("rootdir", ""))).resolve()
+    rootdir = Path(results.rootdir).resolve()
     if not (rootdir.is_dir() and rootdir.is_relative_to(root)):  # tested in another checkout
         rootdir = (project or root).resolve()
     rerun = _Rerun(rootdir, start)
@@ -125,7 +117,7 @@ def gather(
     inputs = Inputs(
         commit=state.commit,
         branch=state.branch,
-        tested_at=results.get("created"),
+        tested_at=results.created,
         source_root=source_rel,
         candidates=tuple(candidates),
         untested=frozenset(found.untested),
@@ -135,7 +127,7 @@ def gather(
     return Gathered(inputs, tuple(held), _hint(held, rerun) if held else "")
 
 
-def _load(results_path: Path) -> dict[str, Any]:
+def _load(results_path: Path) -> ResultsDocument:
     try:
         return load_results(results_path)
     except ResultsError as exc:
@@ -145,10 +137,10 @@ def _load(results_path: Path) -> dict[str, Any]:
         ) from None
 
 
-def _git(results: Mapping[str, Any], results_path: Path, start: Path, ignore: tuple[Path, ...]) -> GitState:
+def _git(results: ResultsDocument, results_path: Path, start: Path, ignore: tuple[Path, ...]) -> GitState:
     """The repository's state; the results file and its output directory do not make the tree dirty."""
     ignore = (*ignore, results_path.resolve())  # as the plugin does when it records git.dirty
-    output_dir = str(results.get("output_dir") or "")
+    output_dir = results.output_dir
     if output_dir and not is_url(output_dir):
         ignore = (*ignore, Path(output_dir).resolve())
     try:
@@ -162,17 +154,17 @@ def _git(results: Mapping[str, Any], results_path: Path, start: Path, ignore: tu
     return state
 
 
-def _check_evidence(results: Mapping[str, Any], head: str, changed: Sequence[str], rerun: _Rerun) -> None:
+def _check_evidence(results: ResultsDocument, head: str, changed: Sequence[str], rerun: _Rerun) -> None:
     """The evidence as a whole: the commit, the tree, and a session that finished."""
     reasons = _git_reasons(results, head, changed)
     if reasons:
         raise Refused(reasons, HINT)
-    session = results["session"]
-    if session["state"] not in COMPLETE:
-        unfinished = [c["nodeid"] for c in results["cases"] if c["outcome"] != "passed"]
+    session = results.session
+    if session.state not in COMPLETE:
+        unfinished = [c.nodeid for c in results.cases if not c.outcome.passing]
         raise Refused(
             [
-                f"the last test session ({session.get('finished') or session['id']}) was {session['state']}: "
+                f"the last test session ({session.finished or session.id}) was {session.state}: "
                 f"its evidence is incomplete ({len(unfinished)} cases without a pass)"
             ],
             f"run the cases again: {rerun.command(unfinished)}",
@@ -191,7 +183,7 @@ class _Sorted:
     @classmethod
     def of(
         cls,
-        tested: Mapping[str, Mapping[str, Any]],
+        tested: Mapping[str, _Tested],
         tree: Mapping[str, TreeEntry],
         root: Path,
         source_rel: str,
@@ -308,15 +300,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _git_reasons(results: Mapping[str, Any], head: str, changed_now: Sequence[str]) -> list[str]:
+def _git_reasons(results: ResultsDocument, head: str, changed_now: Sequence[str]) -> list[str]:
     reasons = []
-    git = results.get("git")
-    if not isinstance(git, dict) or not git.get("commit"):
+    git = results.git
+    if git is None or not git.commit:
         reasons.append("the results file was not written in a git repository with a commit (its 'git' is empty)")
     else:
-        if git["commit"] != head:
-            reasons.append(f"the results file is from commit {git['commit'][:12]}, but {head[:12]} is checked out")
-        if git.get("dirty"):
+        if git.commit != head:
+            reasons.append(f"the results file is from commit {git.commit[:12]}, but {head[:12]} is checked out")
+        if git.dirty:
             reasons.append("the tests ran on a working tree with uncommitted changes (results: git.dirty = true)")
     if changed_now:
         shown = ", ".join(repr(line) for line in changed_now[:MAX_CHANGES_SHOWN])
@@ -328,20 +320,29 @@ def _git_reasons(results: Mapping[str, Any], head: str, changed_now: Sequence[st
     return reasons
 
 
-def _tested(results: Mapping[str, Any], rootdir: Path, root: Path) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class _Tested:
+    """A notebook of the results file, its case records, and where its fixture is."""
+
+    notebook: NotebookRecord
+    cases: tuple[CaseRecord, ...]
+    fixture_path: Path  # resolved: a link out of the repository shows here
+
+
+def _tested(results: ResultsDocument, rootdir: Path, root: Path) -> dict[str, _Tested]:
     """Results per notebook, keyed by path relative to the repository root."""
-    cases: dict[str, list[Mapping[str, Any]]] = {}
-    for case in results["cases"]:
-        cases.setdefault(case["notebook"], []).append(case)
-    tested: dict[str, dict[str, Any]] = {}
-    for notebook in results["notebooks"]:
-        absolute = (rootdir / notebook["path"]).resolve()
+    cases: dict[str, list[CaseRecord]] = {}
+    for case in results.cases:
+        cases.setdefault(case.notebook, []).append(case)
+    tested: dict[str, _Tested] = {}
+    for notebook in results.notebooks:
+        absolute = (rootdir / notebook.path).resolve()
         try:
             path = absolute.relative_to(root).as_posix()
         except ValueError:
             path = absolute.as_posix()
-        fixture_path = (rootdir / notebook["fixture"]).resolve()
-        tested[path] = {**notebook, "case_records": cases.get(notebook["path"], []), "fixture_path": fixture_path}
+        fixture_path = (rootdir / notebook.fixture).resolve()
+        tested[path] = _Tested(notebook, tuple(cases.get(notebook.path, ())), fixture_path)
     return tested
 
 
@@ -366,11 +367,11 @@ class _Committed:
         return None if entry is None else self.blobs.get(entry.blob)
 
 
-def _committed(root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, Mapping[str, Any]]) -> _Committed:
+def _committed(root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, _Tested]) -> _Committed:
     """Read every blob a tested template and its fixture have in HEAD, in one pass."""
     wanted = []
     for path, record in tested.items():
-        for name in (path, _relative(record["fixture_path"], root)):
+        for name in (path, _relative(record.fixture_path, root)):
             entry = tree.get(name or "")
             if entry is not None and not entry.is_link:
                 wanted.append(entry.blob)
@@ -408,26 +409,25 @@ def _same_bytes(name: str, recorded: str | None, committed: _Committed) -> str |
     return ""
 
 
-def _file_problems(path: str, record: Mapping[str, Any], committed: _Committed) -> list[str]:
+def _file_problems(path: str, record: _Tested, committed: _Committed) -> list[str]:
     """The notebook's and its fixture's bytes against the results file and git, as reasons."""
     problems = []
-    notebook = _same_bytes(path, record["sha256"], committed)
+    tested = record.notebook
+    notebook = _same_bytes(path, tested.sha256, committed)
     if notebook is not None:
-        problems.append(
-            (notebook or _changed(path, record["sha256"], committed.root)) + _blobs(path, record, committed)
-        )
-    sibling = next((f for f in _fixtures(path) if f in committed.tree), record["fixture"])
-    fixture = _relative(record["fixture_path"], committed.root)
+        problems.append((notebook or _changed(path, tested.sha256, committed.root)) + _blobs(path, tested, committed))
+    sibling = next((f for f in _fixtures(path) if f in committed.tree), tested.fixture)
+    fixture = _relative(record.fixture_path, committed.root)
     if fixture is None:
         problems.append(
-            f"its fixture {sibling} is a link to {record['fixture_path']}, outside the repository: what it "
+            f"its fixture {sibling} is a link to {record.fixture_path}, outside the repository: what it "
             "decides (its cases, skip, xfail) is not in git"
         )
         return problems
     if fixture not in committed.tree:
         problems.append(f"its fixture {sibling} changed since it was tested (or is gone)")
         return problems
-    found = _same_bytes(fixture, record["fixture_sha256"], committed)
+    found = _same_bytes(fixture, tested.fixture_sha256, committed)
     if found is not None:
         problems.append(
             f"its fixture {sibling}: {found}" if found else f"its fixture {sibling} changed since it was tested"
@@ -435,26 +435,26 @@ def _file_problems(path: str, record: Mapping[str, Any], committed: _Committed) 
     return problems
 
 
-def _blobs(path: str, record: Mapping[str, Any], committed: _Committed) -> str:
+def _blobs(path: str, record: NotebookRecord, committed: _Committed) -> str:
     """Both blob ids, when the results file has the tested one: `git cat-file -p <id>` shows each."""
-    entry, tested = committed.tree.get(path), record.get("blob")
+    entry, tested = committed.tree.get(path), record.blob
     if entry is None or not tested or tested == entry.blob:
         return ""
     return f" [blob {tested[:12]} tested, {entry.blob[:12]} in HEAD]"
 
 
-def _changed(path: str, recorded: str, root: Path) -> str:
+def _changed(path: str, recorded: str | None, root: Path) -> str:
     try:
         digest = sha256_hex((root / path).read_bytes())[:12]
     except OSError as exc:
         return f"cannot read it: {exc}"
-    return f"changed since it was tested (sha256 {digest} on disk, {recorded[:12]} in the results file)"
+    return f"changed since it was tested (sha256 {digest} on disk, {(recorded or '-')[:12]} in the results file)"
 
 
 def _check(
     path: str,
     key: str,
-    record: Mapping[str, Any],
+    record: _Tested,
     committed: _Committed,
     policy: Policy,
     rerun: _Rerun,
@@ -465,12 +465,12 @@ def _check(
         fix_first = any(not p.startswith("changed since") for p in problems)
         return HeldBack(path, key, tuple(problems), (rerun.node(notebook_path),), fix_first)
     try:
-        declared = _declared(notebook_path, record["fixture_path"], record["fixture"])
+        declared = _declared(notebook_path, record.fixture_path, record.notebook.fixture)
     except (FixtureError, OSError) as exc:
         return HeldBack(path, key, (f"its fixture cannot be read: {exc}".splitlines()[0],), (), True)
     verdict = _Verdict()
-    verdict.principles(record, rerun.node(notebook_path))
-    records = {str(c["case"]): c for c in record["case_records"]}
+    verdict.principles(record.notebook, rerun.node(notebook_path))
+    records = {c.case: c for c in record.cases}
     for case in declared:
         verdict.case(case, records.get(case.case_id), policy, rerun.node(notebook_path, case.case_id))
     if not verdict.problems and not verdict.passed:
@@ -488,8 +488,8 @@ def _check(
         sha256=sha256_hex(data),
         size=len(data),
         cases=tuple(case.case_id for case in declared),
-        fixture=record["fixture"],
-        fixture_sha256=record["fixture_sha256"],
+        fixture=record.notebook.fixture,
+        fixture_sha256=record.notebook.fixture_sha256 or "",
         data=data,
     )
 
@@ -503,48 +503,48 @@ class _Verdict:
     fix_first: bool = False
     passed: int = 0
 
-    def principles(self, record: Mapping[str, Any], node: str) -> None:
-        for violation in (record.get("principles") or {}).get("violations", []):
-            where = f"cell {violation['cell']}: " if violation.get("cell") else ""
+    def principles(self, record: NotebookRecord, node: str) -> None:
+        for violation in record.principles.violations if record.principles else ():
+            where = f"cell {violation.cell}: " if violation.cell else ""
             self.problems.append(
-                f"breaks a principle: {where}{violation['message']} (the fixture's `principles:` can raise the limit)"
+                f"breaks a principle: {where}{violation.message} (the fixture's `principles:` can raise the limit)"
             )
             self.nodeids.append(f"{node}::principles")
             self.fix_first = True
 
-    def case(self, case: Any, found: Mapping[str, Any] | None, policy: Policy, node: str) -> None:
-        outcome = found["outcome"] if found else "not run"
-        if outcome == "passed" and found and found.get("flaky") and not policy.accept_flaky:
-            tries = len(found.get("attempts") or ())
+    def case(self, case: Any, found: CaseRecord | None, policy: Policy, node: str) -> None:
+        outcome = found.outcome if found else Outcome.NOT_RUN
+        if found is not None and outcome.passing and found.flaky and not policy.accept_flaky:
+            tries = len(found.attempts)
             self.problems.append(
                 f"case {case.case_id!r} is flaky: it passed only when run again (attempt {tries} of {tries}); "
                 "fix what makes it fail, or set accept_flaky = true"
             )
-            self.nodeids.append(found["nodeid"])
+            self.nodeids.append(found.nodeid)
             self.fix_first = True
             return
-        if outcome == "passed":
+        if outcome.passing:
             self.passed += 1
             return
-        if outcome == "skipped" and case.skip and policy.accept_fixture_skips:
+        if outcome is Outcome.SKIPPED and case.skip and policy.accept_fixture_skips:
             return
-        if outcome == "xfailed" and case.xfail and policy.accept_fixture_xfails:
+        if outcome is Outcome.XFAILED and case.xfail and policy.accept_fixture_xfails:
             return
         self.problems.append(f"case {case.case_id!r} {outcome}{_why(outcome, case, found)}")
-        self.nodeids.append(found["nodeid"] if found else node)
-        self.fix_first = self.fix_first or outcome in ("failed", "error", "xpassed")
+        self.nodeids.append(found.nodeid if found else node)
+        self.fix_first = self.fix_first or outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.XPASSED)
 
 
-def _why(outcome: str, case: Any, found: Mapping[str, Any] | None) -> str:
+def _why(outcome: Outcome, case: Any, found: CaseRecord | None) -> str:
     """The rest of a held-back case's line: its failure, or why its skip or xfail does not count."""
-    if outcome == "skipped":
+    if outcome is Outcome.SKIPPED:
         if case.skip:
             return f" by its fixture ({case.skip}) and accept_fixture_skips is false"
         return " at run time (a fixture's skip: would be a decision recorded in git)"
-    if outcome == "xfailed":
+    if outcome is Outcome.XFAILED:
         return " (accept_fixture_xfails is false)" if case.xfail else " (its fixture does not mark it xfail)"
-    failure = (found or {}).get("failure") or {}
-    return f": {failure['summary']}" if failure.get("summary") else ""
+    failure = found.failure if found else None
+    return f": {failure.summary}" if failure is not None and failure.summary else ""
 
 
 def _under(path: str, source_rel: str) -> bool:

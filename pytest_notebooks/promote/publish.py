@@ -1,57 +1,20 @@
 """Plan -> writes in a store: the release algorithm. Also reads state for status and history.
 
-Keys below the target (see ``models``)::
+A release (keys as in ``promote/__init__.py``); every write is conditional on an ETag read before it:
 
-    <key>                                   live templates: what schedulers read
-    .nbpromote/objects/<sha256>.ipynb       published bytes, content-addressed, create-only
-    .nbpromote/releases/<release>.json      release manifests, create-only, never changed
-    .nbpromote/current.json                 the pointer to the current release, compare-and-swap
+1. read the pointer and manifest: "applying" under a live lease is Conflict; a lapsed lease is taken
+   over and its release finished first;
+2. plan; HEAD each live key relied on: another ETag is drift (Conflict if the pointer moved); a name
+   ``store.unstorable`` rejects is refused now, so nothing after the claim can fail on a name;
+3. put each new object, create-only; 4. put the manifest, create-only;
+5. claim: swap the pointer to "applying", with owner and lease; of racing runs exactly one passes;
+6. replace / delete changed live keys If-Match; drift here puts every replaced key back, then refuses;
+7. commit: swap the pointer to "live" with the new ETags, If-Match the claim's last ETag.
 
-A release, in order (each step conditional; ``<etag>`` from the step before):
-
-1. read the pointer (and its ETag) and the current manifest. A pointer "applying" under a live lease
-   is another promotion at work: Conflict, nothing written. One whose lease has expired (or that has
-   none: nbpromote before leases) was left by a run that stopped: take its lease over (a swap
-   If-Match, so one run of many does) and finish that release first;
-2. plan against the current manifest; HEAD every live key the plan relies on: a key whose ETag is
-   not the one recorded is drift, refused unless --overwrite-drift, but only if the pointer is still
-   the one read in 1; if it moved, those writes were another promotion's: Conflict. Nothing
-   changed -> nothing to do. Every live key the release writes, with its metadata, must be one a
-   store can hold (``store.unstorable``: UTF-8, no control characters, S3's length limits), or the
-   run is refused naming the file: nothing after the claim may fail on a name;
-3. put each new object, create-only (already there with the same bytes is fine);
-4. put the new manifest, create-only;
-5. claim: swap the pointer to {release, "applying", owner, lease expiry}, If-Match the ETag read in 1
-   (If-None-Match: * for the first release). Of promotions racing, exactly one gets here; the others
-   have written only objects and an unreferenced manifest, and report the conflict;
-6. replace each changed live key If-Match its recorded ETag (If-None-Match: * for a new key), delete
-   pruned ones If-Match; a key found changed by someone else -> drift: every key already replaced is
-   put back and the pointer returned to the base release, then refused;
-7. commit: swap the pointer to {release, "live", new ETags}, If-Match the claim's (last) ETag.
-
-The lease. While "applying" the pointer names its ``owner`` (user@host pid) and when its lease
-``expires``: LEASE_SECONDS (60 s) after it was last written. The owner renews it (a swap If-Match its
-own last ETag) before each live write, put-back and the commit once RENEW_AFTER_SECONDS (10 s) have
-passed since the last renewal, so any one step may take 50 s before the lease can lapse, and a run
-writes the pointer at most once per 10 s more than without leases. A write to one template is a
-single PUT that normally takes well under a second, so 60 s is ample, yet it is also the longest a
-run killed outright (SIGKILL, a lost machine) holds up the next one. A run that stops on an
-exception (Ctrl-C, a network error) ends its lease at once, so the next run finishes its release
-without waiting. If a step did take longer than the lease and another run took over, this run's next
-renewal finds the pointer moved and stops with Conflict; a write already in flight stays safe, being
-conditional on the ETag the key had before. Expiry is a UTC time from the owner's clock compared
-with the reader's, so machines promoting to one target need clocks that agree to within seconds.
-
-A run that dies between 5 and 7 leaves the pointer "applying"; once its lease has expired, the next
-run finishes that release first (step 6 is idempotent: a key already holding the release's bytes
-counts as done). A local store also gets the temporary files such a run left removed, once they
-are STALE_TEMPORARY_SECONDS (5 minutes) old.
-
-A release that cannot be finished (a key that cannot be written, whatever the run; a bug) would stop
-every later run. Each such failure ends with the way out, ``abandon``: under a lease of its own it
-puts every live key the release wrote back to the base release's bytes (deletes the ones the base did
-not have, restores pruned ones), leaves a key holding neither release's bytes as found (drift), and
-swaps the pointer back to the base release, live. The abandoned manifest stays, on no history chain.
+The lease lasts LEASE_SECONDS from its last write, is renewed before each live write, put-back and the
+commit once RENEW_AFTER_SECONDS old, and ends at once on an exception; expiry compares two machines'
+clocks, which must agree to within seconds. Step 6 is idempotent, so the next run finishes a release
+whose run died between 5 and 7; ``abandon`` undoes one that cannot be finished.
 """
 
 from __future__ import annotations
@@ -66,8 +29,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn, TypeVar
 
 from pytest_notebooks import __version__
+from pytest_notebooks.errors import Conflict, Failed, LockTimeout, PreconditionFailed, Refused, TargetError
 from pytest_notebooks.exitcodes import ExitCode
-from pytest_notebooks.promote.errors import Conflict, Failed, LockTimeout, PreconditionFailed, Refused, TargetError
 from pytest_notebooks.promote.models import (
     POINTER_KEY,
     Action,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pytest_notebooks.errors import TargetError, UsageError
 from pytest_notebooks.files import without_userinfo
-from pytest_notebooks.promote.errors import TargetError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib

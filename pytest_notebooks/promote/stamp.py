@@ -1,18 +1,13 @@
 """Source notebook bytes + provenance -> the bytes published. Pure; reads JSON without nbformat.
 
-What differs between the tested source and the published template:
+The published bytes differ from the tested source only by:
 
-- ``metadata.pytest_notebooks.provenance`` is added (replaced, if the source had one):
-  ``{commit, sha256, release, promoted_at, source_path, outputs}``, where ``sha256`` is that of the
-  *source as tested*, the value in the results file, not of the published bytes.
-- Nothing else, when the source is laid out as some json.dumps call writes it (nbformat and Jupyter
-  write ``indent=1, sort_keys=True, ensure_ascii=False`` plus a newline): the stamp is then written
-  in that same layout, so a line diff shows only the stamp's lines. A source in any other layout is
-  re-serialised in nbformat's layout; its JSON content still differs only by the stamp.
-- With ``clear_outputs`` also every code cell's ``outputs`` and ``execution_count``.
-
-``unstamp`` undoes the stamp on the parsed document, so tests (and anyone auditing) can check that
-the published document minus the stamp is exactly the tested one.
+- ``metadata.pytest_notebooks.provenance`` (replaced if present), whose ``sha256`` is the source's as
+  tested, the value in the results file, not the published bytes';
+- with ``clear_outputs``, every code cell's ``outputs`` and ``execution_count``;
+- the layout, only when the source's is not one some ``json.dumps`` call writes: then nbformat's
+  (``indent=1, sort_keys=True, ensure_ascii=False`` + newline); otherwise the source's is kept, so a
+  line diff shows only the stamp. ``unstamp`` undoes the stamp, so a test can check the rest.
 """
 
 from __future__ import annotations

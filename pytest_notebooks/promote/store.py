@@ -1,34 +1,17 @@
 """Keys in a target -> bytes, with conditional writes only. The only module that imports boto3.
 
-Two stores with the same guarantees, keyed by paths relative to the target:
+Two stores, one contract: ``put`` creates (fails if the key exists) or replaces If-Match an ETag,
+``delete`` is If-Match, a failed condition raises PreconditionFailed; there is no unconditional write.
 
-- ``put(key, data, if_match=None)`` creates the key and fails if it exists (S3 ``If-None-Match: *``);
-  ``put(key, data, if_match=etag)`` replaces it only if its ETag is still ``etag`` (S3 ``If-Match``);
-  ``delete(key, if_match=etag)`` likewise. A failed condition raises PreconditionFailed. There is no
-  unconditional write.
-- ``S3Store``: one boto3 client from a fresh session, so the standard credential chain and
-  ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` apply as everywhere else. Conditions are enforced by
-  S3 itself, on PutObject and DeleteObject only: CopyObject is never used, because S3 refuses
-  conditional copies under a bucket policy that enforces conditional writes, and moto ignores the
-  conditions on copies altogether.
-- ``LocalStore``: a directory. The ETag is the sha256 of the file's bytes; each conditional write
-  checks it and renames a fully written temporary file over the key while holding an exclusive lock
-  on ``.nbpromote/lock`` (flock; released by the OS if the process dies), so readers see the old or
-  the new file, never half of one. The holder writes who it is into the lock file (``user@host pid
-  N`` and since when); a run that finds the lock taken polls for it, says after LOCK_NOTICE_SECONDS
-  who holds it (and whether that process is stopped), and gives up after LOCK_WAIT_SECONDS
-  (``NBPROMOTE_LOCK_WAIT``) with a message naming the holder: a stopped process keeps its lock.
-  Editors and schedulers do not take that lock: a hand edit landing between the check and the
-  rename is the one case the local store cannot see, where S3 can.
-  A run killed during a write leaves its temporary file (``.nbpromote-*.tmp``) beside the key;
-  ``LocalStore.sweep`` removes such files once they are old (S3 has no temporary files).
-
-What a store can hold is one rule for both (``unstorable``), checked before a release claims the
-pointer, so that no write after the claim can fail on a name: a key is valid UTF-8 without control
-characters, a plain relative path outside ``.nbpromote/``, at most 1024 bytes with the target's prefix
-(S3's limit); user metadata is at most 2 KB (S3's limit). S3 user metadata travels in HTTP headers, which
-carry ASCII only: ``encode_metadata`` writes any other value as one RFC 2047 encoded word
-(``=?UTF-8?B?...?=``, as S3 itself encodes non-ASCII values) and ``decode_metadata`` reads it back.
+- ``S3Store``: S3 enforces the conditions, on PutObject and DeleteObject only; CopyObject is never used
+  (S3 refuses conditional copies under a policy enforcing conditional writes; moto ignores them).
+- ``LocalStore``: the ETag is the file's sha256; each write checks it and renames a whole temporary file
+  over the key while holding an flock on ``.nbpromote/lock`` that names its holder (freed if it dies; a
+  stopped holder keeps it, so waiting gives up after LOCK_WAIT_SECONDS). A hand edit landing between
+  check and rename is the one change it cannot see (S3 can).
+- ``unstorable``: one rule for both (a key is UTF-8 without control characters, a plain relative path
+  outside ``.nbpromote/``, within S3's size limits), checked before a release claims the pointer; S3
+  metadata is ASCII, so ``encode_metadata`` writes any other value as one RFC 2047 encoded word.
 """
 
 from __future__ import annotations
@@ -49,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_notebooks.errors import Conflict, LockTimeout, PreconditionFailed, TargetError, UsageError
 from pytest_notebooks.files import atomic_write, without_userinfo
-from pytest_notebooks.promote.errors import Conflict, LockTimeout, PreconditionFailed, TargetError, UsageError
 from pytest_notebooks.promote.models import HIDDEN, Head, Stored
 from pytest_notebooks.promote.settings import Target
 

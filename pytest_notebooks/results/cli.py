@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_notebooks import __version__
+from pytest_notebooks.errors import MergeError, ResultsError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.results.merge import MergeError, merge_documents
-from pytest_notebooks.results.read import ResultsError, dumps, load_results
+from pytest_notebooks.results.merge import merge_documents
+from pytest_notebooks.results.read import dumps, load_results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,20 +32,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         documents = [load_results(path) for path in args.inputs]
         merged = merge_documents(documents)
+    except MergeError as exc:
+        return _fail(f"cannot merge: {exc}")
+    except ResultsError as exc:
+        return _fail(f"cannot read: {exc}")
+    try:
         atomic_write(args.output, dumps(merged))
-    except (OSError, ValueError) as exc:  # MergeError and ResultsError are ValueErrors
-        kind = (
-            "cannot merge"
-            if isinstance(exc, MergeError)
-            else "cannot read"
-            if isinstance(exc, ResultsError)
-            else "cannot write"
-        )
-        print(f"nbresults: {kind}: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(merged["summary"].items()))
+    except OSError as exc:
+        return _fail(f"cannot write: {exc}")
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(merged.summary().items()))
     print(f"nbresults: merged {len(documents)} files into {args.output}: {summary}")
     return ExitCode.OK
+
+
+def _fail(message: str) -> int:
+    print(f"nbresults: {message}", file=sys.stderr)
+    return ExitCode.USAGE
 
 
 if __name__ == "__main__":

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "pytest-notebooks/results"
-SCHEMA_VERSION = 3  # 3: attempts and flaky per case, declared case ids only per notebook
+from pytest_notebooks.errors import ResultsError
+from pytest_notebooks.results.record import SCHEMA, SCHEMA_VERSION, CaseRecord, NotebookRecord, ResultsDocument
+
 SCHEMA_FILE = "results.schema.json"
 MAX_BYTES = 512 * 1024 * 1024  # a results file larger than this is not one we wrote
-
-
-class ResultsError(ValueError):
-    """A results file that cannot be used; the message is one line naming the file."""
 
 
 @functools.cache
@@ -34,12 +31,24 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
-def dumps(document: dict[str, Any]) -> str:
-    """The file's text: indented JSON, one trailing newline."""
-    return json.dumps(document, indent=2, default=str) + "\n"
+def dumps(document: ResultsDocument) -> str:
+    """The file's text: indented, strict JSON (a NaN or infinite parameter is written as a string, as
+    is a YAML date), one trailing newline."""
+    return json.dumps(_strict(document.to_json()), indent=2, allow_nan=False, default=str) + "\n"
 
 
-def parse_results(text: str, where: str, *, check: bool = True) -> dict[str, Any]:
+def _strict(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, infinities) as its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
+def parse_results(text: str, where: str, *, check: bool = True) -> ResultsDocument:
     """Parse and validate a results document; raise ResultsError with one line.
 
     ``check=False`` skips the JSON Schema validation (importing jsonschema costs about a second,
@@ -63,8 +72,12 @@ def parse_results(text: str, where: str, *, check: bool = True) -> dict[str, Any
         )
     if check:
         validate(document, where)
-    check_entries(document, where)
-    return document
+    try:
+        results = ResultsDocument.from_json(document)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # only without the schema check
+        raise ResultsError(f"{where}: not a results file of this version ({type(exc).__name__}: {exc})") from None
+    check_entries(results, where)
+    return results
 
 
 def validate(document: dict[str, Any], where: str) -> None:
@@ -88,25 +101,23 @@ def normal_path(path: str) -> bool:
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
-def check_entries(document: Mapping[str, Any], where: str) -> None:
+def check_entries(document: ResultsDocument, where: str) -> None:
     """One spelling of every notebook and fixture path, one entry per notebook and per case.
 
-    Raise ResultsError naming the file and the first entry that breaks it. Works on any parsed JSON
-    (the recorder calls it without the schema check), skipping what is not shaped as expected.
+    Raise ResultsError naming the file and the first entry that breaks it.
     """
     problem = entries_problem(document)
     if problem:
         raise ResultsError(f"{where}: invalid results file: {problem}")
 
 
-def entries_problem(document: Mapping[str, Any]) -> str:
+def entries_problem(document: ResultsDocument) -> str:
     """What ``check_entries`` refuses, in words naming the entry; ``""`` when nothing."""
-    return _notebooks_problem(document.get("notebooks")) or _cases_problem(document.get("cases"))
+    return _notebooks_problem(document.notebooks) or _cases_problem(document.cases)
 
 
-def _path_problem(entry: Mapping[str, Any], key: str, name: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or normal_path(value):
+def _path_problem(value: str, name: str) -> str:
+    if normal_path(value):
         return ""
     if value.startswith("/"):
         return (
@@ -119,13 +130,11 @@ def _path_problem(entry: Mapping[str, Any], key: str, name: str) -> str:
     )
 
 
-def _notebooks_problem(notebooks: Any) -> str:
+def _notebooks_problem(notebooks: tuple[NotebookRecord, ...]) -> str:
     first: dict[str, int] = {}
-    for index, notebook in enumerate(notebooks if isinstance(notebooks, list) else ()):
-        if not isinstance(notebook, dict):
-            continue
-        path = str(notebook.get("path"))
-        problem = _path_problem(notebook, "path", "notebook") or _path_problem(notebook, "fixture", "fixture")
+    for index, notebook in enumerate(notebooks):
+        path = notebook.path
+        problem = _path_problem(path, "notebook") or _path_problem(notebook.fixture, "fixture")
         if not problem and first.setdefault(path, index) != index:
             problem = (
                 f"a second entry of notebook {path!r} (the first is notebooks[{first[path]}]): one notebook, one entry"
@@ -135,14 +144,12 @@ def _notebooks_problem(notebooks: Any) -> str:
     return ""
 
 
-def _cases_problem(cases: Any) -> str:
+def _cases_problem(cases: tuple[CaseRecord, ...]) -> str:
     nodeids: dict[str, int] = {}
     names: dict[tuple[str, str], int] = {}
-    for index, case in enumerate(cases if isinstance(cases, list) else ()):
-        if not isinstance(case, dict):
-            continue
-        nodeid, name = str(case.get("nodeid")), (str(case.get("notebook")), str(case.get("case")))
-        problem = _path_problem(case, "notebook", "notebook") or _path_problem(case, "fixture", "fixture")
+    for index, case in enumerate(cases):
+        nodeid, name = case.nodeid, case.key
+        problem = _path_problem(case.notebook, "notebook") or _path_problem(case.fixture, "fixture")
         if not problem and nodeids.setdefault(nodeid, index) != index:
             problem = (
                 f"a second record of node id {nodeid!r} (the first is cases[{nodeids[nodeid]}]): one case, one record"
@@ -157,16 +164,7 @@ def _cases_problem(cases: Any) -> str:
     return ""
 
 
-def flaky_note(case: Mapping[str, Any]) -> str:
-    """``flaky: passed on attempt 2 of 2`` for a case that passed on a rerun, else ``""`` (for the reports)."""
-    attempts = case.get("attempts")
-    if case.get("flaky") is not True or not isinstance(attempts, list):
-        return ""
-    passed = [i for i, a in enumerate(attempts, 1) if isinstance(a, dict) and a.get("outcome") == "passed"]
-    return f"flaky: passed on attempt {passed[0]} of {len(attempts)}" if passed else "flaky"
-
-
-def load_results(path: Path, *, check: bool = True) -> dict[str, Any]:
+def load_results(path: Path, *, check: bool = True) -> ResultsDocument:
     """Read and validate the results file at ``path``; raise ResultsError with one line."""
     try:
         size = path.stat().st_size

@@ -28,63 +28,45 @@ module (see ``read.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import platform
 import uuid
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.errors import ResultsError
 from pytest_notebooks.files import atomic_write
 from pytest_notebooks.gitinfo import GitState
-from pytest_notebooks.results.read import (
-    MAX_BYTES,
-    SCHEMA,
-    SCHEMA_VERSION,
-    ResultsError,
-    dumps,
-    entries_problem,
-    parse_results,
+from pytest_notebooks.results.read import MAX_BYTES, dumps, entries_problem, parse_results
+from pytest_notebooks.results.record import (
+    AttemptRecord,
+    CaseRecord,
+    CaseReport,
+    FailureRecord,
+    GitRecord,
+    NotebookRecord,
+    Outcome,
+    PrinciplesRecord,
+    ResultsDocument,
+    SessionRecord,
+    SessionState,
 )
 
-REPORT_ATTRIBUTE = "pytest_notebooks"  # the attribute of a TestReport that carries a case record
-PRINCIPLES_ATTRIBUTE = "pytest_notebooks_principles"  # ... and a notebook's principles measures
+REPORT_ATTRIBUTE = "pytest_notebooks"  # the attribute of a TestReport that carries a CaseReport's JSON
+PRINCIPLES_ATTRIBUTE = "pytest_notebooks_principles"  # ... and a notebook's PrinciplesRecord's JSON
 WORKER_OUTPUT_KEY = "pytest_notebooks_collected"  # xdist workeroutput: every notebook case collected
 WORKER_DECLARED_KEY = "pytest_notebooks_declared"  # xdist workeroutput: notebook -> its declared case ids
-STARTED = "started"  # internal: setup passed, no call report yet
-NOT_RUN = "not run"
-RAN = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "interrupted", "crashed")
-OUTCOMES = (*RAN, NOT_RUN)
-WORST_FIRST = ("crashed", "interrupted", "error", "failed", "xpassed", "skipped", "xfailed", "passed")
 _PACKAGES = ("pytest-notebooks", "papermill", "nbclient", "ipykernel", "pytest")
-STATIC = (  # what every report of a case carries alike
-    "notebook",
-    "fixture",
-    "case",
-    "parameters",
-    "notebook_sha256",
-    "fixture_sha256",
-    "output",
-    "fixture_skip",
-    "fixture_xfail",
-)
-_IDENTITY = ("notebook", "fixture", "case", "notebook_sha256", "fixture_sha256")  # of a collected case
-_FROM_CALL = ("execution_seconds", "kernel", "snapshot")  # what one attempt's call report says
-_NOT_STATIC = frozenset({"declared_cases", "failure", *_FROM_CALL})  # any other key of a record is kept as is
 _ANY_WORKER = "*"  # a crashed attempt that xdist rescheduled: its rerun may come from any worker
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def rank(outcome: str) -> int:
-    """Worse outcomes first: ``crashed`` 0 ... ``passed`` 7; an unknown outcome ranks as ``passed``."""
-    return WORST_FIRST.index(outcome) if outcome in WORST_FIRST else len(WORST_FIRST) - 1
 
 
 @dataclass
@@ -93,51 +75,44 @@ class Attempt:
 
     worker: str | None
     chain: int  # an attempt and the reruns that superseded it share a chain; chains are independent runs
-    outcome: str = STARTED
+    outcome: Outcome | None = None  # None: its setup passed, no call report yet
     duration: float = 0.0
-    failure: dict[str, Any] | None = None
-    from_call: dict[str, Any] = field(default_factory=dict)
+    failure: FailureRecord | None = None
+    call: CaseReport | None = None  # the call phase's report: kernel, execution time, snapshot
     superseded: bool = False  # pytest-rerunfailures ran the case again after this attempt
     closed: bool = False  # its teardown was reported
 
-    def fold(self, when: str, outcome: str, duration: float, record: Mapping[str, Any], wasxfail: bool) -> None:
+    def fold(self, when: str, outcome: str, duration: float, report: CaseReport, wasxfail: bool) -> None:
         """One phase's report (setup, call, teardown); ``rerun`` is a failure that is run again."""
         self.duration += duration
         failed = outcome in ("failed", "rerun")
         self.superseded = self.superseded or outcome == "rerun"
         if when == "setup":
             if failed:
-                self.outcome = "error"
+                self.outcome = Outcome.ERROR
             elif outcome == "skipped":
-                self.outcome = "xfailed" if wasxfail else "skipped"
+                self.outcome = Outcome.XFAILED if wasxfail else Outcome.SKIPPED
         elif when == "call":
-            self.failure = record.get("failure")  # this attempt's own, None included
-            self.from_call = {key: record.get(key) for key in _FROM_CALL}
+            self.failure, self.call = report.failure, report  # this attempt's own, None included
             if wasxfail:
-                self.outcome = "xfailed" if outcome == "skipped" else "xpassed"
+                self.outcome = Outcome.XFAILED if outcome == "skipped" else Outcome.XPASSED
             else:
-                self.outcome = "failed" if failed else outcome
+                self.outcome = Outcome.FAILED if failed else Outcome(outcome)
         elif when == "teardown":
             self.closed = True
             if failed:
-                self.outcome = "error"
+                self.outcome = Outcome.ERROR
 
-    def resolved(self, unfinished: str) -> tuple[str, dict[str, Any] | None]:
+    def resolved(self, unfinished: Outcome) -> tuple[Outcome, FailureRecord | None]:
         """(outcome, failure), an attempt still running when the session ended as ``unfinished``."""
-        if self.outcome != STARTED:
+        if self.outcome is not None:
             return self.outcome, self.failure
-        return unfinished, self.failure or {"kind": unfinished, "summary": f"{unfinished} before the case finished"}
+        return unfinished, self.failure or FailureRecord(unfinished.value, f"{unfinished} before the case finished")
 
-    def to_json(self, unfinished: str) -> dict[str, Any]:
+    def record(self, unfinished: Outcome) -> AttemptRecord:
         outcome, failure = self.resolved(unfinished)
-        brief = None if failure is None else {"kind": failure.get("kind"), "summary": failure.get("summary")}
-        return {
-            "outcome": outcome,
-            "worker": self.worker,
-            "duration": round(self.duration, 3),
-            "failure": brief,
-            "superseded": self.superseded,
-        }
+        brief = None if failure is None else failure.brief()
+        return AttemptRecord(outcome, self.worker, round(self.duration, 3), brief, self.superseded)
 
 
 @dataclass
@@ -145,7 +120,7 @@ class CaseEntry:
     """Every report of one node id in this session, as attempts."""
 
     nodeid: str
-    static: dict[str, Any] = field(default_factory=dict)
+    identity: CaseReport
     attempts: list[Attempt] = field(default_factory=list)
     running: dict[str | None, Attempt] = field(default_factory=dict)  # worker -> its open attempt
     reruns: dict[str | None, int] = field(default_factory=dict)  # worker -> the chain its next attempt continues
@@ -167,13 +142,10 @@ class CaseEntry:
         return new
 
     def fold(
-        self, worker: str | None, when: str, outcome: str, duration: float, record: Mapping[str, Any], wasxfail: bool
+        self, worker: str | None, when: str, outcome: str, duration: float, report: CaseReport, wasxfail: bool
     ) -> None:
-        for key, value in record.items():
-            if key not in _NOT_STATIC and value is not None and self.static.get(key) is None:
-                self.static[key] = value
         attempt = self.attempt(worker, when)
-        attempt.fold(when, outcome, duration, record, wasxfail)
+        attempt.fold(when, outcome, duration, report, wasxfail)
         self.settle(attempt, rescheduled=False)
 
     def settle(self, attempt: Attempt, *, rescheduled: bool) -> None:
@@ -183,40 +155,46 @@ class CaseEntry:
         if attempt.closed and self.running.get(attempt.worker) is attempt:
             del self.running[attempt.worker]
 
-    def record(self, session: str, unfinished: str) -> dict[str, Any]:
+    def record(self, session: str, unfinished: Outcome) -> CaseRecord:
         """The case's record: the worst final attempt of its independent runs decides."""
         finals = {attempt.chain: attempt for attempt in self.attempts}  # each chain's last attempt
-        chosen = min(finals.values(), key=lambda a: rank(a.resolved(unfinished)[0]))
+        chosen = min(finals.values(), key=lambda a: a.resolved(unfinished)[0].rank)
         outcome, failure = chosen.resolved(unfinished)
         flaky = any(
-            final.outcome == "passed" and sum(a.chain == chain for a in self.attempts) > 1
+            final.outcome is Outcome.PASSED and sum(a.chain == chain for a in self.attempts) > 1
             for chain, final in finals.items()
         )
-        static = {key: self.static.get(key) for key in STATIC}
-        return {
-            "nodeid": self.nodeid,
-            **{key: static[key] for key in ("notebook", "fixture", "case", "parameters")},
-            "outcome": outcome,
-            "duration": round(sum(a.duration for a in self.attempts), 3),
-            "execution_seconds": chosen.from_call.get("execution_seconds"),
-            "output": static["output"],
-            "kernel": chosen.from_call.get("kernel"),
-            **{key: static[key] for key in ("notebook_sha256", "fixture_sha256", "fixture_skip", "fixture_xfail")},
-            **{key: value for key, value in self.static.items() if key not in STATIC},  # newer fields, as sent
-            "session": session,
-            "failure": None if outcome == "passed" else failure,
-            "snapshot": chosen.from_call.get("snapshot"),
-            "flaky": flaky,
-            "attempts": [a.to_json(unfinished) for a in sorted(self.attempts, key=lambda a: a.worker or "")],
-        }
+        case, call = self.identity, chosen.call
+        return CaseRecord(
+            nodeid=self.nodeid,
+            notebook=case.notebook,
+            fixture=case.fixture,
+            case=case.case,
+            outcome=outcome,
+            parameters=case.parameters,
+            duration=round(sum(a.duration for a in self.attempts), 3),
+            execution_seconds=None if call is None else call.execution_seconds,
+            output=case.output,
+            kernel=None if call is None else call.kernel,
+            notebook_sha256=case.notebook_sha256,
+            fixture_sha256=case.fixture_sha256,
+            fixture_skip=case.fixture_skip,
+            fixture_xfail=case.fixture_xfail,
+            session=session,
+            failure=None if outcome is Outcome.PASSED else failure,
+            snapshot=None if call is None else call.snapshot,
+            flaky=flaky,
+            attempts=tuple(a.record(unfinished) for a in sorted(self.attempts, key=lambda a: a.worker or "")),
+        )
 
 
-def collected_on_worker(output: dict[str, Any], nodeid: str, record: Mapping[str, Any]) -> None:
+def collected_on_worker(output: dict[str, Any], nodeid: str, report: CaseReport) -> None:
     """On an xdist worker: a collected case for the controller's ``worker_down``, small (no
     parameters), with the notebook's declared case ids once per notebook."""
-    output.setdefault(WORKER_OUTPUT_KEY, {})[nodeid] = {key: record.get(key) for key in _IDENTITY}
+    identity = dataclasses.replace(report.identity(), declared_cases=())
+    output.setdefault(WORKER_OUTPUT_KEY, {})[nodeid] = identity.to_json()
     declared = output.setdefault(WORKER_DECLARED_KEY, {})
-    declared.setdefault(str(record.get("notebook")), list(record.get("declared_cases") or ()))
+    declared.setdefault(report.notebook, list(report.declared_cases))
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: pluggy hashes it (pytest < 9.1 does)
@@ -230,19 +208,19 @@ class Recorder:
     shown_path: str = ""  # how the summary line names the file
     write_empty: bool = False  # a shard writes its file even when no case fell to it
     cases: dict[str, CaseEntry] = field(default_factory=dict)
-    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> identity, collected
-    notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> hashes and declared case ids
+    known: dict[str, CaseReport] = field(default_factory=dict)  # nodeid -> identity, collected
+    notebooks: dict[str, NotebookRecord] = field(default_factory=dict)  # path -> hashes and declared case ids
     prefixes: dict[str, str] = field(default_factory=dict)  # notebook path -> node id before "::case"
     outcome: str = ""  # the summary line: where the file went, or why it could not be written
     warning: str = ""  # a line under it: the file was changed by someone else during the session
     snapshots_written: list[str] = field(default_factory=list)
-    state: str = "completed"
+    state: SessionState = SessionState.COMPLETED
     crashed_workers: list[str] = field(default_factory=list)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started: str = field(default_factory=_now)
-    written: dict[str, Any] | None = None  # the document as written at the end of the session
-    principles: dict[str, dict[str, Any]] = field(default_factory=dict)  # notebook -> measures, violations
-    previous: dict[str, Any] | None = None  # the file as the session started (read_previous)
+    written: ResultsDocument | None = None  # the document as written at the end of the session
+    principles: dict[str, PrinciplesRecord] = field(default_factory=dict)  # notebook -> measures, violations
+    previous: ResultsDocument | None = None  # the file as the session started (read_previous)
     previous_digest: str | None = None  # ... its bytes' digest, None when there was no file
     read_at_start: bool = False
 
@@ -260,26 +238,26 @@ class Recorder:
         except (ResultsError, UnicodeDecodeError):
             self.previous = None  # start afresh
 
-    def collected(self, nodeid: str, record: Mapping[str, Any]) -> None:
+    def collected(self, nodeid: str, report: CaseReport) -> None:
         """A notebook case was collected (before any deselection)."""
-        self.known[nodeid] = {key: record.get(key) for key in _IDENTITY}
-        self._notebook(nodeid, record)
+        self.known[nodeid] = report.identity()
+        self._notebook(nodeid, report)
 
-    def _notebook(self, nodeid: str, record: Mapping[str, Any]) -> None:
+    def _notebook(self, nodeid: str, report: CaseReport) -> None:
         """The notebook of a case: its hashes and declared case ids, kept once."""
-        path = record.get("notebook")
-        if not isinstance(path, str) or (path in self.notebooks and self.notebooks[path]["declared_cases"]):
+        path = report.notebook
+        if path in self.notebooks and self.notebooks[path].declared_cases:
             return
         self.prefixes.setdefault(path, nodeid.rpartition("::")[0])
-        self.notebooks[path] = {
-            "path": path,
-            "fixture": record.get("fixture"),
-            "sha256": record.get("notebook_sha256"),
-            "fixture_sha256": record.get("fixture_sha256"),
-            "blob": record.get("notebook_blob"),
-            "fixture_blob": record.get("fixture_blob"),
-            "declared_cases": tuple(record.get("declared_cases") or ()),
-        }
+        self.notebooks[path] = NotebookRecord(
+            path=path,
+            fixture=report.fixture,
+            sha256=report.notebook_sha256,
+            fixture_sha256=report.fixture_sha256,
+            blob=report.notebook_blob,
+            fixture_blob=report.fixture_blob,
+            declared_cases=report.declared_cases,
+        )
 
     def add(
         self,
@@ -287,68 +265,71 @@ class Recorder:
         when: str,
         outcome: str,
         duration: float,
-        record: Mapping[str, Any],
+        report: CaseReport,
         wasxfail: bool,
         worker: str | None = None,
     ) -> None:
         """Fold one phase's report (setup, call, teardown) of ``worker`` (an xdist worker id, None
         without xdist) into the case's attempts. ``outcome`` ``rerun``: pytest-rerunfailures runs it again."""
-        self._notebook(nodeid, record)
-        self.cases.setdefault(nodeid, CaseEntry(nodeid)).fold(worker, when, outcome, duration, record, wasxfail)
+        self._notebook(nodeid, report)
+        entry = self.cases.setdefault(nodeid, CaseEntry(nodeid, report))
+        entry.fold(worker, when, outcome, duration, report, wasxfail)
 
     def crashed(self, nodeid: str, worker: str | None, rescheduled: bool = False) -> None:
-        """xdist reported that the worker running ``nodeid`` died (its report carries no record);
-        ``rescheduled``: pytest-rerunfailures had xdist run it again, maybe on another worker."""
-        if nodeid not in self.cases and nodeid not in self.known:
+        """xdist says the worker running ``nodeid`` died (``pytest_handlecrashitem``); ``rescheduled``:
+        pytest-rerunfailures had xdist run it again, maybe on another worker."""
+        known = self.cases[nodeid].identity if nodeid in self.cases else self.known.get(nodeid)
+        if known is None:
             return  # not a notebook case
-        entry = self.cases.setdefault(nodeid, CaseEntry(nodeid, static=dict(self.known.get(nodeid, {}))))
+        entry = self.cases.setdefault(nodeid, CaseEntry(nodeid, known))
         attempt = entry.running.get(worker) or entry.attempt(worker, "setup")
-        attempt.outcome, attempt.closed, attempt.superseded = "crashed", True, rescheduled
-        attempt.failure = {
-            "kind": "crashed",
-            "summary": f"the xdist worker {worker or ''} running it died (killed by the OOM killer, a segfault, "
+        attempt.outcome, attempt.closed, attempt.superseded = Outcome.CRASHED, True, rescheduled
+        attempt.failure = FailureRecord(
+            "crashed",
+            f"the xdist worker {worker or ''} running it died (killed by the OOM killer, a segfault, "
             "or a notebook that killed its parent)".replace("  ", " "),
-        }
+        )
         entry.settle(attempt, rescheduled=rescheduled)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         """pytest hook (this object is registered as a plugin on the controller only)."""
         measured = getattr(report, PRINCIPLES_ATTRIBUTE, None)
         if measured is not None:
-            self.principles[str(measured["notebook"])] = {**measured, "session": self.session_id}
+            principles = dataclasses.replace(PrinciplesRecord.from_json(measured), session=self.session_id)
+            self.principles[principles.notebook] = principles
             return
+        data = getattr(report, REPORT_ATTRIBUTE, None)
+        if data is None:
+            return  # not a notebook case, or xdist's report of a crashed worker (see crashed())
+        case = CaseReport.from_json(data)
+        snapshot = case.snapshot
+        if snapshot is not None and snapshot.status == "written" and report.when == "call":
+            self.snapshots_written.append(snapshot.path)
         worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", None)  # set by xdist
-        record = getattr(report, REPORT_ATTRIBUTE, None)
-        if record is None:
-            if report.when == "???" or "crashed while running" in str(getattr(report, "longrepr", "")):
-                self.crashed(report.nodeid, worker, rescheduled=report.outcome == "rerun")
-            return
-        snapshot = record.get("snapshot") or {}
-        if snapshot.get("status") == "written" and report.when == "call":
-            self.snapshots_written.append(snapshot["path"])
-        wasxfail = hasattr(report, "wasxfail")
-        self.add(report.nodeid, report.when, report.outcome, report.duration, record, wasxfail, worker)
+        self.add(report.nodeid, report.when, report.outcome, report.duration, case, hasattr(report, "wasxfail"), worker)
 
     def worker_down(self, node: Any, error: Any) -> None:
         """An xdist worker finished (the cases it collected arrive with it) or died."""
         output = getattr(node, "workeroutput", None) or {}
         declared = output.get(WORKER_DECLARED_KEY) or {}
-        for nodeid, record in (output.get(WORKER_OUTPUT_KEY) or {}).items():
+        for nodeid, data in (output.get(WORKER_OUTPUT_KEY) or {}).items():
             if nodeid not in self.known:
-                self.collected(nodeid, {**record, "declared_cases": declared.get(record.get("notebook"))})
+                report = CaseReport.from_json(data)
+                ids = tuple(declared.get(report.notebook) or ())
+                self.collected(nodeid, dataclasses.replace(report, declared_cases=ids))
         if error is not None:
             self.crashed_workers.append(str(getattr(getattr(node, "gateway", None), "id", node)))
 
     def session_ended(self, exitstatus: int, stopped_early: bool) -> None:
         """How the session ended: pytest's exit status (2 interrupted, 3 internal error)."""
         if exitstatus == 2:
-            self.state = "interrupted"
+            self.state = SessionState.INTERRUPTED
         elif exitstatus == 3:
-            self.state = "internal-error"
+            self.state = SessionState.INTERNAL_ERROR
         elif self.crashed_workers:
-            self.state = "worker-crashed"
+            self.state = SessionState.WORKER_CRASHED
         elif stopped_early:
-            self.state = "stopped"
+            self.state = SessionState.STOPPED
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
         """pytest hook: write the file when any notebook case was collected or ran."""
@@ -362,9 +343,9 @@ class Recorder:
             return
         ran = len(self.cases)
         self.outcome = f"{ran} case{'' if ran == 1 else 's'} recorded in {self.shown_path}"
-        if self.state != "completed":
+        if self.state is not SessionState.COMPLETED:
             self.outcome += f" (session {self.state}: nbpromote will not promote from it)"
-        problem = entries_problem(self.written or {})
+        problem = entries_problem(self.written) if self.written is not None else ""
         if problem:  # e.g. a notebook outside the rootdir
             self.outcome += f"; nbpromote and nbreview will refuse it: {problem}"
 
@@ -380,21 +361,16 @@ class Recorder:
 
     # -- the document --------------------------------------------------------------------------
 
-    def session_record(self) -> dict[str, Any]:
-        return {
-            "id": self.session_id,
-            "started": self.started,
-            "finished": _now(),
-            "state": self.state,
-            "crashed_workers": sorted(self.crashed_workers),
-        }
+    def session_record(self) -> SessionRecord:
+        return SessionRecord(self.session_id, self.state, self.started, _now(), tuple(sorted(self.crashed_workers)))
 
-    def case_records(self) -> dict[str, dict[str, Any]]:
+    def case_records(self) -> dict[str, CaseRecord]:
         """The cases that ran in this session, one record each; in-flight ones resolved."""
-        unfinished = "interrupted" if self.state in ("interrupted", "internal-error") else "crashed"
+        interrupted = self.state in (SessionState.INTERRUPTED, SessionState.INTERNAL_ERROR)
+        unfinished = Outcome.INTERRUPTED if interrupted else Outcome.CRASHED
         return {nodeid: entry.record(self.session_id, unfinished) for nodeid, entry in self.cases.items()}
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> ResultsDocument:
         """The results file's content: this session's records, then those kept from the file as the
         session started (``accumulate``), then every other declared case as ``not run``."""
         cases = self.case_records()
@@ -403,20 +379,18 @@ class Recorder:
         principles = dict(self.principles)
         if self.previous is not None:
             cases, sessions = accumulate(self.previous, cases, sessions, self.git, self.rootdir)
-            kept = {c.get("notebook") for c in cases.values() if c.get("session") != self.session_id}
-            for nb in self.previous.get("notebooks", []):  # the same bytes, tested in an earlier session
-                if nb.get("path") not in kept:
+            kept = {c.notebook for c in cases.values() if c.session != self.session_id}
+            for nb in self.previous.notebooks:  # the same bytes, tested in an earlier session
+                if nb.path not in kept:
                     continue
-                notebooks.setdefault(nb["path"], nb)
-                if nb.get("principles") and nb["path"] not in principles:
-                    principles[nb["path"]] = nb["principles"]
+                notebooks.setdefault(nb.path, nb)
+                if nb.principles is not None and nb.path not in principles:
+                    principles[nb.path] = nb.principles
+        git = None if self.git is None else GitRecord(self.git.commit, self.git.dirty, self.git.branch)
         return build_document(
             rootdir=str(self.rootdir),
             output_dir=self.output_dir,
-            git=None
-            if self.git is None
-            else {"commit": self.git.commit, "dirty": self.git.dirty, "branch": self.git.branch},
-            session=sessions[0],
+            git=git,
             sessions=sessions,
             cases=not_run_filled(cases, notebooks, self.prefixes),
             notebooks=notebooks,
@@ -431,37 +405,26 @@ class Recorder:
                 "or another pytest writing the same file); what it held was ignored: the file holds this "
                 "session's records and those it held when the session started"
             )
-        try:
-            document = self.document()
-        except (KeyError, TypeError, AttributeError, ValueError):  # a hand-edited earlier file: start afresh
-            self.previous = None
-            document = self.document()
+        document = self.document()
         atomic_write(self.path, dumps(document))
         self.written = document
 
 
 def not_run_filled(
-    cases: dict[str, dict[str, Any]], notebooks: Mapping[str, Mapping[str, Any]], prefixes: Mapping[str, str]
-) -> list[dict[str, Any]]:
+    cases: Mapping[str, CaseRecord], notebooks: Mapping[str, NotebookRecord], prefixes: Mapping[str, str]
+) -> list[CaseRecord]:
     """``cases`` and a small ``not run`` record for every declared case of ``notebooks`` without one."""
     filled = list(cases.values())
-    seen = {(c.get("notebook"), c.get("case")) for c in filled}
-    prefix: dict[Any, str] = {c.get("notebook"): str(c.get("nodeid")).rpartition("::")[0] for c in filled}
+    seen = {case.key for case in filled}
+    prefix = {case.notebook: case.nodeid.rpartition("::")[0] for case in filled}
     prefix.update(prefixes)
     for path, notebook in notebooks.items():
-        for case_id in notebook.get("declared_cases") or ():
+        for case_id in notebook.declared_cases:
             if (path, case_id) in seen:
                 continue
             seen.add((path, case_id))
-            filled.append(
-                {
-                    "nodeid": f"{prefix.get(path, path)}::{case_id}",
-                    "notebook": path,
-                    "fixture": notebook.get("fixture"),
-                    "case": case_id,
-                    "outcome": NOT_RUN,
-                }
-            )
+            nodeid = f"{prefix.get(path, path)}::{case_id}"
+            filled.append(CaseRecord(nodeid, path, notebook.fixture, case_id, Outcome.NOT_RUN))
     return filled
 
 
@@ -469,72 +432,71 @@ def build_document(
     *,
     rootdir: str,
     output_dir: str,
-    git: dict[str, Any] | None,
-    session: dict[str, Any],
-    sessions: list[dict[str, Any]],
-    cases: list[dict[str, Any]],
-    notebooks: Mapping[str, Mapping[str, Any]] | None = None,
-    principles: dict[str, dict[str, Any]] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A whole results document from its case records; notebook entries and summary are derived.
+    git: GitRecord | None,
+    sessions: Iterable[SessionRecord],
+    cases: Iterable[CaseRecord],
+    session: SessionRecord | None = None,
+    notebooks: Mapping[str, NotebookRecord] | None = None,
+    principles: Mapping[str, PrinciplesRecord] | None = None,
+    merged_from: int | None = None,
+) -> ResultsDocument:
+    """A whole results document from its case records; ``session`` is the one that writes it (the
+    first of ``sessions`` when not given).
 
-    ``notebooks`` (path -> ``fixture``, ``sha256``, ``fixture_sha256``, ``declared_cases``) gives
-    each notebook's own entry; without it, its hashes are its cases' and it declares the cases listed.
+    ``notebooks`` gives each notebook's hashes and declared case ids; without an entry, a notebook's
+    hashes are its cases' and it declares the cases listed. A notebook passed when every case it
+    declares has a record and every one passed.
     """
-    cases = sorted(cases, key=lambda c: (str(c.get("notebook")), str(c.get("nodeid"))))
-    entries: dict[str, dict[str, Any]] = {}
-    for case in cases:
-        path = str(case.get("notebook"))
-        if path not in entries:
-            given = (notebooks or {}).get(path) or {}
-            entries[path] = {
-                "path": case.get("notebook"),
-                "fixture": given.get("fixture") or case.get("fixture"),
-                "sha256": given.get("sha256"),
-                "fixture_sha256": given.get("fixture_sha256"),
-                "blob": given.get("blob") or case.get("notebook_blob"),
-                "fixture_blob": given.get("fixture_blob") or case.get("fixture_blob"),
-                "declared_cases": list(given.get("declared_cases") or ()),
-                "cases": [],
-                "outcome": "passed",
-            }
-        nb = entries[path]
-        nb["sha256"] = nb["sha256"] or case.get("notebook_sha256")
-        nb["fixture_sha256"] = nb["fixture_sha256"] or case.get("fixture_sha256")
-        nb["cases"].append(case.get("case"))
-        if case.get("outcome") != "passed":
-            nb["outcome"] = "not passed"
-    for path, nb in entries.items():
-        nb["declared_cases"] = nb["declared_cases"] or list(nb["cases"])
-        if set(nb["declared_cases"]) - set(nb["cases"]):
-            nb["outcome"] = "not passed"
-        if principles and path in principles:
-            nb["principles"] = principles[path]
-    return {
-        "schema": SCHEMA,
-        "version": SCHEMA_VERSION,
-        "created": _now(),
-        "rootdir": rootdir,
-        "output_dir": output_dir,
-        "git": git,
-        "versions": {**{name: _version(name) for name in _PACKAGES}, "python": platform.python_version()},
-        "session": session,
-        "sessions": sessions,
-        "summary": dict(Counter(str(case.get("outcome")) for case in cases)),
-        "notebooks": list(entries.values()),
-        "cases": cases,
-        **extra,
-    }
+    ordered = tuple(sorted(cases, key=lambda c: (c.notebook, c.nodeid)))
+    by_notebook: dict[str, list[CaseRecord]] = {}
+    for case in ordered:
+        by_notebook.setdefault(case.notebook, []).append(case)
+    entries = tuple(
+        _notebook_entry(path, found, (notebooks or {}).get(path), (principles or {}).get(path))
+        for path, found in by_notebook.items()
+    )
+    session_list = tuple(sessions)
+    return ResultsDocument(
+        created=_now(),
+        rootdir=rootdir,
+        output_dir=output_dir,
+        git=git,
+        session=session or session_list[0],
+        sessions=session_list,
+        notebooks=entries,
+        cases=ordered,
+        versions={**{name: _version(name) for name in _PACKAGES}, "python": platform.python_version()},
+        merged_from=merged_from,
+    )
+
+
+def _notebook_entry(
+    path: str, cases: list[CaseRecord], given: NotebookRecord | None, principles: PrinciplesRecord | None
+) -> NotebookRecord:
+    names = tuple(case.case for case in cases)
+    declared = given.declared_cases if given is not None and given.declared_cases else names
+    first = cases[0]
+    return NotebookRecord(
+        path=path,
+        fixture=(given.fixture if given is not None else "") or first.fixture,
+        sha256=(given.sha256 if given is not None else None) or first.notebook_sha256,
+        fixture_sha256=(given.fixture_sha256 if given is not None else None) or first.fixture_sha256,
+        blob=None if given is None else given.blob,
+        fixture_blob=None if given is None else given.fixture_blob,
+        declared_cases=declared,
+        cases=names,
+        passed=all(case.outcome.passing for case in cases) and not set(declared) - set(names),
+        principles=principles,
+    )
 
 
 def accumulate(
-    previous: dict[str, Any],
-    cases: dict[str, dict[str, Any]],
-    sessions: list[dict[str, Any]],
+    previous: ResultsDocument,
+    cases: Mapping[str, CaseRecord],
+    sessions: list[SessionRecord],
     git: GitState | None,
     rootdir: Path,
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[dict[str, CaseRecord], list[SessionRecord]]:
     """This session's records (the cases that ran) over the previous file's, when it may be kept.
 
     ``previous`` is the file as the session started. Kept only when both sessions ran on the same
@@ -542,34 +504,32 @@ def accumulate(
     did not run if the notebook's and fixture's sha256 are the same as now. Returns (cases,
     sessions newest first).
     """
-    old_git = previous.get("git") or {}
+    old_git = previous.git
     same_tree = (
         git is not None
         and git.commit is not None
         and not git.dirty
-        and old_git.get("commit") == git.commit
-        and old_git.get("dirty") is False
-        and previous.get("rootdir") == str(rootdir)
+        and old_git is not None
+        and old_git.commit == git.commit
+        and old_git.dirty is False
+        and previous.rootdir == str(rootdir)
     )
     if not same_tree:
-        return cases, sessions
+        return dict(cases), sessions
     merged = dict(cases)
-    ran = {(c.get("notebook"), c.get("case")) for c in cases.values()}
+    ran = {case.key for case in cases.values()}
     hashes: dict[str, tuple[str | None, str | None]] = {}
-    used: set[str] = set()
-    for nodeid, old in ((c.get("nodeid"), c) for c in previous.get("cases", [])):
-        if not isinstance(nodeid, str) or old.get("outcome") == NOT_RUN:
-            continue
-        if nodeid in merged or (old.get("notebook"), old.get("case")) in ran:
-            continue  # re-run in this session: the new record replaces it
-        notebook = str(old.get("notebook"))
-        if notebook not in hashes:
-            hashes[notebook] = (_sha256(rootdir / notebook), _sha256(rootdir / str(old.get("fixture"))))
-        if hashes[notebook] != (old.get("notebook_sha256"), old.get("fixture_sha256")):
+    used: set[str | None] = set()
+    for old in previous.cases:
+        if old.outcome is Outcome.NOT_RUN or old.nodeid in merged or old.key in ran:
+            continue  # not evidence, or re-run in this session: the new record replaces it
+        if old.notebook not in hashes:
+            hashes[old.notebook] = (_sha256(rootdir / old.notebook), _sha256(rootdir / old.fixture))
+        if hashes[old.notebook] != (old.notebook_sha256, old.fixture_sha256):
             continue  # the files changed since: that evidence is stale
-        merged[nodeid] = old
-        used.add(str(old.get("session")))
-    kept = [s for s in previous.get("sessions", []) if s.get("id") in used]
+        merged[old.nodeid] = old
+        used.add(old.session)
+    kept = [s for s in previous.sessions if s.id in used]
     return merged, [*sessions, *kept]
 
 

@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 
 from pytest_notebooks import pysource
 from pytest_notebooks.cases.notebook import cell_source
-from pytest_notebooks.results.read import ResultsError, load_results
+from pytest_notebooks.errors import GitError, SelectionError
+from pytest_notebooks.results.record import Outcome, ResultsDocument
 
 
 def module_names(relpath: str) -> set[str]:
@@ -92,18 +93,6 @@ def is_affected(notebook_imports: Iterable[str], affected: set[str]) -> bool:
     return any(_related(i, a) for i in notebook_imports for a in affected)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/4"`` -> (2, 4); raises ValueError naming the problem."""
-    index, sep, count = text.partition("/")
-    try:
-        shard, total = int(index), int(count)
-    except ValueError:
-        shard, total = 0, 0
-    if not sep or total < 1 or not 1 <= shard <= total:
-        raise ValueError(f"expected I/N with 1 <= I <= N (like 2/4), got {text!r}")
-    return shard, total
-
-
 def _stable_hash(nodeid: str) -> int:
     return int.from_bytes(hashlib.sha256(nodeid.encode()).digest()[:8], "big")
 
@@ -123,30 +112,18 @@ def assign_shards(nodeids: Sequence[str], total: int, durations: Mapping[str, fl
     return out
 
 
-def durations_from_results(document: Mapping[str, object]) -> dict[str, float]:
-    """Node id -> seconds from a results file, for balancing shards by time."""
-    cases = document.get("cases", [])
-    out: dict[str, float] = {}
-    if isinstance(cases, list):
-        for case in cases:
-            if case.get("outcome") == "not run":
-                continue  # no duration to learn from
-            if isinstance(case, dict) and isinstance(case.get("duration"), (int, float)):
-                out[str(case["nodeid"])] = float(case["duration"])
-    return out
-
-
-class SelectionError(ValueError):
-    """A selection that cannot be made: an unknown revision, a bad shard, an unreadable durations file."""
+def durations_from_results(document: ResultsDocument) -> dict[str, float]:
+    """Node id -> seconds from a results file, for balancing shards by time (``not run``: none to learn from)."""
+    return {case.nodeid: case.duration for case in document.cases if case.outcome is not Outcome.NOT_RUN}
 
 
 def changed_cases(start: Path, cases: Mapping[str, tuple[Path, Path]], rev: str) -> set[str]:
     """The node ids of ``cases`` (node id -> (notebook, fixture)) affected by changes since ``rev``."""
-    from pytest_notebooks.gitinfo import RevisionError, changed_since, python_files
+    from pytest_notebooks.gitinfo import changed_since, python_files
 
     try:
         root, changed = changed_since(start, rev)
-    except (RevisionError, ValueError) as exc:
+    except GitError as exc:
         raise SelectionError(str(exc)) from None
     sources = {}
     for name in python_files(root):
@@ -167,18 +144,3 @@ def changed_cases(start: Path, cases: Mapping[str, tuple[Path, Path]], rev: str)
         if affected and is_affected(imports[notebook], affected):
             keep.add(nodeid)
     return keep
-
-
-def shard_cases(nodeids: Sequence[str], text: str, durations_file: str | None) -> tuple[int, dict[str, int]]:
-    """``--notebooks-shard I/N``: (I, the shard of every node id), balanced by ``durations_file``."""
-    try:
-        index, total = parse_shard(text)
-    except ValueError as exc:
-        raise SelectionError(str(exc)) from None
-    durations = None
-    if durations_file:
-        try:
-            durations = durations_from_results(load_results(Path(durations_file)))
-        except ResultsError as exc:
-            raise SelectionError(f"cannot read {durations_file}: {exc}") from None
-    return index, assign_shards(nodeids, total, durations)

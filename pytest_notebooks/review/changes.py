@@ -1,12 +1,10 @@
 """Two commits -> the changes a reviewer of the PR needs to read, one object per changed file.
 
-- TemplateChange: a notebook template; sources only (outputs and metadata are normalised away on
-  both sides, see normalize.py), so a re-executed but unchanged template shows no change.
-- FixtureChange: the fixture beside a notebook (``vid_agg.yaml`` for ``vid_agg.ipynb``): cases
-  added, removed and changed, parameter by parameter, and settings (see fixturediff.py).
-- SnapshotUpdate: a committed snapshot (``__snapshots__/<notebook>/<case>.ipynb``) changed in the
-  PR, i.e. an accepted output change: its outputs, old and new, cell by cell. A snapshot is not a
-  template and is never listed as one.
+- TemplateChange: a notebook's sources only (outputs and metadata normalised away on both sides),
+  so a re-executed but unchanged template shows no change.
+- FixtureChange: the fixture beside a notebook, case by case and parameter by parameter (fixturediff.py).
+- SnapshotUpdate: a changed ``__snapshots__/<notebook>/<case>.ipynb``, i.e. an accepted output change;
+  a snapshot is not a template and is never listed as one.
 """
 
 from __future__ import annotations

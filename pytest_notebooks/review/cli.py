@@ -1,14 +1,9 @@
 """``nbreview``: the review document for a pull request, from git and a results file.
 
-    nbreview --base origin/main [--head HEAD] [--results notebook-outputs/results.json]
-             [--output review.md] [--format markdown|text|html] [--repo .] [--budget 60000]
-
-``--results`` defaults to ``notebook-outputs/results.json`` (as nbpromote's does): when that
-default file does not exist the review says it has no results; a file named explicitly must exist.
-
-Exit codes: 0 the document was written; 1 git's answer could not be read whole (no partial
-review is written); 2 bad arguments, an unknown revision or an unreadable results file (one line
-on stderr). Test failures do not change the exit code: pytest gates.
+Exit codes: 0 written; 1 git's answer could not be read whole (nothing is written); 2 bad arguments,
+an unknown revision or an unreadable results file (one line on stderr). Test failures do not change
+the exit code: pytest gates. The default ``--results`` may be missing (the review says it has no
+results); a results file named explicitly must exist.
 """
 
 from __future__ import annotations
@@ -17,13 +12,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pytest_notebooks import __version__
+from pytest_notebooks.errors import GitError, GitOutputError, ResultsError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.gitinfo import GitOutputError, RevisionError
-from pytest_notebooks.results.read import ResultsError, load_results
+from pytest_notebooks.results.read import load_results
 from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.github import append_step_summary
 from pytest_notebooks.review.render import DEFAULT_BUDGET, MIN_BUDGET, Review, render_markdown, render_text
@@ -73,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results_note = ""
     try:
         if args.results is not None:
-            results = _load_results(args.results)
+            results = load_results(args.results)
         elif DEFAULT_RESULTS.is_file():
-            results = _load_results(DEFAULT_RESULTS)
+            results = load_results(DEFAULT_RESULTS)
         else:
             results = None
             results_note = f"No test results: there is no {DEFAULT_RESULTS} here (nbreview --results names the file)."
@@ -83,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GitOutputError as exc:
         print(f"nbreview: {exc}; no review written", file=sys.stderr)
         return ExitCode.FAILED
-    except (RevisionError, ValueError, OSError) as exc:
+    except (GitError, ResultsError, OSError) as exc:  # a revision, the results file, the repository path
         print(f"nbreview: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     review = Review(
@@ -93,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.format == "html":
         from pytest_notebooks.review.html import render_html
 
-        root = Path(str((results or {}).get("rootdir") or "."))
+        root = Path(results.rootdir if results else ".")
         base = root if root.is_dir() else Path(".")
-        text = render_html(results or {}, base, changes_text=render_text(review) if args.base else "")
+        text = render_html(results, base, changes_text=render_text(review) if args.base else "")
     else:
         text = markdown if args.format == "markdown" else render_text(review)
     if args.output:
@@ -110,14 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:  # the review itself was written: said, not fatal
         print(f"nbreview: warning: {problem}", file=sys.stderr)
     return ExitCode.OK
-
-
-def _load_results(path: Path) -> dict[str, Any]:
-    """The results file, validated against its schema (one loader for every reader)."""
-    try:
-        return load_results(path)
-    except ResultsError as exc:
-        raise ValueError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -1,10 +1,9 @@
 """Two normalised notebooks -> NotebookDiff. The only module that imports nbdime (and the
 nbformat node type nbdime needs).
 
-nbdime aligns the cells (it matches moved and edited cells far better than a line diff of the
-JSON); the per-cell text diffs are plain difflib so that the result is deterministic and needs no
-git or diff subprocess. nbdime's process-global ignore switches are never touched: the diff uses a
-private copy of its notebook configuration, and both sides are normalised beforehand.
+nbdime aligns the cells (far better than a line diff of the JSON); the per-cell text diffs are
+difflib, so the result is deterministic and needs no git or diff subprocess. nbdime's process-global
+ignore switches are never touched: the diff uses a private copy of its notebook configuration.
 """
 
 from __future__ import annotations
@@ -13,59 +12,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_notebooks.models import CellChange
 from pytest_notebooks.review.normalize import output_lines
-
-
-@dataclass(frozen=True)
-class CellChange:
-    """One cell that differs. Numbers are 1-based positions in the base and head notebooks."""
-
-    kind: str  # "added", "removed", "modified"
-    cell_type: str
-    base_number: int | None
-    head_number: int | None
-    source_diff: tuple[str, ...] = ()  # unified-diff body lines ("-x", "+y", " z"), no headers
-    output_diff: tuple[str, ...] = ()
-
-    def title(self) -> str:
-        """``~ cell 3 (code)``, ``+ cell 4 (markdown), new``, ``- cell 2 (code), removed``."""
-        if self.kind == "added":
-            return f"+ cell {self.head_number} ({self.cell_type}), new"
-        if self.kind == "removed":
-            return f"- cell {self.base_number} ({self.cell_type}), removed"
-        moved = f", was cell {self.base_number}" if self.base_number != self.head_number else ""
-        return f"~ cell {self.head_number} ({self.cell_type}){moved}"
-
-    def lines(self, indent: str = "    ") -> list[str]:
-        """The change as text: title, then source and output diffs (``indent=""`` keeps the
-        diff's +/- in the first column, for a Markdown ``diff`` fence to colour them)."""
-        out = [self.title()]
-        if self.source_diff:
-            out += ["  source:", *(f"{indent}{line}" for line in self.source_diff)]
-        if self.output_diff:
-            out += ["  outputs:", *(f"{indent}{line}" for line in self.output_diff)]
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "cell_type": self.cell_type,
-            "base_number": self.base_number,
-            "head_number": self.head_number,
-            "source_diff": list(self.source_diff),
-            "output_diff": list(self.output_diff),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CellChange:
-        return cls(
-            kind=data["kind"],
-            cell_type=data["cell_type"],
-            base_number=data["base_number"],
-            head_number=data["head_number"],
-            source_diff=tuple(data.get("source_diff", ())),
-            output_diff=tuple(data.get("output_diff", ())),
-        )
 
 
 @dataclass(frozen=True)

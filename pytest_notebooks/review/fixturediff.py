@@ -1,14 +1,9 @@
 """Two versions of a fixture file -> FixtureChange: the cases and settings a pull request changed. Pure.
 
-Both sides are read with the project's own loader (``cases/yamlfile.py::load_yaml``, the way
-papermill reads ``-f``) and interpreted as ``cases/params.py`` does: no ``cases`` means one case,
-"default"; a case with a ``parameters`` key is the long form (parameters plus settings), any
-other case is parameters only. The comparison is by key, not by line, so re-indenting, comments
-and reordering change nothing, and a changed default shows once, under "every case", instead of
-in each case.
-
-A side that the loader refuses (invalid YAML, not a mapping) is reported with the loader's message
-and a plain line diff of the two texts.
+Both sides are read with ``cases/yamlfile.py``'s loader and interpreted as ``cases/params.py`` does,
+then compared by key, not by line: re-indenting, comments and reordering change nothing, and a
+changed default shows once, under "every case". A side the loader refuses is shown with the
+loader's message and a plain line diff of the two texts.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.results.record import ResultsDocument
 from pytest_notebooks.review.normalize import strip_terminal
 
 MAX_ANNOTATIONS = 10
@@ -174,24 +175,24 @@ def annotation_path(notebook: Path, shown: str) -> str:
     return shown
 
 
-def error_annotations(results: dict[str, Any], rootdir: Path) -> list[str]:
+def error_annotations(results: ResultsDocument, rootdir: Path) -> list[str]:
     """``::error`` lines for the first ``MAX_ANNOTATIONS`` failing cases."""
     out = []
-    for case in results.get("cases", []):
-        failure = case.get("failure")
-        if case.get("outcome") in ("passed", "skipped", "xfailed", "xpassed") or not isinstance(failure, dict):
+    for case in results.cases:
+        failure = case.failure
+        if case.outcome.ok or failure is None:
             continue
-        path = rootdir / case["notebook"]
+        path = rootdir / case.notebook
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
-        line = cell_line(text, failure.get("cell"), failure.get("cell_id"), failure.get("line"))
-        shown = annotation_path(path, case["notebook"])
-        title = f"{case['notebook']}::{case['case']} failed"
+        line = cell_line(text, failure.cell, failure.cell_id, failure.line)
+        shown = annotation_path(path, case.notebook)
+        title = f"{case.notebook}::{case.case} failed"
         out.append(
             f"::error file={escape_property(shown)},line={line},title={escape_property(title)}"
-            f"::{escape_data(strip_terminal(str(failure.get('summary', ''))))}"
+            f"::{escape_data(strip_terminal(failure.summary))}"
         )
         if len(out) == MAX_ANNOTATIONS:
             break

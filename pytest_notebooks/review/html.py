@@ -41,12 +41,12 @@ import jinja2
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG
 from pytest_notebooks.files import is_url
-from pytest_notebooks.results.read import flaky_note
+from pytest_notebooks.models import CellChange
+from pytest_notebooks.results.record import CaseRecord, NotebookRecord, Outcome, ResultsDocument
 
 MAX_RENDERED = 50  # notebooks rendered with nbconvert in one report (about 0.1-0.4 s each)
 FAILING_TAG = "pytest-notebooks-failing"
 ANCHOR_TAG = "pytest-notebooks-anchor"  # the "failed in the next cell" marker: its frame opens scrolled to it
-PASSED = ("passed", "xfailed", "skipped")
 _GOOD = ("passed", "xfailed")  # shown green; "skipped" and "not run" grey, the rest red
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 2em 4em;color:#1b1f24}
@@ -251,7 +251,7 @@ _TEMPLATE = jinja2.Environment(
 
 
 def render_html(
-    results: dict[str, Any],
+    results: ResultsDocument | None,
     rootdir: Path,
     *,
     changes_text: str = "",
@@ -259,57 +259,58 @@ def render_html(
 ) -> str:
     """The report as one HTML document. ``rootdir`` resolves the cases' relative output paths;
     ``changes_text`` is the template changes as text (``nbreview --format text``), when a base
-    revision was given."""
-    cases = _ordered(results.get("cases", []))
-    counts = Counter(str(c.get("outcome")) for c in cases)
-    bad = sum(n for outcome, n in counts.items() if outcome not in PASSED)
-    git = results.get("git") or {}
-    session = results.get("session") or {}
+    revision was given. Without results, the report says so (and shows the changes)."""
+    cases = _ordered(results.cases if results else ())
+    counts = Counter(c.outcome.value for c in cases)
+    roots = _output_roots(rootdir, results.output_dir if results else "")
     sections: list[_Section] = []
     for index, case in enumerate(cases):
-        if case.get("outcome") in PASSED or case.get("outcome") == "not run":
-            continue
-        roots = _output_roots(rootdir, str(results.get("output_dir") or ""))
-        sections.append(_section(index, case, roots, embed=len(sections) < max_rendered))
+        if _looked_at(case):
+            sections.append(_section(index, case, roots, embed=len(sections) < max_rendered))
+    git = results.git if results else None
     return _TEMPLATE.render(
         csp=CSP,
         style=STYLE,
         watch=WATCH,
         script=SCRIPT,
         summary=", ".join(f"{n} {outcome}" for outcome, n in counts.most_common()) or "no cases",
-        verdict="passed" if not bad and cases else "failed",
-        commit=str(git.get("commit") or "no commit")[:12],
-        branch=str(git.get("branch") or "-"),
-        tree="uncommitted changes in the tested tree" if git.get("dirty") else "clean tree",
-        state=str(session.get("state", "-")),
-        created=str(results.get("created", "-")),
+        verdict="passed" if cases and all(c.outcome.ok for c in cases) else "failed",
+        commit=((git.commit if git else None) or "no commit")[:12],
+        branch=(git.branch if git else None) or "-",
+        tree="uncommitted changes in the tested tree" if git and git.dirty else "clean tree",
+        state=results.session.state.value if results else "-",
+        created=results.created if results else "-",
         counts=sorted(counts.items()),
         columns=("outcome", "notebook", "case", "duration", "failing cell", "error", "executed notebook"),
         rows=[_row(index, case) for index, case in enumerate(cases)],
         sections=sections,
-        principles=_principles(results.get("notebooks", [])),
+        principles=_principles(results.notebooks if results else ()),
         changes=[_diff_kind(line) for line in changes_text.splitlines()],
     )
 
 
-def _ordered(cases: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _looked_at(case: CaseRecord) -> bool:
+    """A case with a section of its own: one that ran and is not ok (a failure, an xpass)."""
+    return not case.outcome.ok and case.outcome is not Outcome.NOT_RUN
+
+
+def _ordered(cases: Sequence[CaseRecord]) -> list[CaseRecord]:
     """Failures first, then by node id (the review table's order)."""
-    return sorted(cases, key=lambda c: (c.get("outcome") in (*PASSED, "not run"), str(c.get("nodeid"))))
+    return sorted(cases, key=lambda c: (not _looked_at(c), c.nodeid))
 
 
-def _row(index: int, case: dict[str, Any]) -> _Row:
-    outcome = str(case.get("outcome"))
-    failure = case.get("failure") or {}
-    cell = f"cell {failure['cell']}" if failure.get("cell") else ""
+def _row(index: int, case: CaseRecord) -> _Row:
+    failure = case.failure
+    cell = f"cell {failure.cell}" if failure is not None and failure.cell else ""
     return _Row(
-        outcome=outcome,
-        notebook=str(case.get("notebook")),
-        case=str(case.get("case")),
-        seconds=float(case.get("duration") or 0),
+        outcome=case.outcome.value,
+        notebook=case.notebook,
+        case=case.case,
+        seconds=case.duration,
         anchor=f"case-{index}",
-        link=(cell or "details") if outcome not in (*PASSED, "not run") else "",
-        where=_short(str(failure.get("summary", "") or flaky_note(case))),
-        output=str(case.get("output") or ""),
+        link=(cell or "details") if _looked_at(case) else "",
+        where=_short(case.summary()),
+        output=case.output or "",
     )
 
 
@@ -330,9 +331,8 @@ def _readable(output: str, roots: tuple[Path, ...]) -> Path | None:
     return path
 
 
-def _section(index: int, case: dict[str, Any], roots: tuple[Path, ...], embed: bool) -> _Section:
-    failure = case.get("failure") or {}
-    output = str(case.get("output") or "")
+def _section(index: int, case: CaseRecord, roots: tuple[Path, ...], embed: bool) -> _Section:
+    output = case.output or ""
     srcdoc, note = None, ""
     if embed and output and not is_url(output):
         path = _readable(output, roots)
@@ -342,49 +342,45 @@ def _section(index: int, case: dict[str, Any], roots: tuple[Path, ...], embed: b
             srcdoc, note = _notebook(path)
     elif output:
         note = "(not rendered here: see the executed notebook)"
-    snapshot = case.get("snapshot") or {}
     return _Section(
         anchor=f"case-{index}",
-        title=f"{case.get('notebook')}::{case.get('case')}: {case.get('outcome')}",
-        summary=str(failure.get("summary") or ""),
+        title=f"{case.notebook}::{case.case}: {case.outcome}",
+        summary=case.summary(),
         output=output,
-        changes=[_snapshot_change(change) for change in snapshot.get("changes") or []],
+        changes=[_snapshot_change(change) for change in (case.snapshot.changes if case.snapshot else ())],
         srcdoc=srcdoc,
         note=note,
     )
 
 
-def _principles(notebooks: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+def _principles(notebooks: Sequence[NotebookRecord]) -> list[dict[str, str]]:
     """The principles' measures per notebook, when the session measured them (--notebooks-lint)."""
     rows = []
     for nb in notebooks:
-        found = nb.get("principles") or {}
-        measures = found.get("measures")
-        if not measures:
+        measures = nb.principles.measures if nb.principles is not None else None
+        if nb.principles is None or measures is None:
             continue
         rows.append(
             {
-                "path": str(nb.get("path")),
-                "branches": str(measures["branches"]),
-                "definitions": str(len(measures["definitions"])),
-                "code_cells": str(measures["code_cells"]),
-                "lines": str(measures["lines"]),
-                "broken": "; ".join(str(v.get("message")) for v in found.get("violations", [])),
+                "path": nb.path,
+                "branches": str(measures.branches),
+                "definitions": str(len(measures.definitions)),
+                "code_cells": str(measures.code_cells),
+                "lines": str(measures.lines),
+                "broken": "; ".join(v.message for v in nb.principles.violations),
             }
         )
     return rows
 
 
-def _snapshot_change(change: dict[str, Any]) -> _Change:
-    """One changed cell of a snapshot comparison: the snapshot's lines beside this run's. The results
-    file keeps a diff as a list of lines (``"-x"``, ``"+y"``); ``str()`` of that list left both boxes empty."""
-    diff = change.get("output_diff") or change.get("source_diff") or []
-    lines = diff.splitlines() if isinstance(diff, str) else [str(line) for line in diff]
+def _snapshot_change(change: CellChange) -> _Change:
+    """One changed cell of a snapshot comparison: the snapshot's lines beside this run's."""
+    lines = change.output_diff or change.source_diff
     old = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
     new = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
     return _Change(
-        number=str(change.get("head_number") or change.get("base_number")),
-        kind=str(change.get("kind", "changed")),
+        number=str(change.head_number or change.base_number),
+        kind=change.kind,
         old="\n".join(old),
         new="\n".join(new),
     )

@@ -1,23 +1,12 @@
 """Executed notebook -> a comparable notebook. Pure: plain dicts in, plain dicts out.
 
-Two runs of one template differ in much that nobody changed: papermill's injected cell and
-timing metadata, cell ids, execution counts, ANSI colour, stream chunking, memory addresses,
-timestamps, image encodings. Normalising both sides before diffing leaves the real changes.
-
-Default replacements (always applied, then the configured ones, in order):
-
-    0x7f3a9c2b1d40                       -> 0x<address>
-    2026-11-26 05:10:00.123456 / ...T... -> <timestamp>
-
-Terminal escape sequences (colours, and OSC sequences such as OSC-8 hyperlinks) are removed.
-
-An output with several representations (a pandas frame has text/html and text/plain) is diffed
-as ONE of them, so a change shows once (``shown_mime``): an image first (its digest; a plot's
-text/plain, ``<Figure size 640x480 with 1 Axes>``, does not change when the plot does), then
-text/plain unless it is only Python's default repr (``<IPython.core.display.HTML object>``),
-then text/markdown, text/latex, text/html, application/json, then the first other type by name.
-The representations not shown become one line holding their digest, so a change that only
-touches them (HTML styling, say) is still visible as a changed digest.
+Two runs of one template differ in much that nobody changed (injected cell, timing metadata, ids,
+execution counts, ANSI escapes, stream chunking, addresses, timestamps); both sides are normalised
+the same way, default replacements first, then the configured ones in order. A display output is
+diffed as ONE representation (``shown_mime``): an image (its digest; a plot's text/plain does not
+change with the plot), else text/plain unless it is only the default repr, else text/markdown,
+text/latex, text/html, application/json, then the first other by name. The others become one digest
+line, so a change only they show stays visible.
 """
 
 from __future__ import annotations

@@ -33,13 +33,12 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_notebooks.results.read import flaky_note
+from pytest_notebooks.results.record import CaseRecord, Outcome, ResultsDocument, SessionState
 from pytest_notebooks.review.changes import Change, SnapshotUpdate, TemplateChange
-from pytest_notebooks.review.diff import CellChange
 from pytest_notebooks.review.fixturediff import FixtureChange
 from pytest_notebooks.review.normalize import strip_terminal
 
@@ -51,19 +50,21 @@ MAX_LINE = 1_000  # characters of one diff line
 MAX_NAME = 200  # characters of a path, case id or title
 MAX_MESSAGE = 300  # characters of a failure in the table
 TRUNCATED = "… truncated to fit the comment; `nbreview --format text` prints everything"
-PASSING = frozenset({"passed", "skipped", "xfailed", "xpassed"})
-_ORDER = ("failed", "error", "crashed", "interrupted", "not run", "passed", "skipped", "xfailed", "xpassed")
+_ORDER = tuple(  # as pytest lists them in its summary line
+    Outcome(name)
+    for name in ("failed", "error", "crashed", "interrupted", "not run", "passed", "skipped", "xfailed", "xpassed")
+)
 _ICONS = {
-    "passed": "✅",
-    "failed": "❌",
-    "error": "❌",
-    "crashed": "❌",
-    "interrupted": "❌",
-    "skipped": "⏭️",
-    "xfailed": "⚠️",
-    "xpassed": "⚠️",
+    Outcome.PASSED: "✅",
+    Outcome.FAILED: "❌",
+    Outcome.ERROR: "❌",
+    Outcome.CRASHED: "❌",
+    Outcome.INTERRUPTED: "❌",
+    Outcome.SKIPPED: "⏭️",
+    Outcome.XFAILED: "⚠️",
+    Outcome.XPASSED: "⚠️",
+    Outcome.NOT_RUN: "❗",
 }
-_OTHER_ICON = "❗"  # any outcome this version does not know: shown by name, counted as not passed
 _BACKTICKS = re.compile(r"`+")
 _HEX = re.compile(r"[0-9a-f]{7,64}")
 # C0/C1 controls, line and paragraph separators, bidirectional overrides ("Trojan Source")
@@ -99,31 +100,27 @@ class Review:
     snapshots, from ``changes.pull_request_changes``); the name is the one the plugin passes.
     """
 
-    results: dict[str, Any] | None
+    results: ResultsDocument | None
     templates: tuple[Change, ...]
     base: str | None
     head: str | None
     problem: str = ""  # why the PR's changes could not be listed
     results_note: str = ""  # why there are no results, when known
 
-    def cases(self) -> list[dict[str, Any]]:
-        """The results' cases; an entry that is not a mapping counts as outcome "unreadable"."""
-        cases = (self.results or {}).get("cases")
-        if not isinstance(cases, list):
-            return []
-        return [case if isinstance(case, dict) else {"outcome": "unreadable"} for case in cases]
+    def cases(self) -> tuple[CaseRecord, ...]:
+        return () if self.results is None else self.results.cases
 
-    def counts(self) -> Counter[str]:
+    def counts(self) -> Counter[Outcome]:
         """Cases by outcome, counted from the cases themselves."""
-        return Counter(_outcome(case) for case in self.cases())
+        return Counter(case.outcome for case in self.cases())
 
     def verdict(self) -> tuple[bool, str]:
         """(ok, one line): ``1 failed, 4 passed`` or ``no test results``."""
         if not self.results:
             return True, "no test results in this report"
         counts = self.counts()
-        parts = [f"{counts[k]} {k}" for k in _ranked(counts)]
-        ok = all(outcome in PASSING for outcome in counts)
+        parts = [f"{counts[k]} {k}" for k in _ORDER if counts[k]]
+        ok = all(outcome.ok for outcome in counts)
         return ok, ", ".join(parts) or "no cases ran"
 
     def parts(self, indent: str = "") -> list[Part]:
@@ -141,7 +138,7 @@ class Review:
         mismatches = self.mismatch_sections(indent)
         output_empty = empty[2]
         if not mismatches and self.results:
-            if any(isinstance(case.get("snapshot"), dict) for case in self.cases()):
+            if any(case.snapshot is not None for case in self.cases()):
                 output_empty += " No case differed from its snapshot."
             else:  # nothing was compared: saying none differed would claim a check that did not run
                 output_empty += " No case has an output snapshot to compare with."
@@ -171,16 +168,12 @@ class Review:
         """One section per case whose run differed from its committed snapshot."""
         sections = []
         for case in self.cases():
-            snapshot = case.get("snapshot")
-            if not isinstance(snapshot, dict) or snapshot.get("status") != "mismatch":
+            snapshot = case.snapshot
+            if snapshot is None or snapshot.status != "mismatch":
                 continue
-            try:
-                changes = [CellChange.from_json(c) for c in snapshot.get("changes", [])]
-                lines = tuple(line for change in changes for line in change.lines(indent))
-            except (KeyError, TypeError, AttributeError):
-                lines = ("(the results file holds no readable diff for this case)",)
-            title = f"{_text(case.get('notebook'))}::{_text(case.get('case'))}: this run's outputs differ from the "
-            sections.append(Section(title + f"snapshot {_text(snapshot.get('path'))}", lines))
+            lines = tuple(line for change in snapshot.changes for line in change.lines(indent))
+            title = f"{case.notebook}::{case.case}: this run's outputs differ from the snapshot {snapshot.path}"
+            sections.append(Section(title, lines))
         return sections
 
 
@@ -282,8 +275,8 @@ def _block(title: str, lines: Sequence[str], fence: str) -> str:
 def _minimal(review: Review, budget: int) -> str:
     """The verdict as counts only, for when even the notes and headings do not fit."""
     counts = review.counts()
-    passing = sum(n for outcome, n in counts.items() if outcome in PASSING)
-    verdict = f"{sum(counts.values()) - passing} not passed, {passing} passed (or skipped, xfailed, xpassed)"
+    passing = sum(n for outcome, n in counts.items() if outcome.ok)
+    verdict = f"{sum(counts.values()) - passing} not passed, {passing} passed (or skipped, xfailed)"
     title = f"{'✅' if passing == sum(counts.values()) else '❌'} Notebook tests: {verdict}"
     note = f"The review does not fit in {budget} bytes; `nbreview --format text` prints it all."
     return f"{MARKER}\n### {title if review.results else 'Notebook review'}\n\n{note}\n"
@@ -313,28 +306,24 @@ def _notes(review: Review) -> list[str]:
         note = review.results_note or "No test results in this report (nbreview --results names the file)."
         notes.append(_inline(note, 2 * MAX_MESSAGE))
         return notes
-    git = review.results.get("git")
-    git = git if isinstance(git, dict) else {}
-    commit = git.get("commit")
-    if isinstance(commit, str) and _HEX.fullmatch(commit):
+    git = review.results.git
+    commit = None if git is None else git.commit
+    if commit is not None and _HEX.fullmatch(commit):
         notes.append(f"Tested commit `{commit[:12]}`.")
     elif commit:
-        notes.append(f"Tested commit (not a commit id): {_inline(_text(commit), 80)}.")
-    if git.get("dirty") is True:
+        notes.append(f"Tested commit (not a commit id): {_inline(commit, 80)}.")
+    if git is not None and git.dirty:
         notes.append(
             "⚠️ **The tested working tree had uncommitted changes** (results file `git.dirty`): "
             "the results below are for those files, not exactly for the commit."
         )
-    session = review.results.get("session")
-    state = session.get("state") if isinstance(session, dict) else None
-    if state is not None and state != "completed":
-        workers = session.get("crashed_workers") if isinstance(session, dict) else None
-        crashed = (
-            f"; crashed workers: {', '.join(map(_text, workers))}" if isinstance(workers, list) and workers else ""
-        )
-        notes.append(f"⚠️ **The test session did not complete**: {_inline(_text(state) + crashed, MAX_MESSAGE)}.")
-    sessions = review.results.get("sessions")
-    if isinstance(sessions, list) and len(sessions) > 1:
+    session = review.results.session
+    if session.state is not SessionState.COMPLETED:
+        workers = session.crashed_workers
+        crashed = f"; crashed workers: {', '.join(workers)}" if workers else ""
+        notes.append(f"⚠️ **The test session did not complete**: {_inline(session.state.value + crashed, MAX_MESSAGE)}.")
+    sessions = review.results.sessions
+    if len(sessions) > 1:
         notes.append(f"These results were gathered over {len(sessions)} test sessions of the same commit.")
     return notes
 
@@ -386,22 +375,17 @@ def _table(review: Review, room: int) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _row(case: dict[str, Any]) -> str:
-    outcome = _outcome(case)
-    summary = _summary(case)
-    duration = case.get("duration")
-    seconds = f"{duration:.1f} s" if isinstance(duration, (int, float)) and not isinstance(duration, bool) else ""
-    notebook = _inline(_text(case.get("notebook")), MAX_NAME, name=True)
-    name = _inline(_text(case.get("case")), MAX_NAME, name=True)
-    icon = _ICONS.get(outcome, _OTHER_ICON)
-    return (
-        f"| {icon} {_inline(outcome, 40)} | {notebook} | {name} | {seconds} | {_inline(_text(summary), MAX_MESSAGE)} |"
-    )
+def _row(case: CaseRecord) -> str:
+    seconds = "" if case.outcome is Outcome.NOT_RUN else f"{case.duration:.1f} s"
+    notebook = _inline(case.notebook, MAX_NAME, name=True)
+    name = _inline(case.case, MAX_NAME, name=True)
+    icon = _ICONS[case.outcome]
+    return f"| {icon} {case.outcome} | {notebook} | {name} | {seconds} | {_inline(case.summary(), MAX_MESSAGE)} |"
 
 
-def _more_row(rest: Sequence[dict[str, Any]]) -> str:
-    counts = Counter(_outcome(case) for case in rest)
-    what = ", ".join(f"{counts[k]} {k}" for k in _ranked(counts))
+def _more_row(rest: Sequence[CaseRecord]) -> str:
+    counts = Counter(case.outcome for case in rest)
+    what = ", ".join(f"{counts[k]} {k}" for k in _ORDER if counts[k])
     return f"| … | {len(rest)} more cases | | | {_inline(what, MAX_MESSAGE)}: see results.json |"
 
 
@@ -471,34 +455,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
-def _outcome(case: dict[str, Any]) -> str:
-    return _text(case.get("outcome")) or "unknown"
-
-
-def _summary(case: dict[str, Any]) -> Any:
-    """The failure's summary; for a case that passed on a rerun, that it is flaky."""
-    failure = case.get("failure")
-    return failure.get("summary", "") if isinstance(failure, dict) else flaky_note(case)
-
-
-def _ranked(counts: Iterable[str]) -> list[str]:
-    """Outcomes in the verdict's order: the known ones as pytest lists them, then others by name."""
-    present = set(counts)
-    return [k for k in _ORDER if k in present] + sorted(present - set(_ORDER))
-
-
-def _ordered(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cases that did not pass first, then by notebook and case: the same in every run."""
-    rank = {outcome: number for number, outcome in enumerate(_ORDER)}
-    return sorted(
-        cases,
-        key=lambda c: (
-            _outcome(c) in PASSING,
-            rank.get(_outcome(c), len(_ORDER)),
-            _text(c.get("notebook")),
-            _text(c.get("case")),
-        ),
-    )
+def _ordered(cases: Sequence[CaseRecord]) -> list[CaseRecord]:
+    """Cases to look at first, then by notebook and case: the same in every run."""
+    return sorted(cases, key=lambda c: (c.outcome.ok, _ORDER.index(c.outcome), c.notebook, c.case))
 
 
 # -- text ----------------------------------------------------------------------------------------
@@ -513,9 +472,8 @@ def render_text(review: Review) -> str:
     else:
         lines += [_visible(note) for note in _text_notes(review)]
     for case in _ordered(review.cases()):
-        summary = _summary(case)
-        name = f"{_text(case.get('notebook'))}::{_text(case.get('case'))}"
-        lines.append(_visible(f"  {_outcome(case):<8} {name}  {' '.join(_text(summary).split())}".rstrip()))
+        name = f"{case.notebook}::{case.case}"
+        lines.append(_visible(f"  {case.outcome.value:<8} {name}  {' '.join(case.summary().split())}".rstrip()))
     for part in review.parts("    "):
         lines += ["", _visible(part.heading)]
         if not part.sections:
@@ -526,14 +484,14 @@ def render_text(review: Review) -> str:
 
 
 def _text_notes(review: Review) -> list[str]:
-    results = review.results or {}
-    git: dict[str, Any] = results["git"] if isinstance(results.get("git"), dict) else {}
-    session: dict[str, Any] = results["session"] if isinstance(results.get("session"), dict) else {}
+    if review.results is None:
+        return []
+    git, session = review.results.git, review.results.session
     notes = []
-    if git.get("commit"):
-        notes.append(f"Tested commit {_text(git['commit'])[:64]}")
-    if git.get("dirty") is True:
+    if git is not None and git.commit:
+        notes.append(f"Tested commit {git.commit[:64]}")
+    if git is not None and git.dirty:
         notes.append("The tested working tree had uncommitted changes (git.dirty).")
-    if session.get("state") not in (None, "completed"):
-        notes.append(f"The test session did not complete: {_text(session['state'])}")
+    if session.state is not SessionState.COMPLETED:
+        notes.append(f"The test session did not complete: {session.state}")
     return notes

@@ -1,12 +1,8 @@
 """Executed notebook + committed snapshot -> SnapshotCheck. Pure apart from reading/writing the file.
 
-A snapshot is the normalised executed notebook of one case, committed beside the template:
-
-    notebooks/vid_agg.ipynb  ->  notebooks/__snapshots__/vid_agg/fr.ipynb
-
-It is a valid notebook (open it in Jupyter), stripped of everything volatile (see normalize.py),
-so its git diff shows only real changes. Only outputs are compared: a template edit that leaves
-the outputs alone does not fail a snapshot.
+A snapshot (``notebooks/__snapshots__/vid_agg/fr.ipynb`` for case fr of ``notebooks/vid_agg.ipynb``)
+is the case's executed notebook, normalised (normalize.py): a valid notebook whose git diff shows
+only real changes. Only outputs are compared: a template edit that leaves them alone passes.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""The papermill engine cases run with: nbclient's client, plus an output limit and masking.
+"""The papermill engine every case runs with: nbclient's client, plus the output budget and masking.
 
-A boundary module like execute.py (it subclasses papermill's and nbclient's classes); execute.py
-runs every case through ``papermill.execute_notebook(notebook, ..., engine_name=ENGINE_NAME,
-guard=..., source_path=...)``: handed a notebook rather than a path, papermill would record the
-whole notebook as the saved copy's ``input_path``; ``source_path`` is the path recorded instead.
-
-Masking: every message from the kernel is masked (redact.py) before nbclient turns it into an
-output, so no copy papermill saves while a cell runs holds a secret either. A secret printed
-across two chunks of a stream is caught where the chunks meet.
-
-Output limit: a cell may keep ``max_cell`` characters of output, and all cells together
-``max_notebook``. Up to the limit outputs are kept as they come. The output that passes it is cut
-there, the cell is interrupted (and abandoned if it has not ended ``INTERRUPT_GRACE`` seconds
-later), and from then on only a rolling tail of each stream (a tenth of the limit, at most 1 MB)
-and error outputs are kept: memory stays bounded while the kernel drains. The saved cell reads:
-the head, a marker line saying how much was left out, the tail, the KeyboardInterrupt traceback.
-A cell that prints in many tiny chunks is compacted as it goes (runs of one stream merged), so the
-per-output overhead cannot outgrow the limit either.
-
-What it cannot bound: one message from the kernel is received whole before it is looked at, and
-ipykernel batches what a cell prints for 0.2 s into one message.
+A boundary module like execute.py: it subclasses papermill's engine and execution manager and
+nbclient's client, so that every kernel message is masked and counted before it becomes an
+output, and the saves papermill makes while a case runs stay cheap. The private names of
+nbclient and papermill it relies on are listed in run/internals.py, each checked by a test.
 """
 
 from __future__ import annotations
@@ -28,8 +12,7 @@ import asyncio
 import copy
 import json
 import os
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nbformat
@@ -44,13 +27,12 @@ from papermill.utils import merge_kwargs, remove_args
 
 from pytest_notebooks.cases.notebook import INJECTED_TAG
 from pytest_notebooks.files import is_url, overwrite, printable
-from pytest_notebooks.models import format_size
 from pytest_notebooks.redact import Redactor
+from pytest_notebooks.run.budget import CellBudget, OutputBudget, Overflow, output_size, trim_error
 
 ENGINE_NAME = "pytest-notebooks"
 INTERRUPT_GRACE = 10.0  # seconds a stopped cell gets to end after the interrupt
 COMPACT_EVERY = 1000  # outputs a cell may gather before its runs of one stream are merged
-MIN_TAIL, MAX_TAIL = 2_000, 1_000_000  # characters of each stream kept after the cut
 
 
 @dataclass(frozen=True)
@@ -62,97 +44,92 @@ class OutputLimitHit:
     limit: int
 
 
-@dataclass
 class _Cut:
-    """What a cell keeps once it passed its limit: a marker, then the tail of each stream."""
+    """A cell's outputs once it passed its limit: the head kept so far, a marker saying how much
+    was left out, then the tail of each stream (run/budget.py's ``Overflow`` keeps the text)."""
 
-    outputs: list[Any]
-    scope: str
-    limit: int
-    tail_size: int
-    marker: Any = None
-    tails: dict[str, tuple[Any, deque[str]]] = field(default_factory=dict)  # name -> (output, chunks)
-    received: int = 0  # characters that arrived after the cut (kept in a tail or not)
-
-    def __post_init__(self) -> None:
+    def __init__(self, outputs: list[Any], budget: CellBudget) -> None:
+        self.outputs = outputs
+        self.overflow = Overflow(budget.scope, budget.limit, budget.tail_size)
         self.marker = new_output("stream", name="stderr", text="")
-        self.outputs.append(self.marker)
+        self.tails: dict[str, Any] = {}  # stream name -> its tail's output, in the order they came
+        outputs.append(self.marker)
 
-    def add_stream(self, name: str, text: str) -> None:
-        self.received += len(text)
-        if name not in self.tails:
-            tail = new_output("stream", name=name, text="")
-            last = self.tails[next(reversed(self.tails))][0] if self.tails else self.marker
-            self.outputs.insert(_position(self.outputs, last) + 1, tail)
-            self.tails[name] = (tail, deque())
-        chunks = self.tails[name][1]
-        chunks.append(text[-self.tail_size :])
-        kept = sum(map(len, chunks))
-        while kept - len(chunks[0]) >= self.tail_size:
-            kept -= len(chunks.popleft())
-
-    def drop(self, size: int) -> None:
-        self.received += size
+    def add(self, msg: dict[str, Any]) -> None:
+        """Take a message that arrived after the cut: a stream's text goes to its tail, an error
+        (where the interrupt landed) is kept trimmed to the tail size, the rest is counted."""
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            name = str(content.get("name", "stdout"))
+            if self.overflow.add_stream(name, str(content.get("text", ""))):
+                last = self.tails[next(reversed(self.tails))] if self.tails else self.marker
+                self.tails[name] = new_output("stream", name=name, text="")
+                self.outputs.insert(_position(self.outputs, last) + 1, self.tails[name])
+        elif msg["msg_type"] == "error":
+            trimmed = trim_error(content, self.overflow.tail_size)
+            self.outputs.append(output_from_msg({**msg, "content": trimmed}))
+        else:
+            self.overflow.drop(output_size(msg))
 
     def materialize(self, redactor: Redactor) -> None:
         """Write the tails and the marker into the cell's outputs (before every save)."""
-        kept = 0
-        for tail, chunks in self.tails.values():
-            text = "".join(chunks)[-self.tail_size :]
-            tail["text"] = redactor.text(text)
-            kept += len(text)
-        which = "per-cell" if self.scope == "cell" else "whole-notebook"
-        left_out = self.received - kept
-        self.marker["text"] = (
-            f"\n[pytest-notebooks: the output passed the {which} output limit of {format_size(self.limit)} here, "
-            f"and the cell was stopped; {left_out:,} characters left out before the last ones below]\n"
-        )
+        for name, output in self.tails.items():
+            output["text"] = redactor.text(self.overflow.tails[name].value)
+        self.marker["text"] = self.overflow.marker()
 
 
 @dataclass
-class _CellState:
-    index: int
-    budget: int | None  # characters this cell may keep (None: no limit)
-    scope: str
-    limit: int
-    kept: int = 0
+class _RunningCell:
+    """The cell nbclient is running: its budget, its cut once it passed it, the interrupt's timer."""
+
+    budget: CellBudget
     compacted: int = 0  # outputs before this index were compacted already
     cut: _Cut | None = None
     timer: asyncio.TimerHandle | None = None
 
+    @property
+    def index(self) -> int:
+        return self.budget.index
+
 
 class Guard:
-    """One case's limits and masking, and what happened (read by execute.py after the run)."""
+    """One case's output budget and masking, and what happened (read by execute.py after the run).
+
+    Masking: every message from the kernel is masked (redact.py) before nbclient turns it into an
+    output, so no copy papermill saves while a cell runs holds a secret; a secret printed across
+    two chunks of a stream is caught where the chunks meet.
+
+    Budget: up to its limit a cell keeps outputs as they come. The output that passes it is cut
+    there, the cell is interrupted (and abandoned if it has not ended INTERRUPT_GRACE s later),
+    and from then on only a rolling tail of each stream and error outputs are kept: memory stays
+    bounded while the kernel drains. The saved cell reads: the head, a marker line saying how much
+    was left out, the tail, the KeyboardInterrupt traceback. A cell that prints in many tiny chunks
+    is compacted as it goes (runs of one stream merged), so the per-output overhead cannot outgrow
+    the limit either. What it cannot bound: one message is received whole before it is looked at,
+    and ipykernel batches what a cell prints for a moment into one message.
+    """
 
     def __init__(self, max_cell: int | None, max_notebook: int | None, redactor: Redactor) -> None:
-        self.max_cell = max_cell
-        self.max_notebook = max_notebook
+        self.budget = OutputBudget(max_cell, max_notebook)
         self.redactor = redactor
-        self.used = 0  # characters kept by the cells that finished
         self.hit: OutputLimitHit | None = None
-        self.cell: _CellState | None = None
+        self.cell: _RunningCell | None = None
         self.touched: set[int] = set()  # earlier cells whose outputs a display update changed
         self.notebook: Any = None  # the notebook the run left, in memory: what is judged, not a file
 
-    def start_cell(self, index: int) -> _CellState:
-        limits = []
-        if self.max_cell is not None:
-            limits.append((self.max_cell, "cell", self.max_cell))
-        if self.max_notebook is not None:
-            limits.append((max(self.max_notebook - self.used, 0), "notebook", self.max_notebook))
-        budget, scope, limit = min(limits) if limits else (None, "cell", 0)
-        self.cell = _CellState(index, budget, scope, limit)
+    def start_cell(self, index: int) -> _RunningCell:
+        self.cell = _RunningCell(self.budget.open(index))
         return self.cell
 
     def end_cell(self) -> None:
-        state, self.cell = self.cell, None
-        if state is None:
+        running, self.cell = self.cell, None
+        if running is None:
             return
-        self.used += state.kept
-        if state.timer is not None:
-            state.timer.cancel()
-        if state.cut is not None:
-            state.cut.materialize(self.redactor)
+        self.budget.close(running.budget)
+        if running.timer is not None:
+            running.timer.cancel()
+        if running.cut is not None:
+            running.cut.materialize(self.redactor)
 
     def flush(self) -> None:
         """Bring the running cell's outputs up to date (a save is coming)."""
@@ -167,22 +144,17 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
 
     papermill writes the whole notebook at every cell's start and end, markdown cells included,
     each time copying it, validating it and serializing every cell again: a notebook of N cells
-    with large outputs costs about N^2 cells' worth of work (100 cells of 100 kB each spent 88 %
-    of their run in saves, see bench/README.md). Here:
+    with large outputs costs about N^2 cells' worth of work (see bench/README.md). Here:
 
     * only a code cell's start saves, which writes every output so far and marks that cell
       running, so the saved notebook still shows the last cell that ran if the pytest process
-      dies (the end of the run writes the rest, whatever ended it). The save at a cell's end
-      repeated the next start's; a markdown cell's start changed only its metadata.
+      dies (the end of the run writes the rest, whatever ended it).
     * a save while the case runs serializes only the cells that may have changed since the last
       one: finished cells are kept as text, unless a display update changed them. The run's last
-      save serializes as papermill does (copy, validate, split lines), so the notebook a case
-      leaves is formatted as before.
-    * a local file is overwritten in place and then cut to length, not truncated first: ext4
-      flushes a file truncated to zero (or renamed over another) to disk before it goes on,
-      which made each of papermill's saves wait 3 to 7 ms here. A process killed in the middle
-      of a save leaves a file that does not parse, as papermill's own save (truncate, then
-      write) does.
+      save serializes as papermill does (copy, validate, split lines).
+    * a local file is overwritten in place and then cut to length, not truncated first (ext4
+      flushes a file truncated to zero to disk before it goes on). A process killed in the middle
+      of a save leaves a file that does not parse, as papermill's own save does.
     """
 
     def __init__(self, nb: Any, guard: Guard, **kwargs: Any) -> None:
@@ -222,7 +194,7 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
             return
         nb = self._masked() if self.guard.redactor else self.nb
         text = nbformat.writes(nb) if self.final else self._dump(nb)
-        _overwrite(str(self.output_path), text.encode("utf-8"))
+        overwrite(str(self.output_path), text.encode("utf-8"))  # a link there is replaced, not followed
         self.last_save_time = self.now()
 
     def _masked(self) -> Any:
@@ -270,12 +242,6 @@ class GuardedManager(NotebookExecutionManager):  # type: ignore[misc]  # papermi
         return rest.replace('"cells": null', '"cells": [\n' + ",\n".join(cells) + "\n ]", 1)
 
 
-def _overwrite(path: str, data: bytes) -> None:
-    """Write ``data`` over the file at ``path`` from its start, then cut it to that length; a link
-    at ``path`` (one the notebook planted, say) is replaced, never written through."""
-    overwrite(path, data)
-
-
 class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill ships no types
     """papermill's nbclient client with the guard applied to every kernel message."""
 
@@ -309,72 +275,64 @@ class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill
         super()._update_display_id(display_id, msg)
 
     def clear_output(self, outs: list[Any], msg: dict[str, Any], cell_index: int) -> None:
-        state = self._state(msg, cell_index)
-        if state is not None and state.cut is not None:
+        running = self._running(msg, cell_index)
+        if running is not None and running.cut is not None:
             return  # the cell is being stopped: keep the head, the marker and the tail
         super().clear_output(outs, msg, cell_index)
-        if state is not None and not msg["content"].get("wait"):
-            state.kept = state.compacted = 0
+        if running is not None and not msg["content"].get("wait"):
+            running.budget.cleared()
+            running.compacted = 0
 
     def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
-        state = self._state(msg, cell_index)
-        if state is None:
+        running = self._running(msg, cell_index)
+        if running is None:
             return super().output(outs, msg, display_id, cell_index)
-        if state.cut is not None:
-            self._after_cut(state.cut, msg)
+        if running.cut is not None:
+            running.cut.add(msg)
             return None
         if self.clear_before_next_output:  # a clear_output(wait=True) takes effect now
-            state.kept = state.compacted = 0
-        size = _size(msg)
-        room = None if state.budget is None else state.budget - state.kept
-        if room is None or size <= room:
-            state.kept += size
+            running.budget.cleared()
+            running.compacted = 0
+        room = running.budget.room()
+        if running.budget.admit(output_size(msg)):
             out = super().output(outs, msg, display_id, cell_index)
             self._join_split_secret(outs)
-            self._compact(outs, state, cell_index)
+            self._compact(outs, running, cell_index)
             return out
         # This output passes the limit: keep what fits, stop the cell, keep only a tail from now on.
-        content = msg["content"]
         rest = msg
-        if msg["msg_type"] == "stream" and room > 0:
-            head = {**msg, "content": {**content, "text": content["text"][:room]}}
-            super().output(outs, head, display_id, cell_index)
-            state.kept += room
-            rest = {**msg, "content": {**content, "text": content["text"][room:]}}
-        state.cut = _Cut(outs, state.scope, state.limit, min(max(state.limit // 10, MIN_TAIL), MAX_TAIL))
-        self._stop(state)
-        self._after_cut(state.cut, rest)
+        if msg["msg_type"] == "stream" and room:
+            text = msg["content"]["text"]
+            super().output(outs, {**msg, "content": {**msg["content"], "text": text[:room]}}, display_id, cell_index)
+            running.budget.keep_head(room)
+            rest = {**msg, "content": {**msg["content"], "text": text[room:]}}
+        running.cut = _Cut(outs, running.budget)
+        self._stop(running)
+        running.cut.add(rest)
         return None
 
-    def _state(self, msg: dict[str, Any], cell_index: int) -> _CellState | None:
-        """The running cell's state, unless an output widget captures this message."""
-        state = self.guard.cell
+    def _running(self, msg: dict[str, Any], cell_index: int) -> _RunningCell | None:
+        """The running cell, unless an output widget captures this message."""
+        running = self.guard.cell
         parent = msg.get("parent_header", {}).get("msg_id")
-        if state is None or state.index != cell_index or self.output_hook_stack.get(parent):
+        if running is None or running.index != cell_index or self.output_hook_stack.get(parent):
             return None
-        return state
+        return running
 
-    def _after_cut(self, cut: _Cut, msg: dict[str, Any]) -> None:
-        content = msg["content"]
-        if msg["msg_type"] == "stream":
-            cut.add_stream(str(content.get("name", "stdout")), str(content.get("text", "")))
-        elif msg["msg_type"] == "error":  # where the interrupt landed: kept, trimmed to the tail size
-            cut.outputs.append(output_from_msg({**msg, "content": _trim_error(content, cut.tail_size)}))
-        else:
-            cut.drop(_size(msg))
-
-    def _stop(self, state: _CellState) -> None:
+    def _stop(self, running: _RunningCell) -> None:
         """Interrupt the cell; abandon it if it is still running INTERRUPT_GRACE s later."""
-        self.guard.hit = OutputLimitHit(state.index, state.scope, state.limit)
+        budget = running.budget
+        self.guard.hit = OutputLimitHit(budget.index, budget.scope, budget.limit)
         loop = asyncio.get_running_loop()
         self.interrupting = asyncio.ensure_future(ensure_async(self.km.interrupt_kernel()))  # keep a reference
+        running.timer = loop.call_later(INTERRUPT_GRACE, self._abandon, running)
 
-        def abandon() -> None:
-            task = getattr(self, "task_poll_for_reply", None)
-            if self.guard.cell is state and task is not None and not task.done():
-                task.cancel()  # nbclient reports this as a dead kernel; execute.py knows better
-
-        state.timer = loop.call_later(INTERRUPT_GRACE, abandon)
+    def _abandon(self, running: _RunningCell) -> None:
+        """Stop waiting for a cell that ignored the interrupt (nbclient then reports a dead kernel;
+        execute.py knows better, from the guard's ``hit``)."""
+        task = getattr(self, "task_poll_for_reply", None)
+        if self.guard.cell is running and task is not None and not task.done():
+            task.cancel()
 
     def _join_split_secret(self, outs: list[Any]) -> None:
         """Merge the last stream chunk into the one before when a secret straddles them."""
@@ -389,25 +347,30 @@ class GuardedClient(PapermillNotebookClient):  # type: ignore[misc]  # papermill
             before["text"] = redactor.text(before["text"] + last["text"])
             outs.pop()
 
-    def _compact(self, outs: list[Any], state: _CellState, cell_index: int) -> None:
+    def _compact(self, outs: list[Any], running: _RunningCell, cell_index: int) -> None:
         """Merge runs of one stream once a cell has gathered COMPACT_EVERY more outputs."""
-        if len(outs) - state.compacted < COMPACT_EVERY:
+        if len(outs) - running.compacted < COMPACT_EVERY:
             return
         if any(cells.get(cell_index) for cells in self._display_id_map.values()):
-            state.compacted = len(outs)  # output indices are remembered for display updates
+            running.compacted = len(outs)  # output indices are remembered for display updates
             return
         merged: list[Any] = []
-        for out in outs[state.compacted :]:
+        for out in outs[running.compacted :]:
             if merged and _stream(out) and _stream(merged[-1]) and merged[-1].get("name") == out.get("name"):
                 merged[-1]["text"] += out["text"]
             else:
                 merged.append(out)
-        outs[state.compacted :] = merged
-        state.compacted = len(outs)
+        outs[running.compacted :] = merged
+        running.compacted = len(outs)
 
 
 class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no types
-    """papermill's nbclient engine with GuardedManager and GuardedClient."""
+    """papermill's nbclient engine with GuardedManager and GuardedClient.
+
+    execute.py calls ``papermill.execute_notebook(notebook, ..., engine_name=ENGINE_NAME, guard=...,
+    source_path=...)``: handed a notebook rather than a path, papermill would record the whole
+    notebook as the saved copy's ``input_path``; ``source_path`` is the path recorded instead.
+    """
 
     @classmethod
     def execute_notebook(
@@ -473,31 +436,6 @@ class GuardedEngine(NBClientEngine):  # type: ignore[misc]  # papermill ships no
 
 
 papermill_engines.register(ENGINE_NAME, GuardedEngine)
-
-
-def _size(msg: dict[str, Any]) -> int:
-    """Characters an output message adds to a notebook (text, data as saved, a traceback)."""
-    content = msg.get("content", {})
-    kind = msg.get("msg_type")
-    if kind == "stream":
-        return len(content.get("text", ""))
-    if kind == "error":
-        return len(str(content.get("evalue", ""))) + sum(len(str(line)) for line in content.get("traceback", ()))
-    data = content.get("data", {})
-    return sum(len(value) if isinstance(value, str) else len(json.dumps(value)) for value in data.values())
-
-
-def _trim_error(content: dict[str, Any], size: int) -> dict[str, Any]:
-    """An error's content cut to about ``size`` characters: its last traceback lines are kept."""
-    evalue = str(content.get("evalue", ""))[:size]
-    traceback: list[str] = []
-    room = size - len(evalue)
-    for line in reversed([str(line) for line in content.get("traceback", ())]):
-        if len(line) > room:
-            break
-        traceback.insert(0, line)
-        room -= len(line)
-    return {**content, "evalue": evalue, "traceback": traceback}
 
 
 def _stream(output: Any) -> bool:

@@ -1,113 +1,37 @@
-"""Kernels forked from a warm template process: a jupyter_client kernel provisioner. Imports jupyter_client.
+"""Kernels forked from a warm template process: a jupyter_client kernel provisioner (the pytest side).
 
-Starting a fresh ipykernel costs about half a CPU-second, nearly all of it importing IPython,
-ipykernel, zmq, tornado and debugpy, and a notebook's first ``import pandas`` costs as much
-again. A *template* process pays that once per pytest process: it imports those modules (and,
-opt-in, the ``notebooks_preload`` ones), then waits. Each case's kernel is forked from it and
-starts ipykernel's application as ``python -m ipykernel_launcher`` would, in its own session,
-working directory and environment, on its own connection file, with fresh globals. It is
-ready after about a tenth of the CPU time.
-
-    pytest process (a child subreaper)       template: python -m pytest_notebooks.run.forked
-    KernelManager + ForkedProvisioner        imports ipykernel (+ preload), then for each request:
-      launch_kernel: socketpair + pipes --->   fork -> fork -> kernel: setsid, dup2, chdir, environ,
-                                                 |              IPKernelApp.launch_instance()
-                                                 +-> exits: the kernel is re-parented to pytest
-      <--- {"pid": N}                          (after the middle process has exited)
-
-The kernel ends up a child of the pytest process, as a spawned kernel is: the middle process
-exits at once, and the pytest process has made itself a *child subreaper* (Linux's
-``PR_SET_CHILD_SUBREAPER``) before starting the template, so orphans below it come to it instead
-of to init. So ``os.getppid()`` in a notebook is pytest's pid, ipykernel's parent poller watches
-pytest, and the provisioner waits for the kernel with ``waitpid`` like ``Popen`` does.
-
-The provisioner is ``ForkedProvisioner``, a ``LocalProvisioner`` whose ``launch_kernel`` asks the
-template instead of calling ``Popen``: papermill, nbclient and the KernelManager are unchanged.
-It is registered as the ``pytest-notebooks-forked`` entry point of
-``jupyter_client.kernel_provisioners`` (a kernelspec can name it), and run/kernels.py gives it to
-the managers it creates.
-
-Why forking here is safe:
-
-* The template never runs a thread, a zmq context, an event loop or a socket of its own before
-  it forks: it imports modules and blocks reading its control socket. ``fork()`` copies only the
-  calling thread, so a process with more threads could hand a child a lock held by a thread that
-  does not exist there; with one thread there is no such lock. Every kernel thread (heartbeat,
-  IOPub, control, shell channel, parent poller) and the kernel's zmq context are created in the
-  child, after the fork, by ipykernel's own start-up.
-* A preloaded module is refused when importing it starts a Python thread or opens a socket
-  (``threading`` and the process's open sockets are checked after each import): the child would
-  get the module's state without the thread, or a socket shared with every other kernel.
-* The child gets what a spawned kernel gets: a new session (``setsid``: an interrupt reaches the
-  kernel and its subprocesses), stdin on /dev/null, stdout and stderr on pipes to the pytest
-  process, its working directory, ``os.environ`` set to the case's environment, ``sys.argv`` as
-  ``ipykernel_launcher`` would have it, reseeded ``random`` (Python does that at fork) and
-  ``numpy.random`` when numpy was preloaded. It leaves through the interpreter's normal exit
-  (non-daemon threads joined, every atexit handler run: IPython's clears the notebook's namespace,
-  coverage's saves its data),
-  then ends before the modules are torn down (see ``_end_without_teardown``).
-* A template is started per interpreter, interpreter options and environment (less the
-  variables pytest changes for every test), so what a module reads from the environment at
-  import time is what the kernel's environment says, and with
-  ``notebooks_kernel_env = clean`` not even the template (the kernel's ``/proc/self/environ``)
-  holds the credentials. The template runs in pytest's working directory and imports the
-  preloaded modules with ``''`` on ``sys.path``, as a kernel started there would; what they print
-  while importing goes to /dev/null.
-
-Where it is not safe, or not the same as a spawned kernel:
-
-* Module state at import time is shared copy-on-write: whatever a preloaded module computed at
-  import (a cache, a configuration read from a file, a random seed other than numpy's global
-  one) is the same in every kernel. A module that starts a thread lazily, on first use, works as
-  in any forked process; one that starts a native thread at import (invisible to ``threading``)
-  is not caught. OpenBLAS, which numpy loads, shuts its thread pool down at fork and restarts it.
-* ``hash()`` of strings uses one seed per interpreter, so forked kernels share the template's:
-  set iteration order is the same in each of them (different from one session to the next).
-* No module teardown at exit: a ``__del__`` that only teardown would call does not run, and a
-  file left open outside the notebook's namespace (in a module's globals) is not flushed, as in
-  a ``multiprocessing`` child.
-* The objects a kernel inherits from the template are frozen (``gc.freeze()``): the cyclic
-  collector never frees them, so a reference cycle among a preloaded module's objects that a
-  notebook drops lives until the kernel exits (its own objects are collected as usual).
-* ``ps`` and ``/proc/self/cmdline`` show the template's command line, and ``pytest_notebooks``
-  is in ``sys.modules`` (the template's own package).
-* The pytest process stays a child subreaper: a process a notebook leaves running becomes its
-  child when its parent exits, instead of init's; it is ended with its case and reaped
-  (run/kernels.py). A process forked without exec from a forked kernel shows the template's initial
-  environment in ``/proc/PID/environ``, without the kernel's marker variable: one that also left
-  the kernel's session and lost its parent (a double fork without exec) is not found.
-* Only Linux: macOS forbids most system frameworks after fork without exec, others lack fork
-  or the subreaper. Kernels of another interpreter, another environment, another language, or
-  of a kernelspec naming its own provisioner are spawned as before; so is everything with
-  ``notebooks_kernel_start = spawn``.
+Starting a fresh ipykernel is mostly importing IPython, ipykernel, zmq, tornado and debugpy, and
+a notebook's first ``import pandas`` costs as much again. A template process
+(run/forked_template.py) pays for the imports once per pytest process, and each case's kernel is
+forked from it. ``ForkedProvisioner`` asks the template where ``LocalProvisioner`` calls ``Popen``,
+so papermill, nbclient and the KernelManager are unchanged; its docstring tells why forking
+there is safe, and where a forked kernel differs from a spawned one.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
 import errno
-import gc
-import importlib
-import importlib.util
-import inspect
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from pytest_notebooks.errors import KernelTemplateError
+from pytest_notebooks.run.family import MARKER
+from pytest_notebooks.run.forkwire import KNOCK, REQUEST_TIMEOUT, ForkAnswer, ForkRequest
+
 PROVISIONER_NAME = "pytest-notebooks-forked"
-TEMPLATE_MODULE = "pytest_notebooks.run.forked"
+TEMPLATE_MODULE = "pytest_notebooks.run.forked_template"
 KERNEL_MODULES = ("ipykernel_launcher", "ipykernel")  # what `python -m X` may run to be forked
 # What a kernel imports on its way to ready, imported once in the template (IPython, zmq and
 # tornado come with them). ipykernel.debugger brings debugpy, a quarter of a kernel's start.
@@ -124,16 +48,10 @@ BASE_PRELOAD = (
     "tornado.platform.asyncio",
     "faulthandler",
 )
-REQUEST_TIMEOUT = 30.0  # seconds the template waits for the rest of a request it has begun to read
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-# Environment variables a template need not match: pytest's, and kernels.MARKER, one per kernel.
-VOLATILE = frozenset({"PYTEST_CURRENT_TEST", "PYTEST_NOTEBOOKS_KERNEL"})
+# Environment variables a template need not match: pytest's, and the marker, one value per kernel.
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST", MARKER})
 KEEP = 2  # template processes kept running at most (one per environment)
-
-
-class TemplateError(RuntimeError):
-    """The template process cannot fork kernels: a preloaded module failed or was refused, or the
-    template exited. Every case that would have used it fails with this message."""
 
 
 def fork_refusal(cmd: list[str]) -> str | None:
@@ -141,7 +59,7 @@ def fork_refusal(cmd: list[str]) -> str | None:
     forked from a template of this interpreter, or None when it can."""
     if sys.platform != "linux":
         return f"kernels are forked on Linux only (this is {sys.platform})"
-    if _split_command(cmd) is None:
+    if split_kernel_command(cmd) is None:
         shown = " ".join(cmd[:3])
         return f"its kernelspec does not run `python -m ipykernel_launcher` ({shown} ...)"
     if not same_interpreter(cmd[0], sys.executable):
@@ -160,7 +78,7 @@ def same_interpreter(a: str, b: str) -> bool:
         return False
 
 
-def _split_command(cmd: list[str]) -> tuple[list[str], list[str]] | None:
+def split_kernel_command(cmd: list[str]) -> tuple[list[str], list[str]] | None:
     """``[python, *options, -m, ipykernel_launcher, *args]`` -> (``[python, *options]``, args)."""
     for index in range(1, len(cmd) - 1):
         if cmd[index] == "-m":
@@ -190,9 +108,6 @@ def _subreaper() -> str | None:
     return _SUBREAPER[0]
 
 
-# --- the pytest side -----------------------------------------------------------------------------
-
-
 @dataclass
 class _Stream:
     """A stream the kernel writes to: the fd to send, the reader we keep (when it is a pipe)."""
@@ -219,7 +134,7 @@ class ForkedProcess:
     """A forked kernel as ``subprocess.Popen`` shows a process: ``pid``, ``poll``, ``wait``,
     ``send_signal``, ``kill``, ``terminate``, ``stdout``, ``stderr``, ``returncode``.
 
-    The template answers ``{"pid": N}`` (or ``{"error": ...}``) on the socket once the kernel is
+    The template answers (run/forkwire.py) with the kernel's pid, or why it has none, once the kernel is
     this process's child; the answer is read when first needed, so launching does not wait for
     the template to finish its imports. From then on the kernel is waited for like any child.
     """
@@ -262,34 +177,36 @@ class ForkedProcess:
             except OSError:
                 data = b""
             if not data:
-                self._reply = b'{"error": "the kernel template process exited before it forked this kernel"}\n'
-                break
+                self._take(ForkAnswer(error="the kernel template process exited before it forked this kernel"))
+                return True
             self._reply += data
-        self._sock.close()
-        answer = json.loads(self._reply)
-        if "pid" in answer:
-            self._pid = int(answer["pid"])
-        else:
-            self.error, self.returncode = str(answer["error"]), 1
+        self._take(ForkAnswer.decode(self._reply))
         return True
+
+    def _take(self, answer: ForkAnswer) -> None:
+        self._sock.close()
+        if answer.pid is not None:
+            self._pid = answer.pid
+        else:
+            self.error, self.returncode = str(answer.error), 1
 
     def started(self, timeout: float) -> int:
         """The kernel's pid, waiting up to ``timeout`` s for the template to fork it."""
         if not self._answered(timeout):
-            raise TemplateError(f"the kernel template process did not fork a kernel within {timeout:g} s")
+            raise KernelTemplateError(f"the kernel template process did not fork a kernel within {timeout:g} s")
         if self.pid is None:
-            raise TemplateError(str(self.error))
+            raise KernelTemplateError(str(self.error))
         return self.pid
 
     def poll(self) -> int | None:
         """The exit status, or None while the kernel runs (or is being forked). Raises
-        TemplateError once when the template could not fork it: the manager polls while it waits
+        KernelTemplateError once when the template could not fork it: the manager polls while it waits
         for the kernel, and the case then fails with the template's reason, not "kernel died"."""
         if self.returncode is None and self._answered(0.0) and self.pid is not None:
             self._waitpid(os.WNOHANG)
         if self.error is not None and not self._error_raised:
             self._error_raised = True  # once: the manager's cleanup polls again
-            raise TemplateError(self.error)
+            raise KernelTemplateError(self.error)
         return self.returncode
 
     def _waitpid(self, options: int) -> None:
@@ -319,7 +236,7 @@ class ForkedProcess:
 
     def send_signal(self, signum: int) -> None:
         """Signal the kernel; one that exited (and was waited for) is left alone, as Popen does."""
-        with contextlib.suppress(TemplateError):
+        with contextlib.suppress(KernelTemplateError):
             self.started(REQUEST_TIMEOUT)
         if self.pid is not None and self.returncode is None:
             os.kill(self.pid, signum)  # a child that exited stays a zombie until waited for: no pid reuse
@@ -370,11 +287,10 @@ class Template:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             try:
-                socket.send_fds(self.control, [b"K"], [theirs.fileno(), stdout.fd, stderr.fd])
+                socket.send_fds(self.control, [KNOCK], [theirs.fileno(), stdout.fd, stderr.fd])
             except OSError as exc:
-                raise TemplateError(f"the kernel template process is gone ({exc})") from exc
-            request = {"argv": argv, "cwd": cwd, "env": dict(env)}
-            mine.sendall(json.dumps(request).encode() + b"\n")
+                raise KernelTemplateError(f"the kernel template process is gone ({exc})") from exc
+            mine.sendall(ForkRequest(tuple(argv), cwd, dict(env)).encode())
         except BaseException:
             mine.close()
             raise
@@ -458,16 +374,78 @@ def _default_templates() -> Templates:
 class ForkedProvisioner(LocalProvisioner):
     """A LocalProvisioner whose kernels are forked from a template process when they can be.
 
-    ``templates`` is set by run/kernels.py; a kernelspec naming this provisioner gets a template
-    per process. When the command cannot be forked (see ``fork_refusal``) the kernel is spawned
-    as LocalProvisioner would, and ``fallback`` says why.
+    It is registered as the ``pytest-notebooks-forked`` entry point of
+    ``jupyter_client.kernel_provisioners`` (a kernelspec can name it, and then gets a template per
+    process); run/kernels.py gives it to the managers it creates, with their ``templates``. When
+    the command cannot be forked (see ``fork_refusal``) the kernel is spawned as LocalProvisioner
+    would, and ``fallback`` says why. How a kernel is forked::
+
+        pytest process (a child subreaper)   template: python -m pytest_notebooks.run.forked_template
+        KernelManager + ForkedProvisioner    imports ipykernel (+ preload), then for each request:
+          launch_kernel: socketpair + pipes --->  fork -> fork -> kernel: setsid, dup2, chdir, environ,
+                                                    |              IPKernelApp.launch_instance()
+                                                    +-> exits: the kernel is re-parented to pytest
+          <--- {"pid": N}                       (after the middle process has exited)
+
+    The kernel ends up a child of the pytest process, as a spawned kernel is: the middle process
+    exits at once, and the pytest process made itself a *child subreaper* (Linux's
+    ``PR_SET_CHILD_SUBREAPER``) before starting the template, so orphans below it come to it
+    instead of to init. So ``os.getppid()`` in a notebook is pytest's pid, ipykernel's parent
+    poller watches pytest, and the kernel is waited for with ``waitpid`` as ``Popen`` does.
+
+    Why forking there is safe:
+
+    * The template never runs a thread, a zmq context, an event loop or a socket of its own before
+      it forks: it imports modules and blocks reading its control socket. ``fork()`` copies only
+      the calling thread, so a process with more threads could hand a child a lock held by a
+      thread that does not exist there; with one thread there is no such lock. Every kernel thread
+      and the kernel's zmq context are created in the child, after the fork, by ipykernel's start.
+    * A preloaded module is refused when importing it starts a Python thread or opens a socket:
+      the child would get the module's state without the thread, or a socket shared with every
+      other kernel.
+    * The child gets what a spawned kernel gets: a new session (``setsid``: an interrupt reaches
+      the kernel and its subprocesses), stdin on /dev/null, stdout and stderr on pipes to the
+      pytest process, its working directory, ``os.environ`` set to the case's environment,
+      ``sys.argv`` as ``ipykernel_launcher`` would have it, reseeded ``random`` (Python does that
+      at fork) and ``numpy.random`` when numpy was preloaded. It leaves through the interpreter's
+      normal exit (non-daemon threads joined, every atexit handler run), then ends before the
+      modules are torn down.
+    * A template is started per interpreter, interpreter options and environment (less VOLATILE),
+      so what a module reads from the environment at import time is what the kernel's environment
+      says, and with ``notebooks_kernel_env = clean`` not even the template holds the credentials.
+      The template runs in pytest's working directory and imports the preloaded modules with
+      ``''`` on ``sys.path``, as a kernel started there would.
+
+    Where it is not safe, or not the same as a spawned kernel:
+
+    * Module state at import time is shared copy-on-write: whatever a preloaded module computed
+      at import (a cache, a configuration read from a file, a random seed other than numpy's
+      global one) is the same in every kernel. A module that starts a native thread at import
+      (invisible to ``threading``) is not caught; OpenBLAS, which numpy loads, shuts its thread
+      pool down at fork and restarts it.
+    * ``hash()`` of strings uses one seed per interpreter: set iteration order is the same in
+      every forked kernel of a session.
+    * No module teardown at exit: a ``__del__`` that only teardown would call does not run, and
+      a file left open in a module's globals is not flushed, as in a ``multiprocessing`` child.
+    * The objects a kernel inherits from the template are frozen (``gc.freeze()``): a reference
+      cycle among a preloaded module's objects that a notebook drops lives until the kernel exits.
+    * ``ps`` and ``/proc/self/cmdline`` show the template's command line, and
+      ``pytest_notebooks`` is in ``sys.modules``.
+    * The pytest process stays a child subreaper: a process a notebook leaves running becomes its
+      child when its parent exits; it is ended with its case and reaped (run/family.py). A process
+      forked without exec from a forked kernel shows the template's environment in
+      ``/proc/PID/environ``, without the kernel's marker: one that also left the kernel's session
+      and lost its parent (a double fork without exec) is not found.
+    * Only Linux: macOS forbids most system frameworks after fork without exec, others lack fork
+      or the subreaper. Kernels of another interpreter, environment or language, or of a
+      kernelspec naming its own provisioner, are spawned as before.
     """
 
     templates: Templates | None = None
     fallback: str | None = None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        split = _split_command(cmd)
+        split = split_kernel_command(cmd)
         reason = fork_refusal(cmd)
         if reason is not None or split is None:
             self.fallback = reason
@@ -501,7 +479,7 @@ class ForkedProvisioner(LocalProvisioner):
         """Signal the kernel's process group, as LocalProvisioner does (first learning its pid)."""
         process = self._forked()
         if process is not None and self.pgid is None:
-            with contextlib.suppress(TemplateError):
+            with contextlib.suppress(KernelTemplateError):
                 self.pid = self.pgid = process.started(REQUEST_TIMEOUT)
         await super().send_signal(signum)
 
@@ -515,7 +493,7 @@ class ForkedProvisioner(LocalProvisioner):
     async def cleanup(self, restart: bool = False) -> None:
         process = self._forked()
         if process is not None:  # a kernel nobody waited for (its start failed): kill it, wait for it
-            with contextlib.suppress(TemplateError, subprocess.TimeoutExpired):
+            with contextlib.suppress(KernelTemplateError, subprocess.TimeoutExpired):
                 if process.poll() is None:
                     process.kill()
                     process.wait(5.0)
@@ -523,249 +501,3 @@ class ForkedProvisioner(LocalProvisioner):
             (self.templates or _default_templates()).forked(process)
             self.process = None
         await super().cleanup(restart=restart)
-
-
-# --- the template process ------------------------------------------------------------------------
-
-
-@dataclass
-class _Job:
-    """What a freshly forked kernel runs: ipykernel with these arguments, there, with that env."""
-
-    argv: list[str]
-    cwd: str
-    env: dict[str, str]
-    stdout: int
-    stderr: int
-
-
-def _preload(modules: list[str]) -> str | None:
-    """Import ``modules`` as a kernel started in this directory would; why one is refused, or None.
-
-    What the imports print goes to /dev/null: it belongs to no case (debugpy, which
-    ipykernel.debugger imports, warns about frozen modules; a spawned kernel does not show that).
-    """
-    sys.path.insert(_cwd_position(), "")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        for name in modules:
-            sockets = _open_sockets()
-            try:
-                importlib.import_module(name)
-            except BaseException as exc:  # noqa: BLE001 - reported to every case, never raised here
-                failed = f"{type(exc).__name__}: {exc}"
-                return f"notebooks_preload: importing {name!r} in the kernel template process failed: {failed}"
-            threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
-            if threads:
-                return (
-                    f"notebooks_preload: importing {name!r} started {len(threads)} thread(s) ({', '.join(threads)}): "
-                    "a kernel forked after it would get the module's state without the thread. "
-                    f"Leave {name!r} out of notebooks_preload / --notebooks-preload (notebooks import it as usual)"
-                )
-            opened = _open_sockets() - sockets
-            if opened:
-                return (
-                    f"notebooks_preload: importing {name!r} opened {len(opened)} socket(s): every forked kernel "
-                    f"would share them. Leave {name!r} out of notebooks_preload / --notebooks-preload"
-                )
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        sys.path.remove("")
-    return None
-
-
-def _cwd_position() -> int:
-    """Where IPython puts ``''`` on sys.path: before the first site-packages directory."""
-    for index, path in enumerate(sys.path):
-        if os.path.basename(path) in ("site-packages", "dist-packages"):
-            return index
-    return 0
-
-
-def _open_sockets() -> set[str]:
-    found = set()
-    with contextlib.suppress(OSError):
-        for fd in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/self/fd/{fd}")
-                if target.startswith("socket:"):
-                    found.add(target)
-    return found
-
-
-def _read_request(sock: socket.socket) -> dict[str, Any]:
-    sock.settimeout(REQUEST_TIMEOUT)
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            raise ConnectionError("the request ended early")
-        data += chunk
-    request: dict[str, Any] = json.loads(data)
-    return request
-
-
-def _answer(sock: socket.socket, message: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):  # the pytest side is gone: nobody to tell
-        sock.settimeout(5.0)
-        sock.sendall(json.dumps(message).encode() + b"\n")
-
-
-def _serve(control_fd: int, preload: list[str]) -> _Job | None:
-    """The template's loop: one fork request at a time. Returns a job in a forked kernel only; in
-    the template it returns None once the pytest process has closed the control socket."""
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # `-m` put the working directory first; ipykernel_launcher removes it too
-    control = socket.socket(fileno=control_fd)
-    problem = _preload(preload)
-    while True:
-        try:
-            message, fds, _flags, _address = socket.recv_fds(control, 1, 3)
-        except OSError:
-            message, fds = b"", []
-        if not message:
-            for fd in fds:
-                os.close(fd)
-            return None  # the pytest process is done, or gone
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            continue
-        sock, out, err = socket.socket(fileno=fds[0]), fds[1], fds[2]
-        job = _fork(control, sock, out, err, problem)
-        if job is not None:
-            return job  # in the kernel, which keeps its two streams
-        sock.close()
-        os.close(out)
-        os.close(err)
-
-
-def _fork(control: socket.socket, sock: socket.socket, out: int, err: int, problem: str | None) -> _Job | None:
-    """Fork a kernel for the request on ``sock`` and answer with its pid once it is the pytest
-    process's child: fork a middle process, which forks the kernel, says its pid and exits."""
-    try:
-        request = _read_request(sock)
-    except (OSError, ValueError):
-        return None
-    if problem is None and threading.active_count() != 1:
-        problem = f"the kernel template process runs {threading.active_count()} threads; it forks with one only"
-    if problem is not None:
-        _answer(sock, {"error": problem})
-        return None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Everything the template holds now is moved out of the collector's reach, so that a kernel's
-    # collections (IPython's exit runs one) neither walk nor write to the inherited objects:
-    # 0.08 s of CPU per kernel here, mostly copying the pages they sit on.
-    gc.freeze()
-    read, write = os.pipe()
-    middle = os.fork()
-    if middle == 0:
-        kernel = -1
-        try:
-            os.close(read)
-            kernel = os.fork()
-            if kernel == 0:
-                os.close(write)
-                control.close()
-                sock.close()
-                return _Job(request["argv"], request["cwd"], request["env"], out, err)
-            os.write(write, str(kernel).encode())
-        finally:
-            if kernel != 0:
-                os._exit(0)  # the middle process: nothing of Python's to clean up, or it would run twice
-    os.close(write)
-    with os.fdopen(read, "rb") as said:
-        pid = said.read()
-    os.waitpid(middle, 0)  # once it is gone, the kernel is the pytest process's child
-    _answer(sock, {"pid": int(pid)} if pid else {"error": "the kernel template process could not fork"})
-    return None
-
-
-def _become_kernel(job: _Job) -> None:
-    """In the forked kernel: the process a spawned ``python -m ipykernel_launcher`` would be."""
-    os.setsid()
-    stdin = os.open(os.devnull, os.O_RDONLY)
-    for fd, target in ((stdin, 0), (job.stdout, 1), (job.stderr, 2)):
-        if fd != target:
-            os.dup2(fd, target)
-    for fd in {stdin, job.stdout, job.stderr} - {0, 1, 2}:
-        os.close(fd)
-    os.chdir(job.cwd)
-    os.environ.clear()
-    os.environ.update(job.env)
-    launcher = importlib.util.find_spec("ipykernel_launcher")
-    sys.argv = [(launcher.origin if launcher and launcher.origin else "ipykernel_launcher"), *job.argv]
-    if "numpy.random" in sys.modules:  # its global generator was seeded once, in the template
-        sys.modules["numpy.random"].seed()
-    from ipykernel.kernelapp import IPKernelApp
-
-    parent = int(job.env.get("JPY_PARENT_PID") or 0)
-    _watch_parent(parent)
-    # ipykernel read JPY_PARENT_PID when the template imported it: give it pytest's pid now.
-    IPKernelApp.launch_instance(argv=job.argv, parent_handle=parent)
-
-
-def _watch_parent(parent: int) -> None:
-    """End this kernel when the pytest process ``parent`` is gone (killed: its kernels are
-    orphans). ipykernel 7 watches for any change of parent itself; 6.x only for a parent that
-    became init, but an orphan goes to the nearest child subreaper above it, which is often not
-    init (an outer pytest running forked kernels, a service manager): such a kernel lived on."""
-    from ipykernel.parentpoller import ParentPollerUnix
-
-    if parent <= 1 or "parent_pid" in inspect.signature(ParentPollerUnix).parameters:
-        return  # no parent to watch, or ipykernel watches it
-    first = os.getppid()  # pytest, or the middle process until it has exited
-
-    def watch() -> None:
-        while os.getppid() in (parent, first):
-            time.sleep(1.0)
-        os._exit(1)  # as ipykernel's poller ends a kernel whose parent is gone
-
-    threading.Thread(target=watch, name="pytest-notebooks-parent", daemon=True).start()
-
-
-def _end_without_teardown(status: int) -> NoReturn:
-    """End a kernel as the interpreter would, minus the modules' teardown: join the non-daemon
-    threads, run every atexit handler (last registered first: IPython's clears the notebook's
-    namespace, which closes the files a notebook left open; coverage's saves its data, including
-    handlers registered before this module ran, such as a ``.pth`` file's), flush, exit. Teardown
-    would write to every page the template's imports filled, each one copied for this process
-    first: 0.27 s of CPU per kernel here, four times what its start costs. What teardown alone
-    would still do (a ``__del__`` only it calls) is lost, as in a ``multiprocessing`` child."""
-    with contextlib.suppress(Exception):
-        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx does first
-    atexit._run_exitfuncs()  # then this, which also empties the list
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        with contextlib.suppress(Exception):
-            if stream is not None:
-                stream.flush()
-    os._exit(status)
-
-
-def main() -> None:
-    """``python -m pytest_notebooks.run.forked CONTROL_FD PRELOAD_JSON``: run a template."""
-    job = _serve(int(sys.argv[1]), list(json.loads(sys.argv[2])))
-    if job is None:
-        return  # the template ends as any process does
-    status = 0
-    try:
-        _become_kernel(job)
-    except SystemExit as exc:  # as the interpreter would map it
-        code = exc.code
-        if code is not None and not isinstance(code, int):
-            print(code, file=sys.stderr)
-        status = code if isinstance(code, int) else (0 if code is None else 1)
-    except BaseException:  # noqa: BLE001 - printed as the interpreter prints an uncaught exception
-        sys.excepthook(*sys.exc_info())
-        status = 1
-    _end_without_teardown(status)
-
-
-if __name__ == "__main__":
-    main()

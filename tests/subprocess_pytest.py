@@ -1,0 +1,48 @@
+"""A real pytest in a subprocess, in a directory of the test's: what a user's terminal or CI would run.
+
+pytester's ``runpytest_subprocess`` runs in ``pytester.path`` with pytester's own arguments; these run
+anywhere (a copy of example_repo, a git repository of notebooks) with exactly the arguments given.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+TIMEOUT = 600.0  # seconds: against a hang, not a speed goal
+
+
+def run_pytest(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest *args`` in ``cwd`` with this interpreter, to its end; its output captured as text.
+
+    ``env`` replaces this process's environment when given. A non-zero exit is the caller's to assert on.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_pytest(cwd: Path, *args: str, output: bool = True) -> subprocess.Popen[str]:
+    """``python -m pytest *args`` in ``cwd``, started and left running, in its own process group (so
+    that a test can signal the group or the leader, and Ctrl-C in the terminal is the outer run's).
+
+    Its stdout and stderr are one text pipe, ``process.stdout``; or discarded, without ``output``.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
