@@ -397,10 +397,11 @@ def changed_since(path: Path, rev: str) -> tuple[Path, set[Path]]:
         return root, {root / name for name in names if name}
 
 
-def python_files(root: Path) -> list[str]:
-    """The repository's .py files (tracked, or untracked and not ignored), relative to ``root``."""
+def listed_files(root: Path, *patterns: str) -> list[str]:
+    """The repository's files matching ``patterns`` (git pathspecs such as ``*.py``), tracked, or
+    untracked and not ignored, relative to ``root``."""
     import git
 
     with git.Repo(root) as repo:
-        listing: str = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard", "--", "*.py")
+        listing: str = repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard", "--", *patterns)
     return sorted({name for name in listing.split("\0") if name})

@@ -12,12 +12,14 @@ promotion            promote/                 -> nbpromote
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import warnings
 from argparse import ArgumentTypeError
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,6 +38,9 @@ from pytest_notebooks.collect import (
     stray_fixture,
 )
 from pytest_notebooks.errors import PytestNotebooksWarning
+
+if TYPE_CHECKING:
+    from pytest_notebooks.cases.selection import ImportFacts, Selection
 from pytest_notebooks.files import atomic_write, is_url, shown_path
 from pytest_notebooks.options import SETTINGS, Options, Shard
 from pytest_notebooks.results.recorder import (
@@ -49,6 +54,9 @@ from pytest_notebooks.run.kernels import KernelPool
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DURATIONS_KEY = pytest.StashKey[dict[str, float]]()  # --notebooks-durations, read when pytest is configured
+SELECTION_KEY = pytest.StashKey["Selection"]()  # --notebooks-changed-since, decided before collection
+SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # why notebooks were selected: reason -> count
+IMPORTS_CACHE = "notebooks"  # in pytest's cache directory: imports.json, notebook imports by blob id
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
     options = config.stash[OPTIONS_KEY] = _read_options(config)
     if options.shard is not None and options.durations:
         config.stash[DURATIONS_KEY] = _read_durations(config, options.durations)
+    if options.changed_since:
+        config.stash[SELECTION_KEY] = _select(config, options.changed_since)
     if lint_enabled(config):
         lint_limits(config)  # a bad notebooks_principles line: a usage error now, not at collection
     config.stash[POOL_KEY] = KernelPool(options.kernel_start, options.preload)  # no process until a kernel starts
@@ -129,8 +139,10 @@ def _shown(config: pytest.Config, path: str | Path) -> str:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
     """A notebook with a fixture beside it, once however many paths lead to it; a warning for a
-    fixture that nothing runs."""
+    fixture that nothing runs. With --notebooks-changed-since, only a selected notebook is read."""
     if has_fixture(file_path):
+        if not _selected(parent.config, file_path):
+            return None
         path, alias = place_notebook(file_path, parent.session)
         if alias is not None:
             warnings.warn_explicit(
@@ -289,6 +301,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     pool = session.config.stash.get(POOL_KEY, None)
     if pool is not None:
         pool.close()
+    _save_imports(session.config)
     recorder = session.config.stash.get(RECORDER_KEY, None)
     if recorder is None:
         return
@@ -356,15 +369,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """--notebooks-changed-since and --notebooks-shard: the same selection on every xdist worker."""
-    rev, shard = config.stash[OPTIONS_KEY].changed_since, config.stash[OPTIONS_KEY].shard
-    if not rev and shard is None:
+    """--notebooks-shard: the same shard on every xdist worker."""
+    shard = config.stash[OPTIONS_KEY].shard
+    if shard is None:
         return
-    keep = list(items)
-    if rev:
-        keep = _changed_only(config, keep, rev)
-    if shard is not None:
-        keep = _one_shard(config, keep, shard)
+    keep = _one_shard(config, items, shard)
     kept = set(map(id, keep))
     deselected = [item for item in items if id(item) not in kept]
     if deselected:
@@ -372,16 +381,81 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
-def _changed_only(config: pytest.Config, items: list[pytest.Item], rev: str) -> list[pytest.Item]:
+def _select(config: pytest.Config, rev: str) -> Selection:
+    """What changed since ``rev`` (git only; notebooks are read as collection reaches them), with the
+    notebook imports pytest's cache holds. A usage error when git cannot say."""
+    from pytest_notebooks.cases.selection import select_changed
     from pytest_notebooks.errors import SelectionError
-    from pytest_notebooks.results.select import changed_cases
 
-    cases = {item.nodeid: (item.case.notebook, item.case.fixture) for item in items if isinstance(item, NotebookItem)}
     try:
-        keep = changed_cases(config.rootpath, cases, rev)
+        return select_changed(config.rootpath, rev, _cached_imports(config))
     except SelectionError as exc:
         raise pytest.UsageError(f"--notebooks-changed-since: {exc}") from None
-    return [item for item in items if not isinstance(item, NotebookItem) or item.nodeid in keep]
+
+
+def _imports_file(config: pytest.Config) -> Path | None:
+    """notebooks/imports.json in pytest's cache directory; None with -p no:cacheprovider."""
+    cache = getattr(config, "cache", None)
+    return None if cache is None else Path(cache.mkdir(IMPORTS_CACHE)) / "imports.json"
+
+
+def _cached_imports(config: pytest.Config) -> ImportFacts:
+    """The notebook imports an earlier run learnt; none when the file is missing or was written by
+    another version of the plugin, and one warning when it cannot be read."""
+    from pytest_notebooks import __version__
+    from pytest_notebooks.cases.selection import ImportFacts
+
+    path = _imports_file(config)
+    if path is None or not path.exists():
+        return ImportFacts()
+    try:
+        stored = json.loads(path.read_bytes())
+        if isinstance(stored, dict) and stored.get("version") != __version__:
+            return ImportFacts(stale=True)
+        return ImportFacts.from_json(stored.get("imports") if isinstance(stored, dict) else None)
+    except (OSError, ValueError, RecursionError) as exc:
+        warning = f"ignored {path} ({type(exc).__name__}: {exc}); it is written again"
+        config.issue_config_time_warning(PytestNotebooksWarning(warning), stacklevel=2)
+        return ImportFacts(stale=True)
+
+
+def _selected(config: pytest.Config, path: Path) -> bool:
+    """Whether --notebooks-changed-since (when given) selects the notebook at ``path``."""
+    selection = config.stash.get(SELECTION_KEY, None)
+    if selection is None:
+        return True
+    why = selection.wants(Path(os.path.realpath(path))) or selection.wants(path)
+    counts = config.stash.setdefault(SELECTED_KEY, {})
+    counts[why or "not selected"] = counts.get(why or "not selected", 0) + 1
+    return bool(why)
+
+
+def _save_imports(config: pytest.Config) -> None:
+    """Keep what this process learnt of notebook imports for the next run (one writer under xdist)."""
+    from pytest_notebooks import __version__
+
+    selection, path = config.stash.get(SELECTION_KEY, None), _imports_file(config)
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if selection is None or path is None or not selection.facts.stale or worker not in (None, "gw0"):
+        return
+    with contextlib.suppress(OSError):  # a cache: the next run parses again
+        atomic_write(path, json.dumps({"version": __version__, "imports": selection.facts.to_json()}))
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """With --notebooks-changed-since: how many notebooks were selected, and why."""
+    counts = config.stash.get(SELECTED_KEY, None)
+    selection = config.stash.get(SELECTION_KEY, None)
+    if counts is None or selection is None:
+        return []
+    chosen = {why: n for why, n in counts.items() if why != "not selected"}
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(chosen.items()))
+    total = sum(counts.values())
+    return [
+        f"notebooks: changed since {selection.rev}: {sum(chosen.values())} of {total} notebooks selected"
+        + (f" ({reasons})" if reasons else "")
+        + "; the others were not read"
+    ]
 
 
 def _one_shard(config: pytest.Config, items: list[pytest.Item], shard: Shard) -> list[pytest.Item]:

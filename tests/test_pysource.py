@@ -9,7 +9,7 @@ import pytest
 
 from pytest_notebooks import pysource
 from pytest_notebooks.cases.principles import measure
-from pytest_notebooks.results.select import imports_of
+from pytest_notebooks.cases.selection import imports_of
 
 CHAIN = "x = " + " + ".join(["1"] * 200_000)  # a segmentation fault in ast.parse on Python 3.10
 

@@ -10,16 +10,11 @@ from pathlib import Path
 import git
 import pytest
 
+from pytest_notebooks.cases.selection import affected_modules, imports_of, is_affected, module_names
 from pytest_notebooks.errors import MergeError
 from pytest_notebooks.results.merge import merge_documents
 from pytest_notebooks.results.read import dumps
-from pytest_notebooks.results.select import (
-    affected_modules,
-    assign_shards,
-    imports_of,
-    is_affected,
-    module_names,
-)
+from pytest_notebooks.results.select import assign_shards
 from tests.gitrepo import AUTHOR, init_repo
 from tests.notebooks import PARAMS, write_notebook
 from tests.records import results_document

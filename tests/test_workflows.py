@@ -530,6 +530,20 @@ def test_the_readme_snippets_call_what_exists() -> None:
     assert called == set(REUSABLE)
 
 
+def test_the_readme_gate_runs_the_notebooks_when_only_the_library_changes() -> None:
+    """A pull request that changes only lib/ must run the notebooks importing it (it ran none, green)."""
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", readme_section(), re.DOTALL)]
+    gates = [
+        job["with"]["paths"]
+        for data in blocks
+        for job in data.get("jobs", {}).values()
+        if job.get("uses", "").split("@")[0].endswith("/reusable-gate.yml") and "paths" in job.get("with", {})
+    ]
+    assert gates, "the README shows the gate with a paths filter"
+    for paths in gates:
+        assert "lib/**" in paths.split(), paths
+
+
 def test_ci_covers_the_oldest_and_newest_python_and_the_lowest_versions() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     classifiers = pyproject["project"]["classifiers"]
