@@ -215,6 +215,7 @@ def test_an_adopter_repository_runs_the_reusable_workflows(venv: Venv, s3: S3, t
     origin = adopter_repository(tmp_path / "adopter")
     target = f"s3://{s3.bucket}/templates/"
     values = {
+        "inputs.plugin-spec": f"pytest-notebooks[s3]=={VERSION}",  # required: the wheel in the offline index
         "inputs.requirements": "requirements.txt",
         "inputs.pytest-args": "-n 2",
         "inputs.target": target,

@@ -22,7 +22,6 @@ import git
 import pytest
 import yaml
 
-import pytest_notebooks
 from tests.example import example_repository
 from tests.gitrepo import AUTHOR, commit_all
 from tests.workflow_steps import (
@@ -80,6 +79,19 @@ def test_workflows_match_the_github_schema() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_dependabot_keeps_the_pins_current() -> None:
+    config = WORKFLOWS_DIR.parent / "dependabot.yml"
+    run = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    ecosystems = {update["package-ecosystem"] for update in yaml.safe_load(config.read_text())["updates"]}
+    assert ecosystems == {"github-actions", "pip"}
 
 
 def test_zizmor_finds_nothing() -> None:
@@ -142,9 +154,14 @@ def test_the_install_step_is_one_script_everywhere() -> None:
     assert len(set(scripts.values())) == 1, sorted(scripts)
     script = next(iter(scripts.values()))
     assert "pip install -e ." not in script
-    assert '"$GITHUB_WORKSPACE[s3]"' in script  # plugin-from-source: this checkout, with boto3
+    assert '"${GITHUB_WORKSPACE}[s3]"' in script  # plugin-from-source: this checkout, with boto3 (not SC1087)
 
 
+PLUGIN_SPEC = (
+    "pytest-notebooks[s3] @ git+https://github.com/pytest-notebooks/pytest-notebooks@"
+    + "0123456789abcdef" * 2
+    + "01234567"
+)
 FAKE_PYTHON = """\
 import json, os, sys
 with open(os.environ["FAKE_LOG"], "a") as log:
@@ -158,10 +175,10 @@ if sys.argv[1:3] == ["-m", "pytest"]:
 @pytest.mark.parametrize(
     ("from_source", "requirements", "pip_args"),
     [
-        ("false", "", ["pytest-notebooks[s3]==0.1.0"]),
-        ("false", "requirements.txt", ["pytest-notebooks[s3]==0.1.0", "--requirement", "requirements.txt"]),
-        ("false", "ci/reqs.in", ["pytest-notebooks[s3]==0.1.0", "--requirement", "ci/reqs.in"]),
-        ("false", ".[notebooks]", ["pytest-notebooks[s3]==0.1.0", ".[notebooks]"]),
+        ("false", "", [PLUGIN_SPEC]),
+        ("false", "requirements.txt", [PLUGIN_SPEC, "--requirement", "requirements.txt"]),
+        ("false", "ci/reqs.in", [PLUGIN_SPEC, "--requirement", "ci/reqs.in"]),
+        ("false", ".[notebooks]", [PLUGIN_SPEC, ".[notebooks]"]),
         ("true", "", ["{workspace}[s3]"]),
     ],
 )
@@ -171,6 +188,7 @@ def test_the_install_step_installs_the_plugin_not_the_repository(
     fake_program(tmp_path / "bin", "python", FAKE_PYTHON)
     fake_program(tmp_path / "bin", "nbpromote", "print('nbpromote (pytest-notebooks 0.1.0)')")
     values = {"inputs.plugin-from-source": from_source, "inputs.requirements": requirements}
+    values["inputs.plugin-spec"] = PLUGIN_SPEC
     overrides = {"FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_PYTEST_CODE": "0"}
     overrides["FAKE_PYTEST_SAYS"] = "registered third-party plugins:\n  pytest-notebooks-0.1.0 at /venv/plugin.py"
     install = "Install pytest-notebooks and the notebooks' requirements"
@@ -188,21 +206,29 @@ def test_the_install_step_stops_when_pytest_lacks_the_plugin(tmp_path: Path) -> 
     says = 'Error while loading plugin "pytest11".\nImportError: cannot import name X'
     overrides = {"FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_PYTEST_CODE": "3", "FAKE_PYTEST_SAYS": says}
     install = "Install pytest-notebooks and the notebooks' requirements"
-    ran = run_step("reusable-gate.yml", "test", install, tmp_path, {}, with_path(tmp_path / "bin"), overrides)
+    values = {"inputs.plugin-spec": PLUGIN_SPEC}
+    ran = run_step("reusable-gate.yml", "test", install, tmp_path, values, with_path(tmp_path / "bin"), overrides)
     assert ran.code == 1
     assert says in ran.stdout  # what pytest said, then the annotation
     assert "::error title=install::pytest does not load the pytest-notebooks plugin after: pip install" in ran.stdout
 
 
-def test_the_default_plugin_is_this_release() -> None:
-    for workflow in ("reusable-gate.yml", "reusable-promote.yml", "reusable-shards.yml"):
-        spec = inputs_of(workflow)["plugin-spec"]["default"]
-        assert spec == f"pytest-notebooks[s3]=={pytest_notebooks.__version__}", workflow
-        assert inputs_of(workflow)["plugin-from-source"] == {
-            "description": inputs_of(workflow)["plugin-from-source"]["description"],
-            "type": "boolean",
-            "default": False,
-        }
+@pytest.mark.parametrize("workflow", ["reusable-gate.yml", "reusable-promote.yml", "reusable-shards.yml"])
+def test_no_default_plugin_names_an_unpublished_package(tmp_path: Path, workflow: str) -> None:
+    """Copied as shown with the default inputs, the install stops and says what to write: a default
+    of `pytest-notebooks[s3]==0.1.0` named a release that is not on the index (and whoever registered
+    the name first would have run code in every adopter's promote job)."""
+    assert inputs_of(workflow)["plugin-spec"]["default"] == ""
+    assert inputs_of(workflow)["plugin-from-source"]["default"] is False
+    fake_program(tmp_path / "bin", "python", FAKE_PYTHON)
+    overrides = {"FAKE_LOG": str(tmp_path / "calls.jsonl"), "FAKE_PYTEST_CODE": "0", "FAKE_PYTEST_SAYS": ""}
+    install = "Install pytest-notebooks and the notebooks' requirements"
+    jobs = load(workflow)["jobs"].items()
+    job = next(name for name, body in jobs if any(step.get("name") == install for step in body.get("steps", [])))
+    ran = run_step(workflow, job, install, tmp_path, {}, with_path(tmp_path / "bin"), overrides)
+    assert ran.code == 1
+    assert "::error title=install::the plugin-spec input is required: pin the plugin to the commit" in ran.stdout
+    assert not (tmp_path / "calls.jsonl").exists()  # pip never ran
 
 
 def test_notebooks_run_without_cloud_credentials() -> None:
@@ -525,7 +551,9 @@ def test_the_readme_snippets_call_what_exists() -> None:
         for job_id, job in data.get("jobs", {}).items():
             if "uses" in job:
                 assert job["uses"].startswith("pytest-notebooks/pytest-notebooks/.github/workflows/"), job_id
-                assert re.search(r"@[0-9a-f]{40}$|@v\d+\.\d+\.\d+$", job["uses"]), job["uses"]
+                assert job["uses"].endswith("@<sha>"), job["uses"]  # the same commit as plugin-spec
+                if "plugin-spec" in job.get("with", {}):
+                    assert job["with"]["plugin-spec"].endswith("@<sha>"), job_id
                 called.add(check_call(job, f"README {job_id}"))
     assert called == set(REUSABLE)
 
