@@ -15,5 +15,6 @@ class ExitCode(enum.IntEnum):
     REFUSED = 4  # nbpromote: the evidence does not allow it: a case not passed, a changed file, git state, drift
     PARTIAL = 5  # nbpromote: promoted the notebooks that passed, held back the others
     CONFLICT = 6  # nbpromote: another promotion holds the target, or won the race; nothing was changed
+    DRIFT = 7  # nbpromote status: a live template is not what the release published (changed by hand)
 
     PROMOTED = 0  # nbpromote's name for OK

@@ -348,9 +348,12 @@ def test_drift_is_refused_then_overwritten_on_request(repo: NotebookRepo, live: 
     assert live.snapshot() == before  # nothing written, not even the changed report
 
     status = nbpromote("-C", repo.root, "status", "--target", live.url)  # -C before the command, as in git
-    assert status.code == 0
+    assert status.code == 7, status.text  # a monitoring job can alert on drift
     assert "vid_agg.ipynb" in status.out
     assert "DRIFT: ETag" in status.out
+    assert status.out.splitlines()[-1] == "  1 live template drifted: exit 7"
+    before_command = nbpromote("-C", repo.root, "--target", live.url, "status")  # options on either side
+    assert (before_command.code, before_command.out) == (status.code, status.out)
 
     result = run(repo, live, "--overwrite-drift")
     second = promoted(result)
@@ -361,6 +364,7 @@ def test_drift_is_refused_then_overwritten_on_request(repo: NotebookRepo, live: 
     status = nbpromote("status", "-C", repo.root, "--target", live.url)
     assert "DRIFT" not in status.out
     assert status.out.count("  ok") == 2
+    assert status.code == 0
 
 
 def test_a_template_deleted_by_hand_is_drift(repo: NotebookRepo, live: Live, tmp_path: Path) -> None:
@@ -637,6 +641,11 @@ def test_no_target_and_bad_config_are_usage_errors(repo: NotebookRepo) -> None:
     assert "unknown key(s) in [tool.nbpromote]: targte" in result.err
     assert nbpromote("--no-such-flag").code == 2
     assert nbpromote("-C").code == 2
+    typo = nbpromote("-C", repo.root, "statsu")  # was "unrecognized arguments: statsu" from promote
+    assert typo.code == 2
+    assert typo.err.splitlines()[-1] == (
+        "nbpromote: error: invalid choice: 'statsu' (choose from promote, status, history, rollback, abandon)"
+    )
 
 
 # -- S3 failures: one line, exit code 1, nothing written ------------------------------------------------

@@ -48,6 +48,7 @@ exit codes:
   {ExitCode.PARTIAL:d}  partial: the notebooks whose cases all passed are live (or already were); the others
      were held back (listed)
   {ExitCode.CONFLICT:d}  conflict: another promotion or rollback is running or won the race; nothing changed here
+  {ExitCode.DRIFT:d}  status: a live template is not what the release published (changed outside nbpromote)
 """
 UNDO_SYMBOLS = {"deleted": "x", "put back": "~", "restored": "+", "untouched": "=", "left": "!"}
 SYMBOLS = {
@@ -66,13 +67,17 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     """Run nbpromote with ``argv`` (default: the command line); returns the exit code."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = list(sys.argv[1:] if argv is None else argv)
-    first = 0
-    while args[first : first + 1] == ["-C"]:  # like git -C DIR status
-        first += 2
+    parser = _parser()
+    first = _command_index(args)
+    if first < len(args) and not args[first].startswith("-") and args[first] not in COMMANDS:
+        choices = ", ".join(COMMANDS)
+        print(parser.format_usage().rstrip(), file=err)
+        print(f"nbpromote: error: invalid choice: {args[first]!r} (choose from {choices})", file=err)
+        return ExitCode.USAGE
     if first >= len(args) or args[first] not in (*COMMANDS, "-h", "--help", "--version"):
-        args.insert(min(first, len(args)), "promote")
+        args.insert(first, "promote")
     try:
-        namespace = _parser().parse_args(args)
+        namespace = parser.parse_args(args)
     except SystemExit as exc:  # argparse has printed the usage or the help
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     try:
@@ -103,6 +108,23 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     return code
 
 
+GLOBAL_OPTIONS = ("-C", "--target")  # accepted before the command too, as git -C DIR status
+
+
+def _command_index(args: Sequence[str]) -> int:
+    """Where the command is (or goes): after the global options given before it."""
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word in GLOBAL_OPTIONS:
+            index += 2
+        elif word.startswith("--target="):
+            index += 1
+        else:
+            break
+    return min(index, len(args))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbpromote",
@@ -114,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nbpromote (pytest-notebooks {__version__})")
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
+    parser.add_argument("--target", metavar="URL", help="as the commands' --target; before or after the command")
     commands = parser.add_subparsers(
         title="commands", metavar="{promote,status,history,rollback,abandon}", dest="command", required=True
     )
@@ -133,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--target",
             metavar="URL",
+            default=argparse.SUPPRESS,  # a --target given before the command is not reset either
             help="s3://bucket/prefix/, file:///path or a directory. Default: target in [tool.nbpromote]",
         )
         return sub
@@ -282,6 +306,7 @@ def _status(namespace: argparse.Namespace, out: TextIO) -> int:
     print(f"  commit {manifest.commit or '-'}{_on(manifest.branch)}, tested {manifest.tested_at or '-'}", file=out)
     heads = live_heads(store, manifest)
     width = max((len(k) for k in heads), default=0)
+    drifted = 0
     for key, head in heads.items():
         entry = manifest.templates.get(key) or manifest.retired[key]
         if key in manifest.templates:
@@ -295,7 +320,11 @@ def _status(namespace: argparse.Namespace, out: TextIO) -> int:
             check = "  ok"
         else:
             check = f"  DRIFT: {Drift(key, expected, head).describe()}"
+            drifted += 1
         print(f"  {key:<{width}}  {what}{check}", file=out)
+    if drifted:
+        print(f"  {drifted} live template{'s' if drifted > 1 else ''} drifted: exit {ExitCode.DRIFT:d}", file=out)
+        return ExitCode.DRIFT
     return ExitCode.PROMOTED
 
 
