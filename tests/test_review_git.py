@@ -298,7 +298,8 @@ def test_base_equal_to_head_says_nothing_changed(repo: git.Repo) -> None:
         MARKER,
         "### Notebook review",
         "",
-        "No test results: there is no notebook-outputs/results.json here (nbreview --results names the file).",
+        "No test results: there is no notebook-outputs/results.json here or above, up to the repository root "
+        "(nbreview --results names the file).",
         "",
         "#### Template changes (main...HEAD)",
         "",
@@ -313,6 +314,20 @@ def test_base_equal_to_head_says_nothing_changed(repo: git.Repo) -> None:
         "No snapshot changed in this pull request.",
         "",
     ]
+
+
+def test_the_results_are_found_from_any_directory_of_the_repository(
+    repo: git.Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As nbpromote finds them: from nb/, nbreview said "Notebook tests passed: no test results"."""
+    results_file(Path("notebook-outputs/results.json"), [case("fr", "failed", "cell 2: KeyError: 'fr'")])
+    monkeypatch.chdir(Path("nb"))
+    assert cli.main(["--format", "text"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "Notebook tests FAILED: 1 failed"
+    Path("../notebook-outputs/results.json").unlink()
+    assert cli.main(["--format", "text"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Notebook tests not reported: no test results in this report"
 
 
 def results_file(path: Path, cases: list[dict[str, Any]], **top: Any) -> Path:

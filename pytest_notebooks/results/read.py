@@ -20,6 +20,7 @@ from pytest_notebooks.errors import ResultsError
 from pytest_notebooks.results.record import SCHEMA, SCHEMA_VERSION, CaseRecord, NotebookRecord, ResultsDocument
 
 SCHEMA_FILE = "results.schema.json"
+DEFAULT_RESULTS = Path("notebook-outputs/results.json")  # where the plugin writes it, below its rootdir
 MAX_BYTES = 512 * 1024 * 1024  # a results file larger than this is not one we wrote
 
 
@@ -176,3 +177,18 @@ def load_results(path: Path, *, check: bool = True) -> ResultsDocument:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"cannot read the results file {path}: {exc}") from None
     return parse_results(text, str(path), check=check)
+
+
+def find_results(start: Path, stop: Path | None) -> Path | None:
+    """The default results file: ``notebook-outputs/results.json`` in ``start`` or the nearest
+    directory above it, up to ``stop`` (the repository root); None when there is none. nbreview and
+    nbpromote both look for it this way, so either finds it from any directory of the repository."""
+    absolute = start.absolute()
+    for hops, directory in enumerate((absolute, *absolute.parents)):
+        if (directory / DEFAULT_RESULTS).is_file():
+            if start.is_absolute():
+                return directory / DEFAULT_RESULTS
+            return start.joinpath(*[".."] * hops, DEFAULT_RESULTS)  # relative as given: "../notebook-outputs/..."
+        if stop is None or directory == stop:
+            break
+    return None

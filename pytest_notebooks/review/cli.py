@@ -14,15 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_notebooks import __version__
-from pytest_notebooks.errors import GitError, GitOutputError, ResultsError
+from pytest_notebooks.errors import GitError, GitOutputError, GitUnusable, ResultsError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.files import atomic_write
-from pytest_notebooks.results.read import load_results
+from pytest_notebooks.gitinfo import git_state
+from pytest_notebooks.results.read import DEFAULT_RESULTS, find_results, load_results
 from pytest_notebooks.review.changes import pull_request_changes
 from pytest_notebooks.review.github import append_step_summary
 from pytest_notebooks.review.render import DEFAULT_BUDGET, MIN_BUDGET, Review, render_markdown, render_text
-
-DEFAULT_RESULTS = Path("notebook-outputs/results.json")  # nbpromote's default too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--results",
         type=Path,
-        help=f"a pytest-notebooks results file (default: {DEFAULT_RESULTS}, left out when it does not exist)",
+        help=f"a pytest-notebooks results file (default: {DEFAULT_RESULTS} here or in the nearest directory "
+        "above, up to the repository root, as nbpromote finds it; left out when there is none)",
     )
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
     parser.add_argument(
@@ -66,13 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--budget {args.budget} is too small; give at least {MIN_BUDGET}")
     results_note = ""
     try:
-        if args.results is not None:
-            results = load_results(args.results)
-        elif DEFAULT_RESULTS.is_file():
-            results = load_results(DEFAULT_RESULTS)
+        found = args.results if args.results is not None else find_results(Path("."), _repository_root(args.repo))
+        if found is not None:
+            results = load_results(found)
         else:
             results = None
-            results_note = f"No test results: there is no {DEFAULT_RESULTS} here (nbreview --results names the file)."
+            results_note = (
+                f"No test results: there is no {DEFAULT_RESULTS} here or above, up to the repository root "
+                "(nbreview --results names the file)."
+            )
         changes = pull_request_changes(args.repo, args.base, args.head) if args.base else []
     except GitOutputError as exc:
         print(f"nbreview: {exc}; no review written", file=sys.stderr)
@@ -104,6 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:  # the review itself was written: said, not fatal
         print(f"nbreview: warning: {problem}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _repository_root(repo: Path) -> Path | None:
+    """The root of the repository holding ``repo``; None outside git (then the search stops at ``.``)."""
+    try:
+        state = git_state(repo)
+    except GitUnusable:
+        return None
+    return state.root if state is not None else None
 
 
 if __name__ == "__main__":

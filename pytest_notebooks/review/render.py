@@ -466,7 +466,8 @@ def _ordered(cases: Sequence[CaseRecord]) -> list[CaseRecord]:
 def render_text(review: Review) -> str:
     """The review for a terminal: the same content, every case and every diff line, no budget."""
     ok, verdict = review.verdict()
-    lines = [f"Notebook tests {'passed' if ok else 'FAILED'}: {verdict}"]
+    outcome = ("passed" if ok else "FAILED") if review.results else "not reported"  # no "passed" without results
+    lines = [f"Notebook tests {outcome}: {verdict}"]
     if not review.results:
         lines.append(_visible(review.results_note or "No test results in this report."))
     else:
