@@ -6,6 +6,7 @@ anywhere (a copy of example_repo, a git repository of notebooks) with exactly th
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -37,6 +38,9 @@ def start_pytest(cwd: Path, *args: str, output: bool = True) -> subprocess.Popen
     that a test can signal the group or the leader, and Ctrl-C in the terminal is the outer run's).
 
     Its stdout and stderr are one text pipe, ``process.stdout``; or discarded, without ``output``.
+    Ctrl-C is a Ctrl-C in it even when this suite was started with SIGINT ignored (``nohup make
+    test &``): an ignored signal is inherited through exec, and the tests that interrupt a run
+    would wait for an interrupt that never lands.
     """
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],
@@ -45,4 +49,9 @@ def start_pytest(cwd: Path, *args: str, output: bool = True) -> subprocess.Popen
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,  # only resets a signal disposition before exec
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -388,6 +388,7 @@ def test_interrupted_run_keeps_the_output_notebook(pytester: pytest.Pytester) ->
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
+        proc.wait()  # reaped, whatever happened
     assert "KeyboardInterrupt" in out
     nb = json.loads(target.read_text())
     assert nb["metadata"]["pytest_notebooks"]["outcome"] == "failed"
