@@ -553,7 +553,7 @@ def test_rollback_makes_a_new_release_with_the_old_bytes(repo: NotebookRepo, liv
     assert (manifest["kind"], manifest["rollback_of"], manifest["previous"]) == ("rollback", first, second)
 
     history = nbpromote("history", "-C", repo.root, "--target", live.url)
-    lines = history.out.splitlines()
+    lines = [line for line in history.out.splitlines() if not line.startswith("  ")]  # less the hold lines
     assert [line.split(" ")[0] for line in lines] == [third, second, first]
     assert f"(rollback to {first}," in lines[0]
     assert lines[0].endswith("(current)")
@@ -644,7 +644,8 @@ def test_no_target_and_bad_config_are_usage_errors(repo: NotebookRepo) -> None:
     typo = nbpromote("-C", repo.root, "statsu")  # was "unrecognized arguments: statsu" from promote
     assert typo.code == 2
     assert typo.err.splitlines()[-1] == (
-        "nbpromote: error: invalid choice: 'statsu' (choose from promote, status, history, rollback, abandon)"
+        "nbpromote: error: invalid choice: 'statsu' (choose from promote, status, history, rollback, release-hold, "
+        "abandon)"
     )
 
 

@@ -1,6 +1,6 @@
 """The ``nbpromote`` console script: arguments and config -> publish.py -> text and an exit code.
 
-Commands: promote (the default), status, history, rollback RELEASE, abandon; see the README's
+Commands: promote (the default), status, history, rollback RELEASE, release-hold TEMPLATE, abandon; see the README's
 "Promoting templates" and ``--help``.
 """
 
@@ -18,8 +18,8 @@ from pytest_notebooks import __version__
 from pytest_notebooks.errors import Conflict, Failed, GitUnusable, Refused, UsageError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.gitinfo import git_state
-from pytest_notebooks.promote.inputs import Policy, gather
-from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, PointerState
+from pytest_notebooks.promote.inputs import Policy, gather, hold_back
+from pytest_notebooks.promote.models import Action, Change, Drift, Hold, Inputs, Manifest, PointerState
 from pytest_notebooks.promote.publish import (
     Outcome,
     PublishOptions,
@@ -28,13 +28,16 @@ from pytest_notebooks.promote.publish import (
     history,
     live_heads,
     promote,
+    read_manifest,
     read_state,
+    release_hold,
     rollback,
 )
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
 from pytest_notebooks.promote.store import open_store
+from pytest_notebooks.results.read import find_results
 
-COMMANDS = ("promote", "status", "history", "rollback", "abandon")
+COMMANDS = ("promote", "status", "history", "rollback", "release-hold", "abandon")
 EXIT_CODES = f"""\
 exit codes:
   {ExitCode.PROMOTED:d}  promoted: a release was made (status, history, abandon: done; --dry-run: would promote)
@@ -138,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
     parser.add_argument("--target", metavar="URL", help="as the commands' --target; before or after the command")
     commands = parser.add_subparsers(
-        title="commands", metavar="{promote,status,history,rollback,abandon}", dest="command", required=True
+        title="commands", metavar="{" + ",".join(COMMANDS) + "}", dest="command", required=True
     )
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -162,7 +165,12 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     sub = command("promote", "publish the templates that passed (the default command)")
-    sub.add_argument("--results", metavar="FILE", help=f"the results file. Default: {DEFAULT_RESULTS}")
+    sub.add_argument(
+        "--results",
+        metavar="FILE",
+        help=f"the results file. Default: results in [tool.nbpromote], else {DEFAULT_RESULTS} here or in the "
+        "nearest directory above, up to the repository root",
+    )
     sub.add_argument(
         "--source-root",
         metavar="DIR",
@@ -194,6 +202,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=_rollback)
 
     sub = command(
+        "release-hold",
+        "let the next promotion publish a template that a rollback holds back while its source is the bytes "
+        "rolled back away from (a new release; no live key is written)",
+    )
+    sub.add_argument("template", nargs="+", help="the notebook's path (as the held-back line names it) or its live key")
+    sub.add_argument("--dry-run", action="store_true", help="print what would be released, write nothing")
+    sub.set_defaults(run=_release_hold)
+
+    sub = command(
         "abandon",
         "undo a release that a stopped run left half applied (one it cannot finish): put back the live keys "
         "it wrote and make the release before it current again",
@@ -222,7 +239,8 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     base, root, config = _context(namespace)
     target = _target(namespace, base, config)
     project = config.path.parent if config.path else root or base  # where pytest ran, as a rule
-    results = base / namespace.results if namespace.results else config.results or project / DEFAULT_RESULTS
+    found = config.results or find_results(base, root)  # the nearest, up to the repository root, as nbreview
+    results = base / namespace.results if namespace.results else found or project / DEFAULT_RESULTS
     source_root = base / namespace.source_root if namespace.source_root else config.source_root
     ignore = (target.path,) if target.path is not None else ()
     policy = Policy(
@@ -242,7 +260,13 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
         clear_outputs=namespace.clear_outputs or bool(config.clear_outputs),
         overwrite_drift=namespace.overwrite_drift,
     )
-    outcome = promote(open_store(target), inputs, options)
+
+    def apply_holds(holds: tuple[Hold, ...]) -> Inputs:  # the release's rollback holds, read when planning
+        nonlocal gathered
+        gathered = hold_back(gathered, holds, policy)
+        return gathered.inputs
+
+    outcome = promote(open_store(target), inputs, options, hold_back=apply_holds)
     code = _report(outcome, target, options, out)
     if gathered.held_back and code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO):
         count = len(gathered.held_back)
@@ -251,7 +275,8 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
         for held in gathered.held_back:
             for reason in held.reasons:
                 print(f"  {held.source_path}: {reason}", file=out)
-        print(f"  hint: {gathered.command}", file=out)
+        if gathered.command:
+            print(f"  hint: {gathered.command}", file=out)
         return ExitCode.PARTIAL
     return code
 
@@ -264,6 +289,36 @@ def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:
     )
     outcome = rollback(open_store(target), namespace.release, options)
     return _report(outcome, target, options, out)
+
+
+def _release_hold(namespace: argparse.Namespace, out: TextIO) -> int:
+    base, _, config = _context(namespace)
+    target = _target(namespace, base, config)
+    options = PublishOptions(dry_run=namespace.dry_run)
+    outcome = release_hold(open_store(target), namespace.template, options)
+    for note in outcome.notes:
+        print(note, file=out)
+    before = outcome.current.holds if outcome.current else ()
+    for hold in (h for h in before if h not in outcome.manifest.holds):
+        print(f"  {_hold_line(hold)}", file=out)
+    count = len(before) - len(outcome.manifest.holds)
+    holds = f"{count} hold{'' if count == 1 else 's'}"
+    if namespace.dry_run:
+        print(f"dry run: would make release {outcome.manifest.release} without {holds}; nothing was written", file=out)
+    else:
+        print(
+            f"released {holds} as release {outcome.manifest.release}: the next promotion publishes "
+            "these templates again when they pass",
+            file=out,
+        )
+    return outcome.code
+
+
+def _hold_line(hold: Hold) -> str:
+    return (
+        f"hold: {hold.source_path}  not promoted while its source is sha256 {hold.sha256[:12]} (release "
+        f"{hold.set_in} rolled it back from release {hold.rolled_back_from})"
+    )
 
 
 def _abandon(namespace: argparse.Namespace, out: TextIO) -> int:
@@ -322,6 +377,8 @@ def _status(namespace: argparse.Namespace, out: TextIO) -> int:
             check = f"  DRIFT: {Drift(key, expected, head).describe()}"
             drifted += 1
         print(f"  {key:<{width}}  {what}{check}", file=out)
+    for hold in manifest.holds:
+        print(f"  {_hold_line(hold)}; nbpromote release-hold {hold.source_path} releases it", file=out)
     if drifted:
         print(f"  {drifted} live template{'s' if drifted > 1 else ''} drifted: exit {ExitCode.DRIFT:d}", file=out)
         return ExitCode.DRIFT
@@ -347,7 +404,27 @@ def _history(namespace: argparse.Namespace, out: TextIO) -> int:
                 mark = "  (current, INTERRUPTED: run nbpromote to finish it, or `nbpromote abandon`)"
         counts = _counts(manifest.changes)
         print(f"{_describe(manifest)}: {counts}{mark}", file=out)
+        older = releases[index + 1] if index + 1 < len(releases) else None
+        if older is None and manifest.previous:
+            older = read_manifest(store, manifest.previous)
+        for line in _hold_changes(manifest, older):
+            print(f"  {line}", file=out)
     return ExitCode.PROMOTED
+
+
+def _hold_changes(manifest: Manifest, older: Manifest | None) -> list[str]:
+    """The holds ``manifest`` set, released or dropped, compared with the release before it."""
+    before = older.holds if older else ()
+    lines = [f"hold set: {h.source_path}  sha256 {h.sha256[:12]}" for h in manifest.holds if h not in before]
+    for hold in (h for h in before if h not in manifest.holds):
+        if manifest.kind == "release-hold":
+            why = "released"
+        elif hold.key in manifest.retired or hold.key not in manifest.templates:
+            why = "dropped: gone from git"
+        else:
+            why = "dropped: its source changed" if manifest.kind == "promote" else "dropped: rolled back to these bytes"
+        lines.append(f"hold {why}: {hold.source_path}  sha256 {hold.sha256[:12]} (set by release {hold.set_in})")
+    return lines
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -399,6 +476,13 @@ def _report(outcome: Outcome, target: Target, options: PublishOptions, out: Text
         print(f"rolled back to release {manifest.rollback_of} as release {manifest.release} ({counts})", file=out)
     else:
         print(f"promoted release {manifest.release} ({counts})", file=out)
+    if manifest.kind == "rollback":
+        for hold in (h for h in manifest.holds if h.set_in == manifest.release):
+            print(
+                f"  {_hold_line(hold)}: the next promotions hold it back until its source changes, or "
+                f"nbpromote release-hold {hold.source_path}",
+                file=out,
+            )
     return outcome.code
 
 
@@ -432,6 +516,8 @@ def _detail(change: Change, manifest: Manifest) -> str:
 
 def _describe(manifest: Manifest) -> str:
     kind = f"rollback to {manifest.rollback_of}" if manifest.rollback_of else f"commit {(manifest.commit or '-')[:7]}"
+    if manifest.kind == "release-hold":
+        kind = "hold released"
     return f"{manifest.release} ({kind}, {manifest.created})"
 
 

@@ -25,20 +25,22 @@ import hashlib
 import shlex
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_notebooks.errors import FixtureError, GitUnusable, Refused, ResultsError
 from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import GitState, TreeEntry, committed_tree, git_state, hidden_change, read_blobs
-from pytest_notebooks.promote.models import Candidate, Inputs
+from pytest_notebooks.promote.models import Candidate, Hold, Inputs
+from pytest_notebooks.promote.plan import held_by
 from pytest_notebooks.results.read import load_results
 from pytest_notebooks.results.record import CaseRecord, NotebookRecord, Outcome, ResultsDocument, SessionState
 
 FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
 COMPLETE = (SessionState.COMPLETED, SessionState.STOPPED, SessionState.WORKER_CRASHED)  # finished cases count
+HOLD_HINT = "a rollback holds these bytes back: change the template, or release the hold (nbpromote release-hold PATH)"
 MAX_IDS_IN_COMMAND = 12
 MAX_CHANGES_SHOWN = 5  # lines of `git status` named in a refusal
 
@@ -63,6 +65,7 @@ class HeldBack:
     reasons: tuple[str, ...]
     rerun: tuple[str, ...]  # pytest node ids (relative to the rootdir) whose run would give the evidence
     fix_first: bool  # a case failed: the notebook needs a fix before a re-run can help
+    hold: bool = False  # held by a rollback: its line says what to do, no test run helps
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,7 @@ def gather(
     source_rel = "" if source == root else source.relative_to(root).as_posix()
     found = _Sorted.of(_tested(results, rootdir, root), committed_tree(root), root, source_rel, policy, rerun)
     candidates, held = _groups(found.candidates, found.held, policy)
-    if held and (policy.all_or_nothing or not candidates):
-        why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
-        reasons = [f"{h.source_path}: {reason}" for h in held for reason in h.reasons]
-        raise Refused(reasons, why + _hint(held, rerun))
+    _refuse_held(candidates, held, policy, _hint(held, rerun))
     if not candidates:
         below = f"{source_rel or '.'}/"
         raise Refused([f"no tested notebook below the source root {below} (is --source-root right?)"], HINT)
@@ -124,7 +124,27 @@ def gather(
         notes=tuple(found.notes),
         held=frozenset(h.key for h in held),
     )
-    return Gathered(inputs, tuple(held), _hint(held, rerun) if held else "")
+    return Gathered(inputs, tuple(held), _hint(held, rerun))
+
+
+def hold_back(gathered: Gathered, holds: tuple[Hold, ...], policy: Policy) -> Gathered:
+    """``gathered`` with each candidate whose source a rollback holds (``holds``, the current release's)
+    held back, with its promotion group; Refused as ``gather`` is when that leaves nothing to promote
+    or the policy is all or nothing."""
+    if not any(held_by(holds, c.key, c.sha256) for c in gathered.inputs.candidates):
+        return gathered
+    candidates, held = _held_by_rollback(list(gathered.inputs.candidates), list(gathered.held_back), holds)
+    candidates, held = _groups(candidates, held, policy)
+    _refuse_held(candidates, held, policy, gathered.command)
+    inputs = replace(gathered.inputs, candidates=tuple(candidates), held=frozenset(h.key for h in held))
+    return replace(gathered, inputs=inputs, held_back=tuple(held))
+
+
+def _refuse_held(candidates: Sequence[Candidate], held: Sequence[HeldBack], policy: Policy, hint: str) -> None:
+    if held and (policy.all_or_nothing or not candidates):
+        why = "all or nothing: no notebook goes live while one is held back; " if candidates else ""
+        reasons = [f"{h.source_path}: {reason}" for h in held for reason in h.reasons]
+        raise Refused(reasons, why + (hint or HOLD_HINT))
 
 
 def _load(results_path: Path) -> ResultsDocument:
@@ -243,7 +263,29 @@ def _refuse_lookalikes(templates: Sequence[str]) -> None:
         raise Refused(pairs, "rename one of each pair (git mv): on a case-insensitive file system they are one file")
 
 
+def _held_by_rollback(
+    candidates: list[Candidate], held: list[HeldBack], holds: tuple[Hold, ...]
+) -> tuple[list[Candidate], list[HeldBack]]:
+    """A candidate whose source is the bytes a rollback took live away from is held back."""
+    kept = []
+    for candidate in candidates:
+        hold = held_by(holds, candidate.key, candidate.sha256)
+        if hold is None:
+            kept.append(candidate)
+            continue
+        reason = (
+            f"held back: release {hold.set_in} rolled it back from these bytes (sha256 {hold.sha256[:12]}); "
+            f"change the template, or release the hold: nbpromote release-hold {candidate.source_path}"
+        )
+        held.append(HeldBack(candidate.source_path, candidate.key, (reason,), (), False, hold=True))
+    return kept, held
+
+
 def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
+    """The command that gives the missing evidence; "" when nothing held back needs any."""
+    held = [h for h in held if not h.hold]
+    if not held:
+        return ""
     if any(h.fix_first for h in held):
         # a fix is a new commit, and only results of the commit checked out count: all of it again
         return f"fix the failing notebooks (see each failure), commit, then test that commit: {rerun.command([])}"
@@ -283,13 +325,18 @@ def _groups(
 ) -> tuple[list[Candidate], list[HeldBack]]:
     """A group goes live whole or not at all: one held-back member holds back every member."""
     held_paths = {h.source_path for h in held}
+    rolled_back = {h.source_path for h in held if h.hold}
     for name, patterns in policy.groups.items():
         members = [c for c in candidates if any(fnmatch.fnmatchcase(c.source_path, p) for p in patterns)]
         blockers = sorted(p for p in held_paths if any(fnmatch.fnmatchcase(p, pat) for pat in patterns))
         if not blockers or not members:
             continue
         for member in members:
-            reason = f"held back with its promotion group {name!r}: {', '.join(blockers)} did not pass"
+            rolled = [b for b in blockers if b in rolled_back]
+            passed = [b for b in blockers if b not in rolled_back]
+            why = [f"{', '.join(passed)} did not pass"] if passed else []
+            why += [f"a rollback holds {', '.join(rolled)} back"] if rolled else []
+            reason = f"held back with its promotion group {name!r}: {'; '.join(why)}"
             held.append(HeldBack(member.source_path, member.key, (reason,), (), False))
             held_paths.add(member.source_path)
         candidates = [c for c in candidates if c not in members]

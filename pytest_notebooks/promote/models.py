@@ -150,6 +150,41 @@ class TemplateEntry:
         )
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A template a rollback took away from its live bytes: not promoted again while its source is those bytes.
+
+    ``sha256`` is the source's as tested (``TemplateEntry.sha256``, the results file's), which is what a
+    later promotion of the same source would publish again; stamps and outputs do not count. The hold
+    ends when the template's source changes, or by ``nbpromote release-hold``.
+    """
+
+    key: str  # the live key
+    sha256: str  # of the source bytes rolled back away from
+    source_path: str  # the notebook those bytes came from, relative to the repository root
+    set_in: str  # the rollback release that set it
+    rolled_back_from: str  # the release whose published bytes the rollback replaced
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "sha256": self.sha256,
+            "source_path": self.source_path,
+            "set_in": self.set_in,
+            "rolled_back_from": self.rolled_back_from,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Hold:
+        return cls(
+            key=str(data["key"]),
+            sha256=str(data["sha256"]),
+            source_path=str(data["source_path"]),
+            set_in=str(data["set_in"]),
+            rolled_back_from=str(data.get("rolled_back_from", "")),
+        )
+
+
 class Action(str, enum.Enum):
     """What a release does to one live key."""
 
@@ -200,7 +235,7 @@ class Manifest:
 
     release: str
     sequence: int
-    kind: str  # "promote" or "rollback"
+    kind: str  # "promote", "rollback" or "release-hold"
     created: str  # ISO-8601 UTC
     commit: str | None  # the commit promoted (for a rollback: the commit of the release rolled back to)
     branch: str | None
@@ -214,6 +249,11 @@ class Manifest:
     tool: str = ""
     run: str = ""  # a random id of the nbpromote run that made it: two runs never write the same bytes
     owner: str = ""  # who ran it, "user@host pid N" (as on the pointer); "" in older manifests
+    holds: tuple[Hold, ...] = ()  # sorted by key, sha256; none in manifests older than holds
+
+    def held(self, key: str) -> tuple[Hold, ...]:
+        """The holds on ``key``."""
+        return tuple(hold for hold in self.holds if hold.key == key)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -235,6 +275,7 @@ class Manifest:
             "templates": {k: v.to_json() for k, v in sorted(self.templates.items())},
             "retired": {k: v.to_json() for k, v in sorted(self.retired.items())},
             "changes": {k: list(v) for k, v in self.changes.items()},
+            "holds": [hold.to_json() for hold in self.holds],
         }
 
     @classmethod
@@ -258,6 +299,7 @@ class Manifest:
             templates={k: TemplateEntry.from_json(v) for k, v in data.get("templates", {}).items()},
             retired={k: TemplateEntry.from_json(v) for k, v in data.get("retired", {}).items()},
             changes={k: tuple(v) for k, v in data.get("changes", {}).items()},
+            holds=tuple(Hold.from_json(h) for h in data.get("holds", ())),
         )
 
 

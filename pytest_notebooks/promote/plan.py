@@ -4,6 +4,10 @@ One rule serves promotion and rollback: every wanted key is added, changed or ke
 longer wanted is retired (left in place) or, with ``prune``, deleted; a key retired earlier stays
 retired unless pruned or wanted again. What counts as "the same" differs: promotion compares the
 source sha256 (and whether outputs are cleared), rollback compares the published object.
+
+Holds make a rollback stick: a rollback holds each live template it takes away from its bytes
+(``rollback_holds``); a promotion keeps a hold while its template is held back or untested, and
+drops it once the template's source has changed (``promotion_holds``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from pytest_notebooks.promote.models import Action, Change, Drift, Manifest, Plan, TemplateEntry
+from pytest_notebooks.promote.models import Action, Change, Drift, Hold, Manifest, Plan, TemplateEntry
 
 Same = Callable[[TemplateEntry, TemplateEntry], bool]
 DRIFT_HINT = (
@@ -63,6 +67,48 @@ def plan_rollback(
 ) -> Plan:
     """Make ``target``'s templates live again, byte for byte, over ``current``."""
     return _plan(target.templates, current, same_object, drift or {}, prune=prune, overwrite_drift=overwrite_drift)
+
+
+LIVE_ACTIONS = (Action.ADD, Action.CHANGE, Action.RESTORE, Action.KEEP, Action.REVIVE)
+
+
+def rollback_holds(plan: Plan, current: Manifest, release: str) -> tuple[Hold, ...]:
+    """The holds after the rollback ``release`` of ``plan``: the current ones, less those on bytes it puts
+    live again (rolling back to them is a decision too), plus one on the source of each template that
+    was live and that it changes, retires or deletes (unless only the stamp or outputs differ)."""
+    holds = {(hold.key, hold.sha256): hold for hold in current.holds}
+    for change in plan.changes:
+        before, after = change.before, change.after
+        if change.action in LIVE_ACTIONS and after is not None:
+            holds.pop((change.key, after.sha256), None)
+        if change.key not in current.templates or before is None:
+            continue
+        away = change.action in (Action.RETIRE, Action.PRUNE) or (
+            change.action is Action.CHANGE and after is not None and after.sha256 != before.sha256
+        )
+        if away:
+            holds[(change.key, before.sha256)] = Hold(
+                key=change.key,
+                sha256=before.sha256,
+                source_path=before.source_path,
+                set_in=release,
+                rolled_back_from=before.published_in,
+            )
+    return tuple(holds[k] for k in sorted(holds))
+
+
+def promotion_holds(
+    holds: tuple[Hold, ...], candidates: Mapping[str, str], held: frozenset[str], untested: frozenset[str]
+) -> tuple[Hold, ...]:
+    """The holds a promotion carries forward. ``candidates`` maps the live keys promoted to their source
+    sha256: a hold on one of them is dropped (its source changed, or the hold would have held it back).
+    A template held back or untested keeps its holds; one gone from git loses them."""
+    return tuple(h for h in holds if h.key not in candidates and (h.key in held or h.key in untested))
+
+
+def held_by(holds: tuple[Hold, ...], key: str, sha256: str) -> Hold | None:
+    """The hold that keeps ``key`` from going live with source ``sha256``, if any."""
+    return next((h for h in holds if h.key == key and h.sha256 == sha256), None)
 
 
 def check_keys(wanted: Mapping[str, TemplateEntry], current: Manifest | None, prune: bool) -> set[str]:

@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn, TypeVar
@@ -36,6 +36,7 @@ from pytest_notebooks.promote.models import (
     Action,
     Drift,
     Head,
+    Hold,
     Inputs,
     Manifest,
     Outputs,
@@ -46,7 +47,15 @@ from pytest_notebooks.promote.models import (
     object_key,
     release_key,
 )
-from pytest_notebooks.promote.plan import DRIFT_HINT, check_keys, plan_promotion, plan_rollback
+from pytest_notebooks.promote.plan import (
+    DRIFT_HINT,
+    check_keys,
+    held_by,
+    plan_promotion,
+    plan_rollback,
+    promotion_holds,
+    rollback_holds,
+)
 from pytest_notebooks.promote.stamp import Provenance, stamp
 from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, LocalStore, Store, process_owner, unstorable
 
@@ -96,12 +105,24 @@ class _Start:
     finished: bool
 
 
-def promote(store: Store, inputs: Inputs, options: PublishOptions, now: Clock | None = None) -> Outcome:
-    """Publish ``inputs``' candidates to ``store`` as a new release (see the module docstring)."""
+def promote(
+    store: Store,
+    inputs: Inputs,
+    options: PublishOptions,
+    now: Clock | None = None,
+    hold_back: Callable[[tuple[Hold, ...]], Inputs] | None = None,
+) -> Outcome:
+    """Publish ``inputs``' candidates to ``store`` as a new release (see the module docstring).
+
+    ``hold_back`` gets the current release's rollback holds, read in step 1, and returns the inputs with
+    the candidates they hold moved to ``held`` (by default: just those candidates).
+    """
     clock = now or _utcnow
     start = _settled(store, options.dry_run, clock)
     state = start.state
     current = state.manifest
+    holds = current.holds if current else ()
+    inputs = hold_back(holds) if hold_back else _hold_back(inputs, holds)
     created = _now(clock)
     sequence = current.sequence + 1 if current else 1
     release = f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{inputs.commit[:7]}"
@@ -155,6 +176,7 @@ def promote(store: Store, inputs: Inputs, options: PublishOptions, now: Clock | 
         previous=current.release if current else None,
         rollback_of=None,
         source_root=inputs.source_root,
+        holds=promotion_holds(holds, {c.key: c.sha256 for c in inputs.candidates}, inputs.held, inputs.untested),
     )
     return _execute(store, start, plan, manifest, objects, drift, options, clock, then="commit, test and promote again")
 
@@ -172,9 +194,10 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None 
     sequence = current.sequence + 1
     drift = _drift(store, state, check_keys(target.templates, current, options.prune), clock)
     plan = plan_rollback(target, current, drift, prune=options.prune, overwrite_drift=options.overwrite_drift)
+    release = f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(target.commit or 'nocommit')[:7]}"
     manifest = _manifest(
         plan,
-        release=f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(target.commit or 'nocommit')[:7]}",
+        release=release,
         sequence=sequence,
         kind="rollback",
         created=created,
@@ -184,8 +207,52 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None 
         previous=current.release,
         rollback_of=target.release,
         source_root=target.source_root,
+        holds=rollback_holds(plan, current, release),
     )
     return _execute(store, start, plan, manifest, {}, drift, options, clock, then="or roll back to another release")
+
+
+def release_hold(store: Store, refs: Sequence[str], options: PublishOptions, now: Clock | None = None) -> Outcome:
+    """Make a new release that is the current one without the holds on ``refs`` (live keys or source
+    paths): the next promotion publishes those templates again. Writes no live key."""
+    clock = now or _utcnow
+    start = _settled(store, options.dry_run, clock)
+    current = start.state.manifest
+    holds = current.holds if current else ()
+    unknown = [ref for ref in refs if not any(ref in (h.key, h.source_path) for h in holds)]
+    if current is None or unknown:
+        active = ", ".join(sorted({h.source_path for h in holds})) or "none"
+        raise Refused(
+            [f"{ref}: no rollback holds it back on {store.target.url} (holds: {active})" for ref in unknown or refs],
+            "`nbpromote status` lists the holds; name the template by its path, as the held-back line shows it",
+        )
+    created = _now(clock)
+    sequence = current.sequence + 1
+    plan = plan_rollback(current, current)  # every template stays as it is
+    manifest = _manifest(
+        plan,
+        release=f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(current.commit or 'nocommit')[:7]}",
+        sequence=sequence,
+        kind="release-hold",
+        created=created,
+        commit=current.commit,
+        branch=current.branch,
+        tested_at=current.tested_at,
+        previous=current.release,
+        rollback_of=None,
+        source_root=current.source_root,
+        holds=tuple(h for h in holds if not any(ref in (h.key, h.source_path) for ref in refs)),
+    )
+    return _execute(store, start, plan, manifest, {}, {}, options, clock, then="then release the hold again")
+
+
+def _hold_back(inputs: Inputs, holds: tuple[Hold, ...]) -> Inputs:
+    """``inputs`` with each candidate whose source a rollback holds moved to ``held``."""
+    stopped = {c.key for c in inputs.candidates if held_by(holds, c.key, c.sha256)}
+    if not stopped:
+        return inputs
+    candidates = tuple(c for c in inputs.candidates if c.key not in stopped)
+    return replace(inputs, candidates=candidates, held=inputs.held | stopped)
 
 
 # -- abandoning a release left half applied ----------------------------------------------------------
@@ -501,7 +568,8 @@ def _execute(
     if reasons:  # before anything is written, so that no write after the claim fails on a name
         raise Refused(reasons, f"{'; '.join(remedies)}, {then}; nothing was written")
     outcome = Outcome(ExitCode.PROMOTED, plan, manifest, state.manifest, start.notes)
-    if plan.empty:  # having finished an interrupted release is a promotion of its own
+    if plan.empty and manifest.holds == (state.manifest.holds if state.manifest else ()):
+        # having finished an interrupted release is a promotion of its own
         code = ExitCode.PROMOTED if start.finished else ExitCode.NOTHING_TO_DO
         return Outcome(code, plan, manifest, state.manifest, start.notes)
     if options.dry_run:
@@ -871,6 +939,7 @@ def _manifest(
     previous: str | None,
     rollback_of: str | None,
     source_root: str | None,
+    holds: tuple[Hold, ...] = (),
 ) -> Manifest:
     live = (Action.ADD, Action.CHANGE, Action.RESTORE, Action.KEEP, Action.REVIVE)
     return Manifest(
@@ -894,6 +963,7 @@ def _manifest(
         tool=TOOL,
         run=uuid.uuid4().hex,
         owner=OWNER,
+        holds=holds,
     )
 
 
