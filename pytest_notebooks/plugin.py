@@ -350,7 +350,7 @@ def _write_html(config: pytest.Config, recorder: Recorder) -> None:
 
     path = Path(config.invocation_params.dir, target)
     try:
-        atomic_write(path, render_html(document, recorder.rootdir))
+        atomic_write(path, render_html(document, recorder.rootdir, report_dir=path.parent))
     except OSError as exc:
         recorder.outcome += f"; could not write the HTML report {shown_path(path, config.invocation_params.dir)}: {exc}"
     else:

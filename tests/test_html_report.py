@@ -185,3 +185,32 @@ def test_a_results_file_cannot_make_the_report_embed_another_file(tmp_path: Path
     page = render_html(results_document(cases=cases, output_dir=str(root / "notebook-outputs")), root)
     assert "PRIVATE-MARKER" not in page
     assert page.count("not rendered: the results file names no executed notebook of this run here") == 3
+
+
+def test_every_executed_notebook_is_a_link_from_the_report_folder(tmp_path: Path) -> None:
+    """Passed cases too; relative to the report, so the links open from a CI artifact; never a scheme."""
+    root = tmp_path / "repo"
+    outputs = root / "notebook-outputs" / "nb"
+    outputs.mkdir(parents=True)
+    for name in ("ok", "bad", "with space"):
+        (outputs / f"{name}.ipynb").write_text("{}")
+    (root / "javascript:alert(1).ipynb").write_text("{}")
+    cases = [
+        {"case": "ok", "outcome": "passed", "output": "notebook-outputs/nb/ok.ipynb"},
+        {"case": "bad", "outcome": "failed", "output": "notebook-outputs/nb/bad.ipynb", "failure": {"summary": "x"}},
+        {"case": "sp", "outcome": "passed", "output": "notebook-outputs/nb/with space.ipynb"},
+        {"case": "js", "outcome": "passed", "output": "javascript:alert(1).ipynb"},
+        {"case": "away", "outcome": "passed", "output": "../elsewhere.ipynb"},
+        {"case": "s3", "outcome": "passed", "output": "s3://bucket/out/nb/ok.ipynb"},
+    ]
+    document = results_document(cases=cases, output_dir=str(root / "notebook-outputs"))
+    page = render_html(document, root, report_dir=root / "notebook-outputs")
+    hrefs = re.findall(r'<a href="([^"#]+)"', page)
+    assert sorted(set(hrefs)) == sorted(
+        {"./nb/ok.ipynb", "./nb/bad.ipynb", "./nb/with%20space.ipynb", "../javascript%3Aalert%281%29.ipynb"}
+    )
+    assert page.count('href="./nb/bad.ipynb"') == 2  # the table row and the failure's section
+    assert "javascript:" not in "".join(hrefs)
+    elsewhere = render_html(document, root, report_dir=tmp_path / "site")
+    assert 'href="../repo/notebook-outputs/nb/ok.ipynb"' in elsewhere
+    assert re.findall(r'<a href="([^"#]+)"', render_html(document, root)) == []  # no report folder, no links

@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         root = Path(results.rootdir if results else ".")
         base = root if root.is_dir() else Path(".")
-        text = render_html(results, base, changes_text=render_text(review) if args.base else "")
+        report_dir = args.output.parent if args.output else Path(".")  # stdout: links from where it is run
+        text = render_html(results, base, changes_text=render_text(review) if args.base else "", report_dir=report_dir)
     else:
         text = markdown if args.format == "markdown" else render_text(review)
     if args.output:

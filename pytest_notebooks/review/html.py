@@ -29,8 +29,11 @@ requests, and anyone who can open one writes the notebooks, their outputs and er
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import os
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,13 +174,15 @@ session {{ state }}; written {{ created }}</p>
 <td><code>{{ row.notebook }}</code></td><td>{{ row.case }}</td>
 <td class="num" data-key="{{ '%.3f'|format(row.seconds) }}">{{ '%.1f'|format(row.seconds) }} s</td>
 <td>{% if row.link %}<a href="#{{ row.anchor }}">{{ row.link }}</a>{% endif %}</td><td>{{ row.where }}</td>
-<td>{% if row.output %}<code>{{ row.output }}</code>{% endif %}</td></tr>
+<td>{% if row.href %}<a href="{{ row.href }}"><code>{{ row.output }}</code></a>
+{%- elif row.output %}<code>{{ row.output }}</code>{% endif %}</td></tr>
 {% endfor %}
 </tbody></table>
 {% for s in sections %}
 <section class="case" id="{{ s.anchor }}"><h2>{{ s.title }}</h2>
 {% if s.summary %}<p><strong>{{ s.summary }}</strong></p>{% endif %}
-{% if s.output %}<p>executed notebook: <code>{{ s.output }}</code></p>{% endif %}
+{% if s.href %}<p>executed notebook: <a href="{{ s.href }}"><code>{{ s.output }}</code></a></p>
+{%- elif s.output %}<p>executed notebook: <code>{{ s.output }}</code></p>{% endif %}
 {% for c in s.changes %}
 <h3>snapshot: cell {{ c.number }} ({{ c.kind }})</h3>
 <div class="side"><div><strong>snapshot</strong><pre>{{ c.old }}</pre></div>
@@ -220,6 +225,7 @@ class _Row:
     link: str
     where: str
     output: str
+    href: str  # the executed notebook, relative to the report's folder; "" when there is none to link
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,7 @@ class _Section:
     title: str
     summary: str
     output: str
+    href: str
     changes: list[_Change]
     srcdoc: str | None  # the rendered notebook as a document of its own, else None and a note
     note: str
@@ -256,17 +263,21 @@ def render_html(
     *,
     changes_text: str = "",
     max_rendered: int = MAX_RENDERED,
+    report_dir: Path | None = None,
 ) -> str:
     """The report as one HTML document. ``rootdir`` resolves the cases' relative output paths;
     ``changes_text`` is the template changes as text (``nbreview --format text``), when a base
-    revision was given. Without results, the report says so (and shows the changes)."""
+    revision was given. Without results, the report says so (and shows the changes). ``report_dir``
+    is the folder the report is written to: each executed notebook is linked relative to it, so the
+    links open from the report's folder and from a CI artifact holding both."""
     cases = _ordered(results.cases if results else ())
     counts = Counter(c.outcome.value for c in cases)
     roots = _output_roots(rootdir, results.output_dir if results else "")
     sections: list[_Section] = []
     for index, case in enumerate(cases):
         if _looked_at(case):
-            sections.append(_section(index, case, roots, embed=len(sections) < max_rendered))
+            section = _section(index, case, roots, embed=len(sections) < max_rendered)
+            sections.append(dataclasses.replace(section, href=_href(case.output or "", roots, report_dir)))
     git = results.git if results else None
     return _TEMPLATE.render(
         csp=CSP,
@@ -282,7 +293,10 @@ def render_html(
         created=results.created if results else "-",
         counts=sorted(counts.items()),
         columns=("outcome", "notebook", "case", "duration", "failing cell", "error", "executed notebook"),
-        rows=[_row(index, case) for index, case in enumerate(cases)],
+        rows=[
+            dataclasses.replace(_row(index, case), href=_href(case.output or "", roots, report_dir))
+            for index, case in enumerate(cases)
+        ],
         sections=sections,
         principles=_principles(results.notebooks if results else ()),
         changes=[_diff_kind(line) for line in changes_text.splitlines()],
@@ -311,6 +325,7 @@ def _row(index: int, case: CaseRecord) -> _Row:
         link=(cell or "details") if _looked_at(case) else "",
         where=_short(case.summary()),
         output=case.output or "",
+        href="",
     )
 
 
@@ -320,6 +335,19 @@ def _output_roots(rootdir: Path, output_dir: str) -> tuple[Path, ...]:
     if output_dir and not is_url(output_dir):
         roots.append((rootdir / output_dir).resolve())
     return tuple(roots)
+
+
+def _href(output: str, roots: tuple[Path, ...], report_dir: Path | None) -> str:
+    """A link to the executed notebook from the report's folder: only to a notebook ``_readable``
+    accepts, percent-encoded, and starting with ``./`` so that no path reads as a scheme
+    (``javascript:...``); "" for a remote output or when the report's folder is not known."""
+    if report_dir is None or not output or is_url(output):
+        return ""
+    path = _readable(output, roots)
+    if path is None:
+        return ""
+    relative = Path(os.path.relpath(path, report_dir.resolve())).as_posix()
+    return urllib.parse.quote(relative if relative.startswith("../") else f"./{relative}")
 
 
 def _readable(output: str, roots: tuple[Path, ...]) -> Path | None:
@@ -347,6 +375,7 @@ def _section(index: int, case: CaseRecord, roots: tuple[Path, ...], embed: bool)
         title=f"{case.notebook}::{case.case}: {case.outcome}",
         summary=case.summary(),
         output=output,
+        href="",
         changes=[_snapshot_change(change) for change in (case.snapshot.changes if case.snapshot else ())],
         srcdoc=srcdoc,
         note=note,
