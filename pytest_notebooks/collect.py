@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_notebooks.cases.notebook import read_notebook
-from pytest_notebooks.cases.params import PRINCIPLES_ID, broken_link, load_cases, looks_like_fixture, sibling_fixture
+from pytest_notebooks.cases.cache import CACHE_FILE, CaseCache, stamp
+from pytest_notebooks.cases.params import (
+    PRINCIPLES_ID,
+    broken_link,
+    file_kind,
+    fixture_candidates,
+    looks_like_fixture,
+    sibling_fixture,
+    with_suffix,
+)
 from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
-from pytest_notebooks.errors import CaseFailed, FixtureError, NotebookChanged, NotebooksError
+from pytest_notebooks.errors import CaseFailed, FixtureError, NotebookChanged, NotebooksError, PytestNotebooksWarning
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase
 from pytest_notebooks.options import Options, limited
@@ -35,9 +45,13 @@ LIMITS_KEY = pytest.StashKey[dict[str, int]]()
 MEASURES_KEY = pytest.StashKey[tuple[Measures, list[Violation]]]()
 # (notebook, fixture) with symlinks resolved -> (the path pytest reached first, the path collected)
 PLACED_KEY = pytest.StashKey[dict[tuple[str, ...], tuple[Path, Path]]]()
+REAL_DIRS_KEY = pytest.StashKey[dict[str, str]]()  # a directory -> its real path, resolved once a session
+CASE_CACHE_KEY = pytest.StashKey[CaseCache]()  # the cases earlier runs derived, by the bytes they came from
+CASE_CACHE_DIR = "notebooks"  # in pytest's cache directory (config.cache.mkdir): cases.json
 REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's secrets, for what records show of parameters
 SHOWN_PARAMETERS_KEY = pytest.StashKey[dict[str, Any]]()  # a case's parameters, secrets masked
 PRINCIPLES_ITEM = PRINCIPLES_ID  # a case id the fixture may not use
+NOTEBOOK_MARK_KEY = pytest.StashKey[pytest.MarkDecorator]()  # made once a session: marks are immutable
 
 
 def has_fixture(path: Path) -> bool:
@@ -46,11 +60,7 @@ def has_fixture(path: Path) -> bool:
     A fixture that is a symlink leading nowhere (it loops, its target is gone) counts, so that
     collection says so instead of leaving the notebook out without a word.
     """
-    return path.suffix == ".ipynb" and any(p.is_file() or p.is_symlink() for p in _fixture_paths(path))
-
-
-def _fixture_paths(notebook: Path) -> tuple[Path, Path]:
-    return notebook.with_suffix(".yaml"), notebook.with_suffix(".yml")
+    return path.suffix == ".ipynb" and any(file_kind(p) for p in fixture_candidates(path))
 
 
 def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, str | None]:
@@ -64,9 +74,10 @@ def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, st
     path. The other paths are left out with a warning. A notebook symlinked beside a fixture of
     its own (``b.ipynb -> a.ipynb`` with ``b.yaml``) is another notebook.
     """
+    real_dirs = session.stash.setdefault(REAL_DIRS_KEY, {})
     try:
-        key = _identity(path)
-        named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath)
+        key = _identity(path, real_dirs)
+        named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath, real_dirs)
     except (OSError, RuntimeError):  # a symlink that loops on the way (RuntimeError before Python 3.13)
         return path, None  # collected as it is; reading the fixture says what is wrong
     placed = session.stash.setdefault(PLACED_KEY, {})
@@ -76,21 +87,49 @@ def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, st
     return None, _alias_warning(path, kept, session) if path != kept else None
 
 
-def _identity(path: Path) -> tuple[str, ...]:
-    """The notebook and its fixture files, every symlink resolved: one notebook, however reached."""
-    return tuple(str(p.resolve()) for p in (path, *_fixture_paths(path)) if p.is_file() or p.is_symlink())
+def _identity(path: Path, real_dirs: dict[str, str]) -> tuple[str, ...]:
+    """The notebook and its fixture files, every symlink resolved: one notebook, however reached.
+
+    A file that is not a symlink is its directory's real path and its name; ``real_dirs`` keeps each
+    directory's, so that thousands of notebooks in one folder resolve it once.
+    """
+    found = []
+    for name in (os.fspath(path), *fixture_candidates(path)):
+        kind = file_kind(name)
+        if kind == "file":
+            found.append(_in_real_dir(name, real_dirs))
+        elif kind:
+            found.append(str(Path(name).resolve()))
+    return tuple(found)
 
 
-def _real_path(path: Path, key: tuple[str, ...], rootpath: Path) -> Path:
+def _in_real_dir(name: str, real_dirs: dict[str, str]) -> str:
+    """``Path(name).resolve()`` of a file that is not a symlink: its directory's real path, and its name."""
+    directory, base = os.path.split(name)
+    return os.path.join(_real_dir(directory, real_dirs), base)
+
+
+def _real_dir(directory: str, real_dirs: dict[str, str]) -> str:
+    real = real_dirs.get(directory)
+    if real is None:
+        real = real_dirs[directory] = str(Path(directory).resolve())
+    return real
+
+
+def _real_path(path: Path, key: tuple[str, ...], rootpath: Path, real_dirs: dict[str, str]) -> Path:
     """The notebook's real path spelled from the rootdir: the file's own target when its fixture
     comes along (the same identity there), else ``path`` with its directory's symlinks resolved;
     ``path`` itself when neither lies in the rootdir."""
-    root = rootpath.resolve()
-    target = Path(key[0])
-    candidates = [target] if _identity(target) == key else []
-    for real in (*candidates, path.parent.resolve() / path.name):
-        if root in real.parents:
-            return rootpath / real.relative_to(root)
+    text, spelled = os.fspath(path), os.fspath(rootpath)
+    root = os.path.join(_real_dir(spelled, real_dirs), "")  # ends with the separator
+    in_real_dir = _in_real_dir(text, real_dirs)
+    if key[0] == in_real_dir == text and root == os.path.join(spelled, "") and text.startswith(root):
+        return path  # no symlink on the way: the path is the real one, below the rootdir (most notebooks)
+    # A notebook that is not a symlink is its own target, found in the same folder with the same fixtures
+    candidates = [key[0]] if key[0] == in_real_dir or _identity(Path(key[0]), real_dirs) == key else []
+    for real in (*candidates, in_real_dir):
+        if real.startswith(root) and len(real) > len(root):
+            return rootpath / real[len(root) :]
     return path
 
 
@@ -111,7 +150,7 @@ def stray_fixture(path: Path) -> str | None:
     beside it is decided without reading it; other YAML files (CI configs) are read, and only those
     with fixture keys alone count.
     """
-    if path.suffix not in (".yaml", ".yml") or path.with_suffix(".ipynb").exists():
+    if path.suffix not in (".yaml", ".yml") or os.path.exists(with_suffix(path, ".ipynb")):
         return None
     notebook = path.with_suffix(".ipynb").name
     try:
@@ -175,12 +214,12 @@ class NotebookFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         label = self._label
         try:
-            fixture = sibling_fixture(self.path, label(self.path.with_suffix(".yaml")))
+            cache = case_cache(self.config)
+            fixture = sibling_fixture(self.path, label(fixture_candidates(self.path)[0]))
             if fixture is None:  # has_fixture() chose this file; its fixture went away since
                 return
-            info = read_notebook(self.path, label(self.path))
-            cases = load_cases(fixture, info, label(fixture))
-        except FixtureError as exc:
+            cases = cache.cases(self.path, fixture, label)
+        except (FixtureError, PytestNotebooksWarning) as exc:  # the warning: a cache's, with -W error
             raise self.CollectError(str(exc)) from None
         for case in cases:
             item = NotebookItem.from_parent(self, name=case.case_id, case=case)
@@ -195,8 +234,12 @@ class NotebookFile(pytest.File):
                 self, name=PRINCIPLES_ITEM, fixture=fixture, limits=limits, sha256=cases[0].notebook_sha256
             )
 
-    def _label(self, path: Path) -> str:
+    def _label(self, path: str | os.PathLike[str]) -> str:
         """``path`` as the user typed it: relative to the invocation directory when below it."""
+        text, here = os.fspath(path), os.fspath(self.config.invocation_params.dir)
+        below = here.rstrip("/") + "/"
+        if os.sep == "/" and text.startswith(below) and len(text) > len(below) and "://" not in text:
+            return text[len(below) :]  # shown_path's answer for a normalised absolute path, without pathlib
         return shown_path(path, self.config.invocation_params.dir)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
@@ -204,6 +247,66 @@ class NotebookFile(pytest.File):
         if isinstance(excinfo.value, self.CollectError) and excinfo.value.args:
             return MessageRepr(str(excinfo.value.args[0]), str(self.path))
         return super().repr_failure(excinfo)
+
+
+def case_cache(config: pytest.Config) -> CaseCache:
+    """The session's CaseCache, opened when the first notebook is collected: in pytest's cache
+    directory, or none with ``-p no:cacheprovider``. One process writes it after collection: the
+    only one, or xdist's first worker (every worker collects the same notebooks)."""
+    cache = config.stash.get(CASE_CACHE_KEY, None)
+    if cache is not None:
+        return cache
+    store, problem = getattr(config, "cache", None), ""
+    try:
+        directory = None if store is None else Path(store.mkdir(CASE_CACHE_DIR))
+    except OSError as exc:  # a read-only checkout: collected as without the cache, and said once
+        directory, problem = None, exc.strerror or str(exc)
+    if directory is None:
+        cache = config.stash[CASE_CACHE_KEY] = CaseCache(None, config.rootpath, {})
+        if problem:  # after the stash: a warning turned into an error fails one notebook, not each
+            text = (
+                f"the collection cache cannot be kept in pytest's cache directory ({problem}): every notebook is parsed"
+            )
+            warnings.warn_explicit(text, PytestNotebooksWarning, CACHE_FILE, 0)
+        return cache
+    from pytest_notebooks import __version__
+
+    path = directory / CACHE_FILE
+    shown = shown_path(path, config.invocation_params.dir)
+    cache = config.stash[CASE_CACHE_KEY] = CaseCache(
+        path,
+        config.rootpath,
+        stamp(__version__),
+        warn=lambda text: warnings.warn_explicit(text, PytestNotebooksWarning, shown, 0),
+        shown=shown,
+    )
+    writer = getattr(config, "workerinput", {}).get("workerid", "gw0") == "gw0"
+    config.pluginmanager.register(_CaseCacheWriter(cache, writer), "notebooks-case-cache")
+    cache.load()  # after it is in the stash: a warning turned into an error fails one notebook, not each
+    return cache
+
+
+class _CaseCacheWriter:
+    """Once collection is done, writes the session's CaseCache (``write``: the process that does)
+    and lets go of it (a plugin registered by case_cache): the run does not hold every slot."""
+
+    def __init__(self, cache: CaseCache, write: bool) -> None:
+        self.cache = cache
+        self.write = write
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.write:
+            with contextlib.suppress(OSError):  # a cache: the next run derives the cases again
+                self.cache.save()
+        self.cache.close()
+
+
+def notebook_mark(config: pytest.Config) -> pytest.MarkDecorator:
+    """The ``notebook`` mark every item carries, one object for all (10,000 items made one each)."""
+    mark = config.stash.get(NOTEBOOK_MARK_KEY, None)
+    if mark is None:
+        mark = config.stash[NOTEBOOK_MARK_KEY] = pytest.mark.notebook
+    return mark
 
 
 def lint_enabled(config: pytest.Config) -> bool:
@@ -247,7 +350,7 @@ class PrinciplesItem(pytest.Item):
         self.fixture = fixture
         self.limits = limits
         self.sha256 = sha256  # of the bytes collected: the ones measured, or none
-        self.add_marker("notebook")
+        self.add_marker(notebook_mark(self.config))
 
     def runtest(self) -> None:
         import hashlib
@@ -311,7 +414,7 @@ class NotebookItem(pytest.Item):
     def __init__(self, *, case: NotebookCase, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
-        self.add_marker("notebook")
+        self.add_marker(notebook_mark(self.config))
 
     @property
     def options(self) -> Options:

@@ -405,7 +405,12 @@ def _cached_imports(config: pytest.Config) -> ImportFacts:
     from pytest_notebooks import __version__
     from pytest_notebooks.cases.selection import ImportFacts
 
-    path = _imports_file(config)
+    try:
+        path = _imports_file(config)
+    except OSError as exc:  # pytest's cache directory cannot be made: run without it
+        warning = f"pytest's cache directory cannot be used ({exc}); notebook imports are parsed on every run"
+        config.issue_config_time_warning(PytestNotebooksWarning(warning), stacklevel=2)
+        return ImportFacts()
     if path is None or not path.exists():
         return ImportFacts()
     try:
@@ -434,12 +439,14 @@ def _save_imports(config: pytest.Config) -> None:
     """Keep what this process learnt of notebook imports for the next run (one writer under xdist)."""
     from pytest_notebooks import __version__
 
-    selection, path = config.stash.get(SELECTION_KEY, None), _imports_file(config)
+    selection = config.stash.get(SELECTION_KEY, None)
     worker = getattr(config, "workerinput", {}).get("workerid")
-    if selection is None or path is None or not selection.facts.stale or worker not in (None, "gw0"):
-        return
+    if selection is None or not selection.facts.stale or worker not in (None, "gw0"):
+        return  # nothing to keep: and no cache directory made for it
     with contextlib.suppress(OSError):  # a cache: the next run parses again
-        atomic_write(path, json.dumps({"version": __version__, "imports": selection.facts.to_json()}))
+        path = _imports_file(config)
+        if path is not None:
+            atomic_write(path, json.dumps({"version": __version__, "imports": selection.facts.to_json()}))
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:

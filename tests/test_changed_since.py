@@ -181,3 +181,16 @@ def test_without_the_cache_plugin_selection_is_the_same(pytester: pytest.Pyteste
     (pytester.path / "lib" / "vidlib" / "data.py").write_text("ROWS = 4\n")
     assert selected(pytester, "HEAD", "-p", "no:cacheprovider") == ["nb/uses_package.ipynb"]
     assert not (pytester.path / CACHE).exists()
+
+
+def test_a_cache_directory_that_cannot_be_made_is_not_a_traceback(pytester: pytest.Pytester, repo: git.Repo) -> None:
+    (pytester.path / "blocker").write_text("a file where pytest's cache directory would go")
+    for args in ([], ["--notebooks-changed-since", "HEAD"]):
+        # a subprocess: this suite turns warnings into errors, pytest's own cache warning among them
+        result = pytester.runpytest_subprocess("--collect-only", "-q", "-o", "cache_dir=blocker/cache", *args)
+        assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout.str()
+        assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    notebook(pytester.path, "plain", "x = 2")
+    args = ("--collect-only", "-q", "-o", "cache_dir=blocker/cache", "--notebooks-changed-since", "HEAD")
+    result = pytester.runpytest_subprocess(*args)
+    assert [line for line in result.stdout.lines if "::" in line] == ["nb/plain.ipynb::fr"]

@@ -9,8 +9,10 @@ cannot read is a collection error rather than a traceback in the middle of a run
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, NoReturn
@@ -58,12 +60,47 @@ def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
     not JSON, not a version 4 notebook, or a notebook of the wrong shape.
     """
     shown = label or str(path)
+    return notebook_info(path, read_notebook_bytes(path, shown), shown)
+
+
+def read_notebook_bytes(path: Path, shown: str) -> bytes:
+    """The notebook's bytes; FixtureError naming it as ``shown`` when it cannot be read."""
     try:
-        data = path.read_bytes()
+        return read_file(path)
     except OSError as exc:  # a symlink that loops or leads nowhere, a file gone or unreadable
-        raise FixtureError(
-            shown, f"cannot be read ({exc.strerror or exc})", "point it at a readable notebook, or delete it"
-        ) from None
+        raise unreadable_notebook(shown, exc) from None
+
+
+def unreadable_notebook(shown: str, exc: OSError) -> FixtureError:
+    """The error for a notebook that cannot be read."""
+    return FixtureError(
+        shown, f"cannot be read ({exc.strerror or exc})", "point it at a readable notebook, or delete it"
+    )
+
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes, as ``Path.read_bytes`` gives them in half its time (collection reads two files a
+    notebook): the size first, then one read of it (and on, should the file have grown meanwhile)."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def notebook_info(path: Path, data: bytes, label: str | None = None, sha256: str = "") -> NotebookInfo:
+    """``read_notebook`` of the bytes ``data`` read from ``path`` (``sha256``: their digest, when known)."""
+    shown = label or str(path)
     nb = _parse(data, shown)
     metadata: dict[str, Any] = nb["metadata"]
     kernelspec = metadata.get("kernelspec") or {}
@@ -88,7 +125,7 @@ def read_notebook(path: Path, label: str | None = None) -> NotebookInfo:
             break
     return NotebookInfo(
         path=path,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         git_blob=blob_id(data),
         kernel_name=kernelspec.get("name"),
         language=language,
@@ -249,6 +286,22 @@ def parse_parameters(source: str) -> tuple[DeclaredParameter, ...] | None:
 
     Returns None when the cell does not parse (IPython magics, another language).
     """
+    if len(source) <= _REMEMBERED_SOURCE:
+        return _remembered_parameters(source)
+    return _parse_parameters(source)
+
+
+# Notebooks made from one template share their parameters cell: a repository of thousands parses a
+# few distinct cells. The answer is a tuple of frozen records, so one object can serve every notebook.
+_REMEMBERED_SOURCE = 4096  # characters: a bigger cell is parsed each time rather than kept
+
+
+@functools.lru_cache(maxsize=512)
+def _remembered_parameters(source: str) -> tuple[DeclaredParameter, ...] | None:
+    return _parse_parameters(source)
+
+
+def _parse_parameters(source: str) -> tuple[DeclaredParameter, ...] | None:
     try:
         tree = pysource.parse(source)
     except SyntaxError:

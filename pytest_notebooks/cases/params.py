@@ -7,15 +7,17 @@ the cases, in file order, refusing ids that would share a file and parameters ov
 
 from __future__ import annotations
 
-import dataclasses
+import errno
 import hashlib
 import keyword
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import check_declared
+from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
 from pytest_notebooks.cases.settings import case_settings, replacements
 from pytest_notebooks.cases.values import unusable
@@ -69,22 +71,56 @@ def looks_like_fixture(raw: bytes) -> bool:
 def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
     """The fixture file beside ``notebook``, or None. Raises FixtureError when both exist, or when
     one is a symlink that cannot be followed (it loops, or its target is missing)."""
-    found = [p for p in (notebook.with_suffix(".yaml"), notebook.with_suffix(".yml")) if p.is_file() or p.is_symlink()]
-    for path in found:
-        broken = broken_link(path)
+    found = [(path, kind) for path in fixture_candidates(notebook) if (kind := file_kind(path))]
+    for path, kind in found:
+        broken = broken_link(Path(path)) if kind == "link" else None
         if broken:
+            name = os.path.basename(path)
             raise FixtureError(
-                str(Path(label).with_name(path.name)) if label else str(path),
+                str(Path(label).with_name(name)) if label else path,
                 f"is a symlink that cannot be followed ({broken})",
-                f"point {path.name} at a fixture file, or delete it",
+                f"point {name} at a fixture file, or delete it",
             )
     if len(found) == 2:
+        first, second = (os.path.basename(path) for path, _ in found)
         raise FixtureError(
-            label or str(found[0]),
-            f"{notebook.name} has two fixture files, {found[0].name} and {found[1].name}",
-            "keep one of them",
+            label or found[0][0], f"{notebook.name} has two fixture files, {first} and {second}", "keep one of them"
         )
-    return found[0] if found else None
+    return Path(found[0][0]) if found else None
+
+
+def fixture_candidates(notebook: str | os.PathLike[str]) -> tuple[str, str]:
+    """Where a fixture of ``notebook`` can be, as text: its ``with_suffix(".yaml")`` and ``(".yml")``."""
+    return with_suffix(notebook, ".yaml"), with_suffix(notebook, ".yml")
+
+
+def with_suffix(path: str | os.PathLike[str], suffix: str) -> str:
+    """``str(Path(path).with_suffix(suffix))`` without building a Path (collection does it for every file)."""
+    text = os.fspath(path)
+    if text.endswith(".ipynb") and text[-7:-6] not in ("", os.sep, "/"):  # x.ipynb: the common case, quickly
+        return text[:-6] + suffix
+    name = os.path.basename(text)
+    dot = name.rfind(".")
+    base = text[: len(text) - len(name) + dot] if 0 < dot < len(name) - 1 else text  # pathlib's suffix rule
+    return base + suffix
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """``"file"`` for a regular file, ``"link"`` for a symlink (whether it leads anywhere or not), ""
+    for anything else or nothing: ``is_file() or is_symlink()`` in one ``lstat``, raising what
+    ``Path.is_file`` raises."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            return ""
+        raise
+    if stat.S_ISREG(mode):
+        return "file"
+    return "link" if stat.S_ISLNK(mode) else ""
+
+
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)  # what pathlib's is_file() reads as "no"
 
 
 def broken_link(path: Path) -> str | None:
@@ -105,14 +141,30 @@ def load_cases(fixture: Path, notebook: NotebookInfo, label: str | None = None) 
     cases' parameters and the sha256 recorded with them come from the same bytes, read once.
     """
     shown = label or str(fixture)
+    return fixture_cases(fixture, read_fixture_bytes(fixture, shown), notebook, shown)
+
+
+def read_fixture_bytes(fixture: Path, shown: str) -> bytes:
+    """The fixture's bytes; FixtureError naming it as ``shown`` when it cannot be read."""
     try:
-        raw = fixture.read_bytes()
+        return read_file(fixture)
     except OSError as exc:
-        raise FixtureError(
-            shown, f"cannot be read ({exc.strerror or exc})", "check that it is a readable file"
-        ) from None
+        raise unreadable_fixture(shown, exc) from None
+
+
+def unreadable_fixture(shown: str, exc: OSError) -> FixtureError:
+    """The error for a fixture that cannot be read."""
+    return FixtureError(shown, f"cannot be read ({exc.strerror or exc})", "check that it is a readable file")
+
+
+def fixture_cases(
+    fixture: Path, raw: bytes, notebook: NotebookInfo, label: str | None = None, sha256: str = ""
+) -> list[NotebookCase]:
+    """``load_cases`` of the bytes ``raw`` read from ``fixture`` (``sha256``: their digest, when known)."""
+    shown = label or str(fixture)
     data, spots = load_yaml(shown, raw)
-    return _Builder(fixture, Locator(shown, spots), notebook, hashlib.sha256(raw).hexdigest(), blob_id(raw)).build(data)
+    digest = sha256 or hashlib.sha256(raw).hexdigest()
+    return _Builder(fixture, Locator(shown, spots), notebook, digest, blob_id(raw)).build(data)
 
 
 class _Builder:
@@ -163,8 +215,8 @@ class _Builder:
             )
         cases = [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
         self.check_total()
-        declared = tuple(case.case_id for case in cases)
-        return [dataclasses.replace(case, declared_cases=declared, principles=limits) for case in cases]
+        declared = tuple(case_id for case_id, _ in entries)
+        return [NotebookCase(**case, declared_cases=declared, principles=limits) for case in cases]
 
     def principles(self, value: Any) -> tuple[tuple[str, int], ...]:
         """The fixture's ``principles:`` limits (the notebook's, raised or lowered), validated."""
@@ -190,7 +242,8 @@ class _Builder:
         defaults: dict[str, Any],
         top: dict[str, Any],
         strict: bool,
-    ) -> NotebookCase:
+    ) -> dict[str, Any]:
+        """The fields of one case's NotebookCase, all but those the whole file decides."""
         path: tuple[str, ...] = ("cases", case_id)
         if body is None:
             body = {}
@@ -222,7 +275,7 @@ class _Builder:
         self.check_size(
             case_id, [(*param_path, name) if name in own else ("parameters", name) for name in defaults | own]
         )
-        return NotebookCase(
+        return dict(
             notebook=self.notebook.path,
             fixture=self.fixture,
             case_id=case_id,
