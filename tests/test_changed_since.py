@@ -191,6 +191,6 @@ def test_a_cache_directory_that_cannot_be_made_is_not_a_traceback(pytester: pyte
         assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), result.stdout.str()
         assert "Traceback" not in result.stdout.str() + result.stderr.str()
     notebook(pytester.path, "plain", "x = 2")
-    args = ("--collect-only", "-q", "-o", "cache_dir=blocker/cache", "--notebooks-changed-since", "HEAD")
-    result = pytester.runpytest_subprocess(*args)
+    changed = ("--collect-only", "-q", "-o", "cache_dir=blocker/cache", "--notebooks-changed-since", "HEAD")
+    result = pytester.runpytest_subprocess(*changed)
     assert [line for line in result.stdout.lines if "::" in line] == ["nb/plain.ipynb::fr"]
