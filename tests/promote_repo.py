@@ -27,6 +27,8 @@ from tests.gitrepo import repo_with_identity
 from tests.notebooks import PARAMS, write_notebook
 
 RESULTS = "notebook-outputs/results.json"
+VID_AGG = "notebooks/vid_agg.ipynb"  # the two templates of two_templates()
+REPORT = "notebooks/report.ipynb"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,20 @@ class NotebookRepo:
                     recorder.add(nodeid, "call", outcome, 1.0, record, False)
         recorder.write()
         return path
+
+
+def two_templates(root: Path, *, scratch: bool = False) -> NotebookRepo:
+    """vid_agg (cases luna, fr) and report (daily) below notebooks/, the source root, committed and
+    tested; with ``scratch``, also a committed notebook without a fixture (never tested)."""
+    repo = NotebookRepo(root)
+    repo.notebook(VID_AGG)
+    repo.notebook(REPORT, cases=("daily",))
+    if scratch:
+        repo.notebook("notebooks/scratch.ipynb", cases=None)
+    (repo.root / "pyproject.toml").write_text('[tool.nbpromote]\nsource_root = "notebooks"\n')
+    repo.commit("templates")
+    repo.results()
+    return repo
 
 
 def change(repo: NotebookRepo, path: str, marker: str) -> None:

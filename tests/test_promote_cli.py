@@ -27,15 +27,23 @@ from pytest_notebooks.promote.publish import Outcome, PublishOptions, promote, r
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.stamp import unstamp
 from pytest_notebooks.promote.store import Store, open_store
-from tests.promote_repo import RESULTS, NotebookRepo, Run, change, live_stamp, nbpromote, promoted
+from tests.promote_repo import (
+    REPORT,
+    RESULTS,
+    VID_AGG,
+    NotebookRepo,
+    Run,
+    change,
+    live_stamp,
+    nbpromote,
+    promoted,
+    two_templates,
+)
 
 if TYPE_CHECKING:
     from tests.s3server import S3
 
 pytest_plugins = ("tests.s3server",)
-
-VID_AGG = "notebooks/vid_agg.ipynb"
-REPORT = "notebooks/report.ipynb"
 
 
 # -- the two kinds of target, seen from outside nbpromote ---------------------------------------------
@@ -101,14 +109,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Live:
 @pytest.fixture
 def repo(tmp_path: Path) -> NotebookRepo:
     """Two tested templates and an untested scratch notebook below notebooks/, all committed."""
-    repo = NotebookRepo(tmp_path / "repo")
-    repo.notebook(VID_AGG)
-    repo.notebook(REPORT, cases=("daily",))
-    repo.notebook("notebooks/scratch.ipynb", cases=None)
-    (repo.root / "pyproject.toml").write_text('[tool.nbpromote]\nsource_root = "notebooks"\n')
-    repo.commit("templates")
-    repo.results()
-    return repo
+    return two_templates(tmp_path / "repo", scratch=True)
 
 
 def run(repo: NotebookRepo, live: Live, *args: str) -> Run:
@@ -123,7 +124,7 @@ def published(live: Live) -> list[str]:
 # -- promotion ------------------------------------------------------------------------------------------
 
 
-def test_first_promotion_publishes_the_tested_templates_stamped(repo: NotebookRepo, live: Live) -> None:
+def test_first_promotion_publishes_the_two_templates_stamped(repo: NotebookRepo, live: Live) -> None:
     result = run(repo, live)
     release = promoted(result)
     assert release.startswith("0001-")

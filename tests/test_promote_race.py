@@ -41,7 +41,7 @@ from pytest_notebooks.promote.publish import PublishOptions, history, promote, r
 from pytest_notebooks.promote.settings import parse_target
 from pytest_notebooks.promote.store import Store, open_store
 from tests.notebooks import PARAMS, write_notebook
-from tests.promote_repo import NotebookRepo, Run, change, nbpromote
+from tests.promote_repo import REPORT, VID_AGG, NotebookRepo, Run, change, nbpromote, two_templates
 
 if TYPE_CHECKING:
     from tests.s3server import S3
@@ -50,8 +50,6 @@ pytest_plugins = ("tests.s3server",)
 pytestmark = pytest.mark.race  # processes racing, seconds a test: not in make quick
 
 ROOT = Path(__file__).resolve().parent.parent  # the racers import the code under test from here
-VID_AGG = "notebooks/vid_agg.ipynb"
-REPORT = "notebooks/report.ipynb"
 RACERS = 8
 ROUNDS = 5
 PATIENCE = 300.0  # seconds before any wait gives up: a broken race fails instead of hanging CI
@@ -159,13 +157,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> NotebookRepo:
-    repo = NotebookRepo(tmp_path / "repo")
-    repo.notebook(VID_AGG)
-    repo.notebook(REPORT, cases=("daily",))
-    (repo.root / "pyproject.toml").write_text('[tool.nbpromote]\nsource_root = "notebooks"\n')
-    repo.commit("templates")
-    repo.results()
-    return repo
+    return two_templates(tmp_path / "repo")
 
 
 def released(run: Run | Racer) -> str:

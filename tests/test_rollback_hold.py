@@ -14,15 +14,23 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_notebooks.promote.models import HIDDEN, Manifest
-from tests.promote_repo import NotebookRepo, Run, change, live_stamp, nbpromote, promoted
+from tests.promote_repo import (
+    REPORT,
+    VID_AGG,
+    NotebookRepo,
+    Run,
+    change,
+    live_stamp,
+    nbpromote,
+    promoted,
+    two_templates,
+)
 
 if TYPE_CHECKING:
     from tests.s3server import S3
 
 pytest_plugins = ("tests.s3server",)
 
-VID_AGG = "notebooks/vid_agg.ipynb"
-REPORT = "notebooks/report.ipynb"
 Get = Callable[[str], "bytes | None"]
 
 
@@ -38,13 +46,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Get]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> NotebookRepo:
-    repo = NotebookRepo(tmp_path / "repo")
-    repo.notebook(VID_AGG)
-    repo.notebook(REPORT, cases=("daily",))
-    (repo.root / "pyproject.toml").write_text('[tool.nbpromote]\nsource_root = "notebooks"\n')
-    repo.commit("templates")
-    repo.results()
-    return repo
+    return two_templates(tmp_path / "repo")
 
 
 def manifest(get: Get, release: str) -> Manifest:

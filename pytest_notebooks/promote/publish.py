@@ -125,7 +125,7 @@ def promote(
     inputs = hold_back(holds) if hold_back else _hold_back(inputs, holds)
     created = _now(clock)
     sequence = current.sequence + 1 if current else 1
-    release = f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{inputs.commit[:7]}"
+    release = _release_id(sequence, created, inputs.commit)
     outputs = Outputs.CLEARED if options.clear_outputs else Outputs.KEPT
     objects: dict[str, bytes] = {}
     wanted: dict[str, TemplateEntry] = {}
@@ -194,7 +194,7 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None 
     sequence = current.sequence + 1
     drift = _drift(store, state, check_keys(target.templates, current, options.prune), clock)
     plan = plan_rollback(target, current, drift, prune=options.prune, overwrite_drift=options.overwrite_drift)
-    release = f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(target.commit or 'nocommit')[:7]}"
+    release = _release_id(sequence, created, target.commit)
     manifest = _manifest(
         plan,
         release=release,
@@ -212,6 +212,16 @@ def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None 
     return _execute(store, start, plan, manifest, {}, drift, options, clock, then="or roll back to another release")
 
 
+def _release_id(sequence: int, created: datetime, commit: str | None) -> str:
+    """``0003-20261207T151052Z-0e11caf``: the number, the time, and the commit the release is of."""
+    return f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(commit or 'nocommit')[:7]}"
+
+
+def _names(hold: Hold, ref: str) -> bool:
+    """Whether ``ref`` (a live key or a source path, as a user types it) names ``hold``'s template."""
+    return ref in (hold.key, hold.source_path)
+
+
 def release_hold(store: Store, refs: Sequence[str], options: PublishOptions, now: Clock | None = None) -> Outcome:
     """Make a new release that is the current one without the holds on ``refs`` (live keys or source
     paths): the next promotion publishes those templates again. Writes no live key."""
@@ -219,7 +229,7 @@ def release_hold(store: Store, refs: Sequence[str], options: PublishOptions, now
     start = _settled(store, options.dry_run, clock)
     current = start.state.manifest
     holds = current.holds if current else ()
-    unknown = [ref for ref in refs if not any(ref in (h.key, h.source_path) for h in holds)]
+    unknown = [ref for ref in refs if not any(_names(hold, ref) for hold in holds)]
     if current is None or unknown:
         active = ", ".join(sorted({h.source_path for h in holds})) or "none"
         raise Refused(
@@ -231,7 +241,7 @@ def release_hold(store: Store, refs: Sequence[str], options: PublishOptions, now
     plan = plan_rollback(current, current)  # every template stays as it is
     manifest = _manifest(
         plan,
-        release=f"{sequence:04d}-{created:%Y%m%dT%H%M%SZ}-{(current.commit or 'nocommit')[:7]}",
+        release=_release_id(sequence, created, current.commit),
         sequence=sequence,
         kind="release-hold",
         created=created,
@@ -241,7 +251,7 @@ def release_hold(store: Store, refs: Sequence[str], options: PublishOptions, now
         previous=current.release,
         rollback_of=None,
         source_root=current.source_root,
-        holds=tuple(h for h in holds if not any(ref in (h.key, h.source_path) for ref in refs)),
+        holds=tuple(hold for hold in holds if not any(_names(hold, ref) for ref in refs)),
     )
     return _execute(store, start, plan, manifest, {}, {}, options, clock, then="then release the hold again")
 
