@@ -429,7 +429,8 @@ def _selected(config: pytest.Config, path: Path) -> bool:
     selection = config.stash.get(SELECTION_KEY, None)
     if selection is None:
         return True
-    why = selection.wants(Path(os.path.realpath(path))) or selection.wants(path)
+    real = Path(os.path.realpath(path))
+    why = selection.wants(real) or (selection.wants(path) if real != path else "")  # a link: either path
     counts = config.stash.setdefault(SELECTED_KEY, {})
     counts[why or "not selected"] = counts.get(why or "not selected", 0) + 1
     return bool(why)

@@ -194,3 +194,15 @@ def test_a_cache_directory_that_cannot_be_made_is_not_a_traceback(pytester: pyte
     changed = ("--collect-only", "-q", "-o", "cache_dir=blocker/cache", "--notebooks-changed-since", "HEAD")
     result = pytester.runpytest_subprocess(*changed)
     assert [line for line in result.stdout.lines if "::" in line] == ["nb/plain.ipynb::fr"]
+
+
+def test_a_notebook_reached_through_a_directory_link_is_selected_by_its_real_path(
+    pytester: pytest.Pytester, repo: git.Repo
+) -> None:
+    (pytester.path / "alias").symlink_to(pytester.path / "nb", target_is_directory=True)
+    notebook(pytester.path, "plain", "x = 2")
+    # a subprocess: the alias warning (collected once, at its real path) is an error in this suite
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--notebooks-changed-since", "HEAD", "alias")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert [line for line in result.stdout.lines if "::" in line] == ["nb/plain.ipynb::fr"]
+    result.stdout.fnmatch_lines(["*alias/plain.ipynb is nb/plain.ipynb reached through a symlink*"])
