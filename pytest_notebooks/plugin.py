@@ -156,6 +156,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """When the run begins with a notebook case, its kernel (and the fork template) starts now:
+    under xdist while the controller hands out the cases (run/execute.py's ``warm_up``)."""
+    first = session.items[0] if session.items else None
+    option = session.config.option
+    if not isinstance(first, NotebookItem) or first.case.skip is not None or session.testsfailed:
+        return
+    if option.collectonly or getattr(option, "setuponly", False) or getattr(option, "setupplan", False):
+        return
+    from pytest_notebooks.run.execute import NextCase, warm_up
+
+    warm_up(session.config.stash[POOL_KEY], NextCase(first.case, first.run_settings()))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
     """Tell a notebook case which item comes next, so that its kernel can start early."""

@@ -447,8 +447,9 @@ def test_closing_the_pool_finishes_every_kernel_and_the_starter(pool: KernelPool
     pool.release(taken)
     ahead = pool._stopping[0][0]
     pool.close()
-    for handle in (taken, ahead):
-        assert calls(handle) == ["close_clients", "request_shutdown", "finish_shutdown(3600)", "cleanup_resources"]
+    assert calls(taken) == ["close_clients", "request_shutdown", "finish_shutdown(3600)", "cleanup_resources"]
+    # No case took it: killed at once, not given the rest of its grace
+    assert calls(ahead) == ["close_clients", "request_shutdown", "finish_shutdown(0)", "cleanup_resources"]
     assert pool._stopping == []
     assert starter.closed
 

@@ -21,6 +21,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets.config import Config
 
 IOPUB_WAIT = 0.2  # seconds to wait for a kernel_info request's idle status before asking again
+EXIT_POLL = 0.01  # seconds between looks at a kernel asked to shut down (jupyter_client's: 0.1)
 
 
 def kernel_config(shutdown_wait: float) -> Any:
@@ -109,3 +110,9 @@ class TrackingKernelManager(AsyncKernelManager):
         """Stop the channels of every client handed out (before the shutdown is requested)."""
         for client in self.issued_clients:
             client.stop_channels()
+
+    async def _async_wait(self, pollinterval: float = EXIT_POLL) -> None:
+        """jupyter_client's wait for the kernel's exit (after a shutdown request, SIGTERM or SIGKILL),
+        looking every EXIT_POLL s: a kernel exits a few ms after either, and the pool waits here
+        for the last kernels at the session's end and for a killed one before the next case."""
+        await super()._async_wait(min(pollinterval, EXIT_POLL))

@@ -13,9 +13,11 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -220,6 +222,7 @@ def execute(job: Job, source: Source, kernel: KernelChoice, pool: KernelPool | N
         pool.prepare(*_next_kernel(next_case))
         from pytest_notebooks.run.engine import Guard  # papermill is imported while both kernels start
 
+        handle.learn_pid()  # after the import: a first forked kernel's pid comes once its template has imported
         guard = Guard(settings.max_cell_output, settings.max_output, job.redactor)
         _papermill(job, source, watch, guard, handle)
     except KeyboardInterrupt as exc:
@@ -233,6 +236,23 @@ def execute(job: Job, source: Source, kernel: KernelChoice, pool: KernelPool | N
         if own_pool:
             pool.close()
     return _outcome(error, watch, guard, job)
+
+
+def warm_up(pool: KernelPool, first: NextCase) -> None:
+    """Before the first case runs: start its kernel (a forked one's template with it), and import
+    papermill while they start, so that the first case does not wait for both in turn.
+
+    Under xdist this runs while the controller gathers the workers' collections and hands out the
+    cases. Whatever fails here is left for the first case to meet and report; the warnings it
+    gives (a kernel spawned instead of forked, one on an import) are held by the pool and given
+    when that case takes its kernel, where they came without the warm-up.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.suppress(Exception):  # the first case meets it again, and reports it
+            pool.prepare(*_next_kernel(first))
+            importlib.import_module("pytest_notebooks.run.engine")  # papermill, nbclient, nbformat
+    pool.hold(caught)
 
 
 def _papermill(job: Job, source: Source, watch: CellWatch, guard: Guard, handle: KernelHandle) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 SHUTDOWN_WAIT = 1.0  # seconds a kernel, and what it left, get to exit when asked before they are killed
 MARKER = "PYTEST_NOTEBOOKS_KERNEL"  # in each kernel's environment, one value per kernel: finds its leftovers
+# Environment variables that differ between the kernels of one session: pytest's, and the marker.
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST", MARKER})
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import IO, Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from pytest_notebooks.errors import KernelTemplateError
-from pytest_notebooks.run.family import MARKER
+from pytest_notebooks.run.family import VOLATILE as VOLATILE  # what a template need not match
 from pytest_notebooks.run.forkwire import KNOCK, REQUEST_TIMEOUT, ForkAnswer, ForkRequest
 
 PROVISIONER_NAME = "pytest-notebooks-forked"
@@ -49,8 +49,6 @@ BASE_PRELOAD = (
     "faulthandler",
 )
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-# Environment variables a template need not match: pytest's, and the marker, one value per kernel.
-VOLATILE = frozenset({"PYTEST_CURRENT_TEST", MARKER})
 KEEP = 2  # template processes kept running at most (one per environment)
 
 
@@ -354,6 +352,8 @@ class Templates:
 
     def close(self) -> None:
         running, self._running = list(self._running.values()), {}
+        for template in running:
+            template.control.close()  # every one first, so that they exit side by side
         for template in running:
             template.close()
         self.reap()

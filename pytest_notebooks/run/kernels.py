@@ -19,14 +19,14 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_notebooks.errors import KernelTemplateError, PytestNotebooksWarning
 from pytest_notebooks.redact import Redactor, clean_environ
 from pytest_notebooks.run.budget import StreamBudget
-from pytest_notebooks.run.family import MARKER, SHUTDOWN_WAIT, Family
+from pytest_notebooks.run.family import MARKER, SHUTDOWN_WAIT, VOLATILE, Family
 from pytest_notebooks.terminal import defuse_command_bytes
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "SpawnStarter",
     "kernel_starter",
     "launch",
+    "stable_environ",
 ]
 
 LINE_LIMIT = 65536  # bytes of kernel stdout/stderr forwarded at a time
@@ -65,16 +66,26 @@ class KernelKey:
     redact: tuple[str, ...] = ()  # extra names/globs of credential variables (notebooks_redact)
 
 
+def stable_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment a kernel started now starts from, less what differs between the kernels of
+    one session anyway (VOLATILE)."""
+    return {name: value for name, value in environ.items() if name not in VOLATILE}
+
+
 @dataclass
 class KernelHandle:
     """A kernel this process started: the jupyter_client manager papermill drives (``manager``),
     the processes the kernel may leave running (``family``), the forwarder of its fds 1 and 2
-    (``output``), and why a kernel meant to be forked was spawned (``spawned_because``)."""
+    (``output``), why a kernel meant to be forked was spawned (``spawned_because``), the
+    environment it started from (``environ``, ``stable_environ()``; None: not known), and whether
+    a case took it (``taken``)."""
 
     manager: Any  # run/clients.py's TrackingKernelManager
     family: Family
     output: Forwarder | None = None
     spawned_because: str | None = None
+    environ: dict[str, str] | None = None
+    taken: bool = False
 
     @property
     def pid(self) -> int | None:
@@ -166,6 +177,7 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
     manager = TrackingKernelManager(kernel_name=key.name, config=kernel_config(SHUTDOWN_WAIT))
     refused = _fork_from(manager, templates) if templates is not None else None
     arguments = [*extra_arguments, "--HistoryManager.hist_file=:memory:"]
+    environ = stable_environ()
     env = clean_environ(os.environ, key.redact) if key.clean_env else dict(os.environ)
     marker = uuid.uuid4().hex
     env[MARKER] = marker
@@ -175,7 +187,7 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
     process = getattr(manager.provisioner, "process", None)
     output = _take_pipes(process, Redactor.from_environ(os.environ, key.redact))
     spawned = refused or getattr(manager.provisioner, "fallback", None)  # set by run/forked.py's provisioner
-    handle = KernelHandle(manager, Family(marker), output, spawned)
+    handle = KernelHandle(manager, Family(marker), output, spawned, environ)
     handle.family.learn(handle.pid)
     return handle
 
@@ -427,6 +439,9 @@ class KernelPool:
     the ones asked to shut down, which are finished later so that no case waits for the previous
     kernel to exit: a kernel that has not exited SHUTDOWN_WAIT s after the request is killed.
 
+    A kernel started ahead serves a case that wants its key, in the environment it started from
+    (a kernel started before something changed ``os.environ`` is stopped, and another started).
+
     ``start`` is a KernelStarter, or its name (``fork``, ``spawn``) and ``preload`` (fork only).
     """
 
@@ -436,6 +451,7 @@ class KernelPool:
         self._last: KernelKey | None = None  # the key of the kernel taken last
         self._stopping: list[tuple[KernelHandle, float]] = []  # (kernel, when its shutdown was requested)
         self._leftovers: list[KernelHandle] = []  # kernels gone, whose leftovers are still to be reaped
+        self._held: list[warnings.WarningMessage] = []  # given with the next kernel taken (see ``hold``)
 
     @property
     def kernel_start(self) -> str:
@@ -446,23 +462,47 @@ class KernelPool:
         return self.starter.preload
 
     def take(self, key: KernelKey, extra_arguments: list[str]) -> KernelHandle:
-        """The kernel started ahead for ``key``, or a new one; another one started ahead is stopped."""
+        """The kernel started ahead for ``key``, or a new one; another one started ahead is stopped.
+
+        A forked kernel's pid may not be known yet (the template answers once it has forked it):
+        the case calls ``learn_pid`` before it runs, after the work it can do meanwhile."""
+        self._give_held()
         self._reap(wait=False)
         self._last = key
         handle = self._take_ahead(key)
         if handle is None:
             handle = self.starter.start(key, extra_arguments)
-        handle.learn_pid()
+        handle.taken = True
         return handle
 
     def _take_ahead(self, key: KernelKey) -> KernelHandle | None:
-        """The first kernel started ahead for ``key``; those started ahead of it for others are stopped."""
+        """The first kernel started ahead for ``key`` in this environment; those started ahead of it
+        for others are stopped."""
+        environ = stable_environ()
         while self._ahead:
             ahead_key, handle = self._ahead.pop(0)
-            if ahead_key == key:
+            if ahead_key == key and handle.environ in (None, environ):
                 return handle
             self.release(handle)
         return None
+
+    def hold(self, caught: Iterable[warnings.WarningMessage]) -> None:
+        """Warnings caught while kernels started before any case ran (run/execute.py's ``warm_up``):
+        they are given when the next kernel is taken, inside pytest's capture of that case's
+        warnings, where they came before kernels were started that early."""
+        self._held.extend(caught)
+
+    def _give_held(self) -> None:
+        held, self._held = self._held, []
+        for message in held:
+            try:
+                warnings.warn_explicit(
+                    message.message, message.category, message.filename, message.lineno, source=message.source
+                )
+            except Warning:  # -W error: ours go to stderr, as ForkStarter._say does; others fail the case as before
+                if not issubclass(message.category, PytestNotebooksWarning):
+                    raise
+                os.write(2, f"pytest-notebooks: {message.message}\n".encode())
 
     def prepare(self, key: KernelKey | None, extra_arguments: list[str]) -> None:
         """Start the kernel of the next case now (``None``: no notebook case comes next).
@@ -491,10 +531,14 @@ class KernelPool:
         self._stopping.append((handle, time.monotonic()))
 
     def _reap(self, *, wait: bool) -> None:
-        """Finish the kernels that exited; kill those past SHUTDOWN_WAIT (with ``wait``: all)."""
+        """Finish the kernels that exited; kill those past SHUTDOWN_WAIT. With ``wait`` (the pool
+        closes) all of them: a kernel no case took is killed at once (nothing of a case ran in it,
+        and it may still be starting, so its graceful exit would be the session's last wait)."""
         pending = []
         for handle, asked in self._stopping:
             left = SHUTDOWN_WAIT - (time.monotonic() - asked)
+            if wait and not handle.taken:
+                left = 0.0
             if not wait and left > 0 and handle.alive():
                 pending.append((handle, asked))
                 continue
@@ -506,12 +550,13 @@ class KernelPool:
         self._leftovers = [handle for handle in self._leftovers if not handle.leftovers_gone(wait=wait)]
 
     def close(self) -> None:
-        """Stop every kernel of this pool (end of a case run alone, or of the session), then what
-        the starter keeps running."""
+        """Stop every kernel of this pool (end of a case run alone, or of the session) and what the
+        starter keeps running: the template processes exit while the kernels do (a forked kernel
+        is this process's child, not its template's), and the session's end waits for the longer."""
         ahead, self._ahead = self._ahead, []
         for _key, handle in ahead:
             self.release(handle)
         try:
-            self._reap(wait=True)
-        finally:
             self.starter.close()
+        finally:
+            self._reap(wait=True)
