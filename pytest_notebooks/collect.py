@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_notebooks.cases.cache import CACHE_FILE, CaseCache, stamp
-from pytest_notebooks.cases.params import (
-    PRINCIPLES_ID,
-    broken_link,
-    file_kind,
-    fixture_candidates,
-    looks_like_fixture,
-    sibling_fixture,
-    with_suffix,
-)
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming, not_a_fixture
+from pytest_notebooks.cases.params import PRINCIPLES_ID, broken_link, file_kind, looks_like_fixture, sibling_fixture
 from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
-from pytest_notebooks.errors import CaseFailed, FixtureError, NotebookChanged, NotebooksError, PytestNotebooksWarning
+from pytest_notebooks.errors import (
+    CaseFailed,
+    FixtureError,
+    NotAFixture,
+    NotebookChanged,
+    NotebooksError,
+    PytestNotebooksWarning,
+)
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase
 from pytest_notebooks.options import Options, limited
@@ -52,15 +52,21 @@ REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's secrets, for what re
 SHOWN_PARAMETERS_KEY = pytest.StashKey[dict[str, Any]]()  # a case's parameters, secrets masked
 PRINCIPLES_ITEM = PRINCIPLES_ID  # a case id the fixture may not use
 NOTEBOOK_MARK_KEY = pytest.StashKey[pytest.MarkDecorator]()  # made once a session: marks are immutable
+NAMING_KEY = pytest.StashKey[FixtureNaming]()  # which YAML files are fixtures (notebooks_fixture_suffixes)
 
 
-def has_fixture(path: Path) -> bool:
+def fixture_naming(config: pytest.Config) -> FixtureNaming:
+    """The session's fixture naming: the ini's suffixes, read when the plugin was configured."""
+    return config.stash.get(NAMING_KEY, DEFAULT_NAMING)
+
+
+def has_fixture(path: Path, naming: FixtureNaming = DEFAULT_NAMING) -> bool:
     """Whether ``path`` is a notebook with a fixture file beside it (the collection rule).
 
     A fixture that is a symlink leading nowhere (it loops, its target is gone) counts, so that
     collection says so instead of leaving the notebook out without a word.
     """
-    return path.suffix == ".ipynb" and any(file_kind(p) for p in fixture_candidates(path))
+    return path.suffix == ".ipynb" and any(file_kind(p) for p in naming.candidates(path))
 
 
 def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, str | None]:
@@ -75,9 +81,10 @@ def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, st
     its own (``b.ipynb -> a.ipynb`` with ``b.yaml``) is another notebook.
     """
     real_dirs = session.stash.setdefault(REAL_DIRS_KEY, {})
+    naming = fixture_naming(session.config)
     try:
-        key = _identity(path, real_dirs)
-        named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath, real_dirs)
+        key = _identity(path, real_dirs, naming)
+        named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath, real_dirs, naming)
     except (OSError, RuntimeError):  # a symlink that loops on the way (RuntimeError before Python 3.13)
         return path, None  # collected as it is; reading the fixture says what is wrong
     placed = session.stash.setdefault(PLACED_KEY, {})
@@ -87,14 +94,14 @@ def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, st
     return None, _alias_warning(path, kept, session) if path != kept else None
 
 
-def _identity(path: Path, real_dirs: dict[str, str]) -> tuple[str, ...]:
+def _identity(path: Path, real_dirs: dict[str, str], naming: FixtureNaming) -> tuple[str, ...]:
     """The notebook and its fixture files, every symlink resolved: one notebook, however reached.
 
     A file that is not a symlink is its directory's real path and its name; ``real_dirs`` keeps each
     directory's, so that thousands of notebooks in one folder resolve it once.
     """
     found = []
-    for name in (os.fspath(path), *fixture_candidates(path)):
+    for name in (os.fspath(path), *naming.candidates(path)):
         kind = file_kind(name)
         if kind == "file":
             found.append(_in_real_dir(name, real_dirs))
@@ -116,7 +123,9 @@ def _real_dir(directory: str, real_dirs: dict[str, str]) -> str:
     return real
 
 
-def _real_path(path: Path, key: tuple[str, ...], rootpath: Path, real_dirs: dict[str, str]) -> Path:
+def _real_path(
+    path: Path, key: tuple[str, ...], rootpath: Path, real_dirs: dict[str, str], naming: FixtureNaming
+) -> Path:
     """The notebook's real path spelled from the rootdir: the file's own target when its fixture
     comes along (the same identity there), else ``path`` with its directory's symlinks resolved;
     ``path`` itself when neither lies in the rootdir."""
@@ -126,7 +135,7 @@ def _real_path(path: Path, key: tuple[str, ...], rootpath: Path, real_dirs: dict
     if key[0] == in_real_dir == text and root == os.path.join(spelled, "") and text.startswith(root):
         return path  # no symlink on the way: the path is the real one, below the rootdir (most notebooks)
     # A notebook that is not a symlink is its own target, found in the same folder with the same fixtures
-    candidates = [key[0]] if key[0] == in_real_dir or _identity(Path(key[0]), real_dirs) == key else []
+    candidates = [key[0]] if key[0] == in_real_dir or _identity(Path(key[0]), real_dirs, naming) == key else []
     for real in (*candidates, in_real_dir):
         if real.startswith(root) and len(real) > len(root):
             return rootpath / real[len(root) :]
@@ -142,7 +151,7 @@ def _alias_warning(path: Path, kept: Path, session: pytest.Session) -> str:
     )
 
 
-def stray_fixture(path: Path) -> str | None:
+def stray_fixture(path: Path, naming: FixtureNaming = DEFAULT_NAMING) -> str | None:
     """Why ``path``, a YAML file that reads as a fixture, runs nothing; None for every other file.
 
     A fixture whose notebook was renamed away, or one beside a notebook in another format (a
@@ -150,21 +159,21 @@ def stray_fixture(path: Path) -> str | None:
     beside it is decided without reading it; other YAML files (CI configs) are read, and only those
     with fixture keys alone count.
     """
-    if path.suffix not in (".yaml", ".yml") or os.path.exists(with_suffix(path, ".ipynb")):
+    owner = naming.notebook_of(os.fspath(path))
+    if owner is None or os.path.exists(owner):
         return None
-    notebook = path.with_suffix(".ipynb").name
+    notebook = os.path.basename(owner)
     try:
         if not looks_like_fixture(path.read_bytes()):
             return None
-        broken = broken_link(path.with_suffix(".ipynb"))
+        broken = broken_link(Path(owner))
         if broken:
             return (
                 f"{path.name} reads as a notebook fixture, but {notebook} beside it is a symlink that cannot be "
                 f"followed ({broken}): no case in it runs. Hint: point {notebook} at a notebook, or delete it"
             )
-        others = sorted(
-            p.name for p in path.parent.iterdir() if p.stem == path.stem and p.suffix not in (".yaml", ".yml")
-        )
+        stem = notebook[: -len(".ipynb")]
+        others = sorted(p.name for p in path.parent.iterdir() if p.stem == stem and p.suffix not in (".yaml", ".yml"))
     except OSError:
         return None
     if others:
@@ -212,13 +221,17 @@ class NotebookFile(pytest.File):
     """A notebook with a sibling fixture file; yields one NotebookItem per case."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        label = self._label
+        label, naming = self._label, fixture_naming(self.config)
         try:
             cache = case_cache(self.config)
-            fixture = sibling_fixture(self.path, label(fixture_candidates(self.path)[0]))
+            fixture = sibling_fixture(self.path, label(naming.candidates(self.path)[0]), naming)
             if fixture is None:  # has_fixture() chose this file; its fixture went away since
                 return
             cases = cache.cases(self.path, fixture, label)
+        except NotAFixture as exc:  # another tool's YAML file: this notebook is not for this plugin
+            warning = not_a_fixture(exc.location, label(self.path), exc.keys, naming)
+            warnings.warn_explicit(warning, PytestNotebooksWarning, exc.location, 1)
+            return
         except (FixtureError, PytestNotebooksWarning) as exc:  # the warning: a cache's, with -W error
             raise self.CollectError(str(exc)) from None
         for case in cases:

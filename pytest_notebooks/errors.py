@@ -56,6 +56,15 @@ class FixtureError(NotebooksError):
         super().__init__(text)
 
 
+class NotAFixture(FixtureError):
+    """The YAML file beside a notebook is another tool's file (cases/naming.py's ``foreign_keys``):
+    the notebook is not collected, with a warning rather than an error."""
+
+    def __init__(self, location: str, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        super().__init__(location, f"is not a notebook fixture (its keys: {', '.join(keys)})")
+
+
 class CaseFailed(NotebooksError):
     """A notebook case ran to an end that is not a pass."""
 

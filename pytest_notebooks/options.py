@@ -108,6 +108,18 @@ def shard(text: str) -> Shard:
     return chosen
 
 
+def fixture_suffixes(text: str) -> tuple[str, ...]:
+    """``".test.yaml .cases.yml"`` -> the fixture suffixes (cases/naming.py); each starts with a dot and
+    ends with .yaml or .yml, and names no folder."""
+    suffixes = tuple(text.replace(",", " ").split())
+    for suffix in suffixes:
+        if not suffix.startswith(".") or not suffix.endswith((".yaml", ".yml")) or "/" in suffix or "\\" in suffix:
+            raise ArgumentTypeError(
+                f"a fixture suffix starts with a dot and ends with .yaml or .yml (like .test.yaml), got {suffix!r}"
+            )
+    return suffixes
+
+
 # ---------------------------------------------------------------- the declarations
 
 
@@ -316,6 +328,15 @@ SETTINGS: tuple[Declared, ...] = (
         ini="bool",
     ),
     Declared(
+        "fixture-suffixes",
+        "what turns a notebook's name into its fixture's: `x.ipynb` is tested with `x<suffix>`, the first "
+        "suffix found (default: .yaml .yml). Set it when YAML files beside notebooks belong to another tool, "
+        "e.g. `.test.yaml`",
+        parse=fixture_suffixes,
+        flag=False,
+        ini="linelist",
+    ),
+    Declared(
         "principles",
         "the principles' limits for every notebook, one `name = number` a line (max_branches, "
         "max_function_lines, max_functions, max_code_cells, max_lines); a fixture's principles: wins",
@@ -388,6 +409,7 @@ class Options:
     changed_since: str | None = None
     shard: Shard | None = None
     durations: str | None = None
+    fixture_suffixes: tuple[str, ...] = ()  # the ini's, in order (none: cases/naming.py's default)
 
     @classmethod
     def read(
@@ -430,6 +452,7 @@ class Options:
             changed_since=given("notebooks_changed_since"),
             shard=given("notebooks_shard"),
             durations=given("notebooks_durations"),
+            fixture_suffixes=tuple(dict.fromkeys(given("notebooks_fixture_suffixes", ()))),
         )
 
     def output_path(self, notebook: Path, case_id: str) -> str:

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_notebooks.cases.naming import FixtureNaming
 from pytest_notebooks.collect import (
+    NAMING_KEY,
     NEXT_KEY,
     OPTIONS_KEY,
     POOL_KEY,
@@ -31,6 +33,7 @@ from pytest_notebooks.collect import (
     NotebookFile,
     NotebookItem,
     PrinciplesItem,
+    fixture_naming,
     has_fixture,
     lint_enabled,
     lint_limits,
@@ -73,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Settings read and checked (flags were, by argparse), before anything is collected."""
     config.addinivalue_line("markers", "notebook: a notebook case collected by pytest-notebooks")
     options = config.stash[OPTIONS_KEY] = _read_options(config)
+    config.stash[NAMING_KEY] = FixtureNaming.of(options.fixture_suffixes)
     if options.shard is not None and options.durations:
         config.stash[DURATIONS_KEY] = _read_durations(config, options.durations)
     if options.changed_since:
@@ -140,7 +144,8 @@ def _shown(config: pytest.Config, path: str | Path) -> str:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
     """A notebook with a fixture beside it, once however many paths lead to it; a warning for a
     fixture that nothing runs. With --notebooks-changed-since, only a selected notebook is read."""
-    if has_fixture(file_path):
+    naming = fixture_naming(parent.config)
+    if has_fixture(file_path, naming):
         if not _selected(parent.config, file_path):
             return None
         path, alias = place_notebook(file_path, parent.session)
@@ -149,7 +154,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
                 alias, PytestNotebooksWarning, shown_path(file_path, parent.config.invocation_params.dir), 0
             )
         return NotebookFile.from_parent(parent, path=path) if path is not None else None
-    stray = stray_fixture(file_path)
+    stray = stray_fixture(file_path, naming)
     if stray is not None:
         shown = shown_path(file_path, parent.config.invocation_params.dir)
         warnings.warn_explicit(stray, PytestNotebooksWarning, shown, 1)
@@ -261,6 +266,7 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
         git=git,
         shown_path=_shown(config, options.results_path),
         write_empty=options.shard is not None,
+        fixture_suffixes=fixture_naming(config).suffixes,
     )
     recorder.read_previous()  # once, before any case runs: the file belongs to this session
     config.stash[RECORDER_KEY] = recorder
@@ -333,7 +339,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     base = options.review_base
     templates, problem = [], ""
     try:
-        templates = template_changes(recorder.rootdir, base) if base else []
+        templates = template_changes(recorder.rootdir, base, naming=fixture_naming(session.config)) if base else []
     except GitError as exc:
         problem = str(exc)
     review = Review(
@@ -403,7 +409,7 @@ def _select(config: pytest.Config, rev: str) -> Selection:
     from pytest_notebooks.errors import SelectionError
 
     try:
-        return select_changed(config.rootpath, rev, _cached_imports(config))
+        return select_changed(config.rootpath, rev, _cached_imports(config), fixture_naming(config))
     except SelectionError as exc:
         raise pytest.UsageError(f"--notebooks-changed-since: {exc}") from None
 

@@ -17,29 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import check_declared
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, FIXTURE_KEYS, FixtureNaming, foreign_keys
 from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
 from pytest_notebooks.cases.settings import case_settings, replacements
 from pytest_notebooks.cases.values import unusable
 from pytest_notebooks.cases.yamlfile import FIXTURE_LIMIT, Locator, kind, load_yaml, suggest, top_level_keys
-from pytest_notebooks.errors import FixtureError
+from pytest_notebooks.errors import FixtureError, NotAFixture
 from pytest_notebooks.gitinfo import blob_id
 from pytest_notebooks.models import NotebookCase, NotebookInfo
 
 DEFAULT_CASE_ID = "default"
-TOP_LEVEL_KEYS = (
-    "parameters",
-    "cases",
-    "timeout",
-    "cell_timeout",
-    "kernel",
-    "strict",
-    "skip",
-    "xfail",
-    "snapshot",
-    "snapshot_replace",
-    "principles",
-)
+TOP_LEVEL_KEYS = FIXTURE_KEYS
 CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot")
 # A case id names a file (<id>.ipynb, beside its snapshot) and a test: it must be short and portable.
 _CASE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -68,10 +57,10 @@ def looks_like_fixture(raw: bytes) -> bool:
     return keys is not None and any(key in ("cases", "parameters") for key in keys) and set(keys) <= set(TOP_LEVEL_KEYS)
 
 
-def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
-    """The fixture file beside ``notebook``, or None. Raises FixtureError when both exist, or when
+def sibling_fixture(notebook: Path, label: str | None = None, naming: FixtureNaming = DEFAULT_NAMING) -> Path | None:
+    """The fixture file beside ``notebook``, or None. Raises FixtureError when two exist, or when
     one is a symlink that cannot be followed (it loops, or its target is missing)."""
-    found = [(path, kind) for path in fixture_candidates(notebook) if (kind := file_kind(path))]
+    found = [(path, kind) for path in naming.candidates(notebook) if (kind := file_kind(path))]
     for path, kind in found:
         broken = broken_link(Path(path)) if kind == "link" else None
         if broken:
@@ -81,28 +70,17 @@ def sibling_fixture(notebook: Path, label: str | None = None) -> Path | None:
                 f"is a symlink that cannot be followed ({broken})",
                 f"point {name} at a fixture file, or delete it",
             )
-    if len(found) == 2:
-        first, second = (os.path.basename(path) for path, _ in found)
+    if len(found) > 1:
+        first, second = (os.path.basename(path) for path, _ in found[:2])
         raise FixtureError(
             label or found[0][0], f"{notebook.name} has two fixture files, {first} and {second}", "keep one of them"
         )
     return Path(found[0][0]) if found else None
 
 
-def fixture_candidates(notebook: str | os.PathLike[str]) -> tuple[str, str]:
-    """Where a fixture of ``notebook`` can be, as text: its ``with_suffix(".yaml")`` and ``(".yml")``."""
-    return with_suffix(notebook, ".yaml"), with_suffix(notebook, ".yml")
-
-
-def with_suffix(path: str | os.PathLike[str], suffix: str) -> str:
-    """``str(Path(path).with_suffix(suffix))`` without building a Path (collection does it for every file)."""
-    text = os.fspath(path)
-    if text.endswith(".ipynb") and text[-7:-6] not in ("", os.sep, "/"):  # x.ipynb: the common case, quickly
-        return text[:-6] + suffix
-    name = os.path.basename(text)
-    dot = name.rfind(".")
-    base = text[: len(text) - len(name) + dot] if 0 < dot < len(name) - 1 else text  # pathlib's suffix rule
-    return base + suffix
+def fixture_candidates(notebook: str | os.PathLike[str], naming: FixtureNaming = DEFAULT_NAMING) -> tuple[str, ...]:
+    """Where a fixture of ``notebook`` can be, as text (cases/naming.py: ``x.yaml`` and ``x.yml`` by default)."""
+    return naming.candidates(notebook)
 
 
 def file_kind(path: str | os.PathLike[str]) -> str:
@@ -163,6 +141,9 @@ def fixture_cases(
     """``load_cases`` of the bytes ``raw`` read from ``fixture`` (``sha256``: their digest, when known)."""
     shown = label or str(fixture)
     data, spots = load_yaml(shown, raw)
+    keys = foreign_keys(data)
+    if keys:
+        raise NotAFixture(shown, keys)
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     return _Builder(fixture, Locator(shown, spots), notebook, digest, blob_id(raw)).build(data)
 

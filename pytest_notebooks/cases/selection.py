@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pytest_notebooks import pysource
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming
 from pytest_notebooks.cases.notebook import cell_source
 from pytest_notebooks.errors import GitError, SelectionError
 from pytest_notebooks.gitinfo import blob_id, changed_since, listed_files
-
-FIXTURE_SUFFIXES = (".yaml", ".yml")
 
 
 def module_names(relpath: str) -> set[str]:
@@ -151,12 +150,13 @@ class Selection:
     affected: frozenset[str]  # repository modules that changed or import one that did
     changed_modules: tuple[str, ...]  # the changed .py files, relative to the root
     facts: ImportFacts
+    naming: FixtureNaming = DEFAULT_NAMING  # which changed YAML file is whose fixture
 
     def wants(self, notebook: Path) -> str:
         """Why ``notebook`` is selected ("" when it is not): its bytes, its fixture, or an import."""
         if notebook in self.changed:
             return "changed"
-        if any(notebook.with_suffix(suffix) in self.changed for suffix in FIXTURE_SUFFIXES):
+        if any(Path(fixture) in self.changed for fixture in self.naming.candidates(notebook)):
             return "fixture changed"
         if not self.affected:
             return ""
@@ -167,7 +167,9 @@ class Selection:
         return "imports a changed module" if is_affected(self.facts.imports(data), set(self.affected)) else ""
 
 
-def select_changed(start: Path, rev: str, facts: ImportFacts | None = None) -> Selection:
+def select_changed(
+    start: Path, rev: str, facts: ImportFacts | None = None, naming: FixtureNaming = DEFAULT_NAMING
+) -> Selection:
     """The changes since ``rev`` in the repository holding ``start``; SelectionError when git cannot say."""
     try:
         root, changed = changed_since(start, rev)
@@ -182,4 +184,6 @@ def select_changed(start: Path, rev: str, facts: ImportFacts | None = None) -> S
         except (OSError, UnicodeDecodeError):
             continue
     affected = affected_modules(changed_py, sources)
-    return Selection(rev, root, frozenset(changed), frozenset(affected), tuple(changed_py), facts or ImportFacts())
+    return Selection(
+        rev, root, frozenset(changed), frozenset(affected), tuple(changed_py), facts or ImportFacts(), naming
+    )

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming
 from pytest_notebooks.errors import FixtureError, GitUnusable, Refused, ResultsError
 from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import GitState, TreeEntry, committed_tree, git_state, hidden_change, read_blobs
@@ -37,7 +38,6 @@ from pytest_notebooks.promote.plan import held_by
 from pytest_notebooks.results.read import load_results
 from pytest_notebooks.results.record import CaseRecord, NotebookRecord, Outcome, ResultsDocument, SessionState
 
-FIXTURE_SUFFIXES = (".yaml", ".yml")  # as the plugin collects them
 HINT = "promote what was tested: commit, run pytest on that commit, then run nbpromote on the same checkout"
 COMPLETE = (SessionState.COMPLETED, SessionState.STOPPED, SessionState.WORKER_CRASHED)  # finished cases count
 HOLD_HINT = "a rollback holds these bytes back: change the template, or release the hold (nbpromote release-hold PATH)"
@@ -108,7 +108,8 @@ def gather(
     _check_evidence(results, state.commit, state.changed, rerun)
 
     source_rel = "" if source == root else source.relative_to(root).as_posix()
-    found = _Sorted.of(_tested(results, rootdir, root), committed_tree(root), root, source_rel, policy, rerun)
+    naming = FixtureNaming.of(results.fixture_suffixes)
+    found = _Sorted.of(_tested(results, rootdir, root), committed_tree(root), root, source_rel, policy, rerun, naming)
     candidates, held = _groups(found.candidates, found.held, policy)
     _refuse_held(candidates, held, policy, _hint(held, rerun))
     if not candidates:
@@ -209,16 +210,17 @@ class _Sorted:
         source_rel: str,
         policy: Policy,
         rerun: _Rerun,
+        naming: FixtureNaming = DEFAULT_NAMING,
     ) -> _Sorted:
         found = cls()
         committed = {path for path, entry in tree.items() if not entry.is_link}
         templates = sorted(p for p in committed if _is_template(p, source_rel))
         _refuse_lookalikes(templates)
-        blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed})
+        blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed}, naming)
         for path in templates:
             record = tested.get(path)
             if record is None:
-                found.untested_template(path, _key(path, source_rel), committed, rerun.node(root / path))
+                found.untested_template(path, _key(path, source_rel), committed, rerun.node(root / path), naming)
                 continue
             outcome = _check(path, _key(path, source_rel), record, blobs, policy, rerun)
             if isinstance(outcome, HeldBack):
@@ -239,13 +241,15 @@ class _Sorted:
             raise Refused(extra, HINT)
         return found
 
-    def untested_template(self, path: str, key: str, committed: set[str], node: str) -> None:
+    def untested_template(self, path: str, key: str, committed: set[str], node: str, naming: FixtureNaming) -> None:
         """A committed template the results file has no case of: held back, or never tested."""
-        if any(f in committed for f in _fixtures(path)):
+        fixtures = naming.candidates(path)
+        if any(f in committed for f in fixtures):
             self.held.append(HeldBack(path, key, ("not run: the results file has no case of it",), (node,), False))
         else:
             self.untested.add(key)
-            self.notes.append(f"{path}: not promoted: no fixture ({PurePosixPath(path).stem}.yaml), so never tested")
+            fixture = PurePosixPath(fixtures[0]).name
+            self.notes.append(f"{path}: not promoted: no fixture ({fixture}), so never tested")
 
 
 def _refuse_lookalikes(templates: Sequence[str]) -> None:
@@ -408,13 +412,16 @@ class _Committed:
     root: Path
     tree: Mapping[str, TreeEntry]
     blobs: Mapping[str, bytes]
+    naming: FixtureNaming = DEFAULT_NAMING
 
     def bytes_of(self, path: str) -> bytes | None:
         entry = self.tree.get(path)
         return None if entry is None else self.blobs.get(entry.blob)
 
 
-def _committed(root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, _Tested]) -> _Committed:
+def _committed(
+    root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, _Tested], naming: FixtureNaming
+) -> _Committed:
     """Read every blob a tested template and its fixture have in HEAD, in one pass."""
     wanted = []
     for path, record in tested.items():
@@ -422,7 +429,7 @@ def _committed(root: Path, tree: Mapping[str, TreeEntry], tested: Mapping[str, _
             entry = tree.get(name or "")
             if entry is not None and not entry.is_link:
                 wanted.append(entry.blob)
-    return _Committed(root, tree, read_blobs(root, wanted) if wanted else {})
+    return _Committed(root, tree, read_blobs(root, wanted) if wanted else {}, naming)
 
 
 def _relative(path: Path, root: Path) -> str | None:
@@ -463,7 +470,7 @@ def _file_problems(path: str, record: _Tested, committed: _Committed) -> list[st
     notebook = _same_bytes(path, tested.sha256, committed)
     if notebook is not None:
         problems.append((notebook or _changed(path, tested.sha256, committed.root)) + _blobs(path, tested, committed))
-    sibling = next((f for f in _fixtures(path) if f in committed.tree), tested.fixture)
+    sibling = next((f for f in committed.naming.candidates(path) if f in committed.tree), tested.fixture)
     fixture = _relative(record.fixture_path, committed.root)
     if fixture is None:
         problems.append(
@@ -611,8 +618,3 @@ def _is_template(path: str, source_rel: str) -> bool:
 
 def _key(path: str, source_rel: str) -> str:
     return path[len(source_rel) + 1 :] if source_rel else path
-
-
-def _fixtures(path: str) -> list[str]:
-    stem = path[: -len(".ipynb")]
-    return [stem + suffix for suffix in FIXTURE_SUFFIXES]

@@ -21,6 +21,8 @@ def merge_documents(documents: Sequence[ResultsDocument]) -> ResultsDocument:
         raise MergeError("no results files to merge")
     first = documents[0]
     for doc in documents[1:]:
+        if doc.fixture_suffixes != first.fixture_suffixes:
+            raise MergeError("the shards named fixtures differently (notebooks_fixture_suffixes): run them alike")
         if doc.git != first.git:
             raise MergeError(f"results from different commits or trees: {_git(first)} and {_git(doc)}")
     notebooks: dict[str, NotebookRecord] = {}
@@ -52,6 +54,7 @@ def merge_documents(documents: Sequence[ResultsDocument]) -> ResultsDocument:
         notebooks=notebooks,
         principles={path: nb.principles for path, nb in notebooks.items() if nb.principles is not None},
         merged_from=len(documents),
+        fixture_suffixes=first.fixture_suffixes,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_notebooks.cases.naming import DEFAULT_SUFFIXES
 from pytest_notebooks.cases.principles import Measures, Violation
 from pytest_notebooks.models import CellChange, CellFailure
 
@@ -496,6 +497,7 @@ class ResultsDocument:
     cases: tuple[CaseRecord, ...]
     versions: Mapping[str, str | None] = field(default_factory=dict)
     merged_from: int | None = None
+    fixture_suffixes: tuple[str, ...] = DEFAULT_SUFFIXES  # which YAML file is a notebook's fixture (cases/naming.py)
 
     def summary(self) -> dict[str, int]:
         """Cases by outcome."""
@@ -521,6 +523,8 @@ class ResultsDocument:
         }
         if self.merged_from is not None:
             data["merged_from"] = self.merged_from
+        if self.fixture_suffixes != DEFAULT_SUFFIXES:
+            data["fixture_suffixes"] = list(self.fixture_suffixes)
         return data
 
     @classmethod
@@ -538,4 +542,5 @@ class ResultsDocument:
             cases=tuple(CaseRecord.from_json(case) for case in data["cases"]),
             versions=dict(data.get("versions") or {}),
             merged_from=data.get("merged_from"),
+            fixture_suffixes=tuple(data.get("fixture_suffixes") or DEFAULT_SUFFIXES),
         )

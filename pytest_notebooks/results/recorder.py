@@ -39,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.cases.naming import DEFAULT_SUFFIXES
 from pytest_notebooks.errors import ResultsError
 from pytest_notebooks.files import atomic_write
 from pytest_notebooks.gitinfo import GitState
@@ -207,6 +208,7 @@ class Recorder:
     git: GitState | None
     shown_path: str = ""  # how the summary line names the file
     write_empty: bool = False  # a shard writes its file even when no case fell to it
+    fixture_suffixes: tuple[str, ...] = DEFAULT_SUFFIXES  # the session's fixture naming, recorded for nbpromote
     cases: dict[str, CaseEntry] = field(default_factory=dict)
     known: dict[str, CaseReport] = field(default_factory=dict)  # nodeid -> identity, collected
     notebooks: dict[str, NotebookRecord] = field(default_factory=dict)  # path -> hashes and declared case ids
@@ -395,6 +397,7 @@ class Recorder:
             cases=not_run_filled(cases, notebooks, self.prefixes),
             notebooks=notebooks,
             principles=principles,
+            fixture_suffixes=self.fixture_suffixes,
         )
 
     def write(self) -> None:
@@ -439,6 +442,7 @@ def build_document(
     notebooks: Mapping[str, NotebookRecord] | None = None,
     principles: Mapping[str, PrinciplesRecord] | None = None,
     merged_from: int | None = None,
+    fixture_suffixes: tuple[str, ...] = DEFAULT_SUFFIXES,
 ) -> ResultsDocument:
     """A whole results document from its case records; ``session`` is the one that writes it (the
     first of ``sessions`` when not given).
@@ -467,6 +471,7 @@ def build_document(
         cases=ordered,
         versions={**{name: _version(name) for name in _PACKAGES}, "python": platform.python_version()},
         merged_from=merged_from,
+        fixture_suffixes=fixture_suffixes,
     )
 
 

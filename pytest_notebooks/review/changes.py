@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, NOTEBOOK_SUFFIX, FixtureNaming
 from pytest_notebooks.cases.principles import measure
 from pytest_notebooks.gitinfo import ChangedFile, Comparison, compare
 from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
@@ -22,8 +23,6 @@ from pytest_notebooks.review.normalize import normalize
 from pytest_notebooks.review.snapshot import snapshot_owner
 
 _EMPTY: dict[str, Any] = {"cells": [], "metadata": {}}
-_FIXTURE_SUFFIXES = (".yaml", ".yml")
-_SUFFIXES = (".ipynb", *_FIXTURE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,15 @@ class SnapshotUpdate:
 Change = TemplateChange | FixtureChange | SnapshotUpdate
 
 
-def pull_request_changes(root: Path, base: str, head: str = "HEAD") -> list[Change]:
+def pull_request_changes(
+    root: Path, base: str, head: str = "HEAD", naming: FixtureNaming = DEFAULT_NAMING
+) -> list[Change]:
     """Templates, fixtures and snapshots changed from the merge base of ``base`` and ``head`` to ``head``.
 
     Raises RevisionError for an unknown revision, ValueError outside a repository and
     GitOutputError (a ValueError) when git's answer cannot be read whole.
     """
-    found = compare(root, base, head, _SUFFIXES)
+    found = compare(root, base, head, (NOTEBOOK_SUFFIX, *naming.suffixes))
     changes: list[Change] = []
     for changed in found.files:
         owner = snapshot_owner(changed.path)
@@ -100,7 +101,7 @@ def pull_request_changes(root: Path, base: str, head: str = "HEAD") -> list[Chan
         elif changed.path.endswith(".ipynb"):
             changes.append(_template(changed))
         else:
-            notebook = _fixture_owner(changed, found)
+            notebook = _fixture_owner(changed, found, naming)
             if notebook is not None:
                 changes.append(
                     fixture_change(
@@ -115,17 +116,16 @@ def pull_request_changes(root: Path, base: str, head: str = "HEAD") -> list[Chan
     return changes
 
 
-def template_changes(root: Path, base: str, head: str = "HEAD") -> list[Change]:
+def template_changes(root: Path, base: str, head: str = "HEAD", naming: FixtureNaming = DEFAULT_NAMING) -> list[Change]:
     """``pull_request_changes``: every change the review shows (the name the plugin imports)."""
-    return pull_request_changes(root, base, head)
+    return pull_request_changes(root, base, head, naming)
 
 
-def _fixture_owner(changed: ChangedFile, found: Comparison) -> str | None:
+def _fixture_owner(changed: ChangedFile, found: Comparison, naming: FixtureNaming) -> str | None:
     """The notebook beside a fixture file (in head, or in the base for a removed fixture)."""
-    path = PurePosixPath(changed.path)
-    if path.suffix not in _FIXTURE_SUFFIXES:
+    notebook = naming.notebook_of(changed.path)
+    if notebook is None:
         return None
-    notebook = path.with_suffix(".ipynb").as_posix()
     paths = found.start_paths if changed.status == "removed" else found.head_paths
     return notebook if notebook in paths or notebook in found.head_paths else None
 
