@@ -323,6 +323,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if pool is not None:
         pool.close()
     _save_imports(session.config)
+    _once_per_problem(session.config)
     recorder = session.config.stash.get(RECORDER_KEY, None)
     if recorder is None:
         return
@@ -359,6 +360,33 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     problem = append_step_summary(markdown)
     if problem:
         recorder.outcome += f"; {problem}"
+
+
+def _once_per_problem(config: pytest.Config) -> None:
+    """Each collection error and warning of this plugin once in the summaries, not once per xdist
+    worker: every worker collects the same notebooks and reports the same problems. Before the
+    terminal reporter writes its summaries (after this hook), from its ``stats``."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", None)
+    if hasattr(config, "workerinput") or not isinstance(stats, dict):
+        return
+    seen: set[tuple[Any, ...]] = set()
+
+    def first(report: Any) -> bool:
+        if isinstance(report, pytest.CollectReport) and isinstance(report.longrepr, MessageRepr):
+            key: tuple[Any, ...] = ("error", report.nodeid, str(report.longrepr))
+        elif "PytestNotebooksWarning" in str(getattr(report, "message", "")):
+            key = ("warning", report.nodeid, report.message, report.fslocation)
+        else:
+            return True
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for name in ("error", "warnings"):
+        if stats.get(name):
+            stats[name] = [report for report in stats[name] if first(report)]
 
 
 def _write_html(config: pytest.Config, recorder: Recorder) -> None:
