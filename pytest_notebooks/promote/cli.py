@@ -1,28 +1,45 @@
-"""The ``nbpromote`` console script: arguments and config -> publish.py -> text and an exit code.
+"""The ``nbpromote`` console script: arguments and config -> publish.py -> text (or JSON) and an exit code.
 
 Commands: promote (the default), status, history, rollback RELEASE, release-hold TEMPLATE, abandon; see the README's
-"Promoting templates" and ``--help``.
+"Promoting templates" and ``--help``. ``--format json`` prints one JSON document instead of the text, built here
+from the records (publish.py's outcomes, models.py's ``to_json``); its shapes are published in
+``nbpromote.schema.json`` beside this module. Errors stay one-screen text on stderr, and the exit codes are the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pytest_notebooks import __version__
 from pytest_notebooks.errors import Conflict, Failed, GitUnusable, Refused, UsageError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.gitinfo import git_state
-from pytest_notebooks.promote.inputs import Policy, gather, hold_back
-from pytest_notebooks.promote.models import Action, Change, Drift, Hold, Inputs, Manifest, PointerState
+from pytest_notebooks.promote.inputs import HeldBack, Policy, gather, hold_back
+from pytest_notebooks.promote.models import (
+    Action,
+    Change,
+    Drift,
+    Head,
+    Hold,
+    Inputs,
+    Manifest,
+    Pointer,
+    PointerState,
+    TemplateEntry,
+)
 from pytest_notebooks.promote.publish import (
+    Abandoned,
     Outcome,
     PublishOptions,
+    State,
     abandon,
     applying_note,
     history,
@@ -34,10 +51,19 @@ from pytest_notebooks.promote.publish import (
     rollback,
 )
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
-from pytest_notebooks.promote.store import open_store
+from pytest_notebooks.promote.store import Store, open_store
 from pytest_notebooks.results.read import find_results
 
 COMMANDS = ("promote", "status", "history", "rollback", "release-hold", "abandon")
+FORMATS = ("text", "json")
+# The --format json documents (nbpromote.schema.json; README "JSON output"). A version
+# changes when a field is removed, renamed or changes meaning; a new field may appear within one.
+STATUS_SCHEMA = "pytest-notebooks/nbpromote-status"
+HISTORY_SCHEMA = "pytest-notebooks/nbpromote-history"
+PLAN_SCHEMA = "pytest-notebooks/nbpromote-plan"  # promote, rollback and release-hold: done or --dry-run
+ABANDON_SCHEMA = "pytest-notebooks/nbpromote-abandon"
+OUTPUT_VERSION = 1
+SCHEMA_FILE = "nbpromote.schema.json"
 EXIT_CODES = f"""\
 exit codes:
   {ExitCode.PROMOTED:d}  promoted: a release was made (status, history, abandon: done; --dry-run: would promote)
@@ -111,7 +137,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     return code
 
 
-GLOBAL_OPTIONS = ("-C", "--target")  # accepted before the command too, as git -C DIR status
+GLOBAL_OPTIONS = ("-C", "--target", "--format")  # accepted before the command too, as git -C DIR status
 
 
 def _command_index(args: Sequence[str]) -> int:
@@ -121,7 +147,7 @@ def _command_index(args: Sequence[str]) -> int:
         word = args[index]
         if word in GLOBAL_OPTIONS:
             index += 2
-        elif word.startswith("--target="):
+        elif word.startswith(("--target=", "--format=")):
             index += 1
         else:
             break
@@ -140,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nbpromote (pytest-notebooks {__version__})")
     parser.add_argument("-C", dest="directory", metavar="DIR", help="run as if started in DIR")
     parser.add_argument("--target", metavar="URL", help="as the commands' --target; before or after the command")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="as the commands' --format; before or after the command"
+    )
     commands = parser.add_subparsers(
         title="commands", metavar="{" + ",".join(COMMANDS) + "}", dest="command", required=True
     )
@@ -161,6 +190,13 @@ def _parser() -> argparse.ArgumentParser:
             metavar="URL",
             default=argparse.SUPPRESS,  # a --target given before the command is not reset either
             help="s3://bucket/prefix/, file:///path or a directory. Default: target in [tool.nbpromote]",
+        )
+        sub.add_argument(
+            "--format",
+            choices=FORMATS,
+            default=argparse.SUPPRESS,  # nor a --format given before it
+            help=f"text (default) or json: one JSON document on stdout (schema: {SCHEMA_FILE} in the package); "
+            "errors stay text on stderr, exit codes are the same",
         )
         return sub
 
@@ -252,8 +288,9 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
     )
     gathered = gather(results, base, source_root, ignore, project, policy)
     inputs = gathered.inputs
-    for note in inputs.notes:
-        print(note, file=out)
+    if namespace.format == "text":  # before the store is read: a refusal there still shows them
+        for note in inputs.notes:
+            print(note, file=out)
     options = PublishOptions(
         dry_run=namespace.dry_run,
         prune=namespace.prune,
@@ -267,8 +304,14 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
         return gathered.inputs
 
     outcome = promote(open_store(target), inputs, options, hold_back=apply_holds)
-    code = _report(outcome, target, options, out)
-    if gathered.held_back and code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO):
+    partial = bool(gathered.held_back) and outcome.code in (ExitCode.PROMOTED, ExitCode.NOTHING_TO_DO)
+    code = ExitCode.PARTIAL if partial else outcome.code
+    if namespace.format == "json":
+        notes = (*inputs.notes, *outcome.notes)
+        _emit(_plan_document("promote", outcome, target, options, notes, gathered.held_back, gathered.command), out)
+        return code
+    _report(outcome, target, options, out)
+    if partial:
         count = len(gathered.held_back)
         them = "notebooks (what is live for them" if count > 1 else "notebook (what is live for it"
         print(f"held back {count} {them} stays live):", file=out)
@@ -277,7 +320,6 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
                 print(f"  {held.source_path}: {reason}", file=out)
         if gathered.command:
             print(f"  hint: {gathered.command}", file=out)
-        return ExitCode.PARTIAL
     return code
 
 
@@ -288,6 +330,9 @@ def _rollback(namespace: argparse.Namespace, out: TextIO) -> int:
         dry_run=namespace.dry_run, prune=namespace.prune, overwrite_drift=namespace.overwrite_drift
     )
     outcome = rollback(open_store(target), namespace.release, options)
+    if namespace.format == "json":
+        _emit(_plan_document("rollback", outcome, target, options, outcome.notes), out)
+        return outcome.code
     return _report(outcome, target, options, out)
 
 
@@ -296,6 +341,9 @@ def _release_hold(namespace: argparse.Namespace, out: TextIO) -> int:
     target = _target(namespace, base, config)
     options = PublishOptions(dry_run=namespace.dry_run)
     outcome = release_hold(open_store(target), namespace.template, options)
+    if namespace.format == "json":
+        _emit(_plan_document("release-hold", outcome, target, options, outcome.notes), out)
+        return outcome.code
     for note in outcome.notes:
         print(note, file=out)
     before = outcome.current.holds if outcome.current else ()
@@ -325,6 +373,9 @@ def _abandon(namespace: argparse.Namespace, out: TextIO) -> int:
     base, _, config = _context(namespace)
     target = _target(namespace, base, config)
     done = abandon(open_store(target), PublishOptions(dry_run=namespace.dry_run))
+    if namespace.format == "json":
+        _emit(_abandon_document(done, target, namespace.dry_run), out)
+        return done.code
     for note in done.notes:
         print(note, file=out)
     if done.release is None:
@@ -346,43 +397,84 @@ def _abandon(namespace: argparse.Namespace, out: TextIO) -> int:
     return done.code
 
 
+@dataclass(frozen=True)
+class _LiveKey:
+    """One live key of the current release as ``status`` finds it."""
+
+    key: str
+    entry: TemplateEntry
+    retired: bool  # retired, left in the live path
+    expected: str | None  # the ETag the pointer records
+    head: Head | None  # what is there now; None: absent
+    checked: bool  # False while a release is being applied: the ETags are in flux
+
+    @property
+    def drift(self) -> Drift | None:
+        """The drift found, or None when the key is what the release left (or was not checked)."""
+        if not self.checked or (self.head.etag if self.head else None) == self.expected:
+            return None
+        return Drift(self.key, self.expected, self.head)
+
+    def to_json(self) -> dict[str, Any]:
+        drift = self.drift
+        return {
+            "key": self.key,
+            "retired": self.retired,
+            "entry": self.entry.to_json(),
+            "etag": self.expected,
+            "live": None if self.head is None else self.head.to_json(),
+            "check": "drift" if drift else "ok" if self.checked else "unchecked",
+            "drift": None if drift is None else drift.describe(),
+        }
+
+
+def _live_keys(store: Store, manifest: Manifest, pointer: Pointer) -> list[_LiveKey]:
+    checked = pointer.state is not PointerState.APPLYING
+    keys = []
+    for key, head in live_heads(store, manifest).items():
+        entry = manifest.templates.get(key) or manifest.retired[key]
+        retired = key not in manifest.templates
+        keys.append(_LiveKey(key, entry, retired, pointer.etags.get(key), head, checked))
+    return keys
+
+
 def _status(namespace: argparse.Namespace, out: TextIO) -> int:
     base, _, config = _context(namespace)
     target = _target(namespace, base, config)
     store = open_store(target)
     state = read_state(store)
-    if state.pointer is None or state.manifest is None:
-        print(f"{target.url}: nothing has been promoted here yet", file=out)
-        return ExitCode.PROMOTED
     manifest, pointer = state.manifest, state.pointer
+    keys = _live_keys(store, manifest, pointer) if manifest is not None and pointer is not None else []
+    drifted = sum(1 for key in keys if key.drift)
+    if namespace.format == "json":
+        _emit(_status_document(target, state, keys), out)
+    elif manifest is None or pointer is None:
+        print(f"{target.url}: nothing has been promoted here yet", file=out)
+    else:
+        _status_text(target, manifest, pointer, keys, out)
+    return ExitCode.DRIFT if drifted else ExitCode.PROMOTED
+
+
+def _status_text(target: Target, manifest: Manifest, pointer: Pointer, keys: Sequence[_LiveKey], out: TextIO) -> None:
     print(f"{target.url}: release {_describe(manifest)}", file=out)
     if pointer.state is PointerState.APPLYING:
         print(f"  {applying_note(pointer)}", file=out)
     print(f"  commit {manifest.commit or '-'}{_on(manifest.branch)}, tested {manifest.tested_at or '-'}", file=out)
-    heads = live_heads(store, manifest)
-    width = max((len(k) for k in heads), default=0)
-    drifted = 0
-    for key, head in heads.items():
-        entry = manifest.templates.get(key) or manifest.retired[key]
-        if key in manifest.templates:
-            what = f"sha256 {entry.sha256[:12]}  from {entry.source_path}, published in {entry.published_in}"
-        else:
+    width = max((len(key.key) for key in keys), default=0)
+    for key in keys:
+        entry = key.entry
+        if key.retired:
             what = f"retired, still in the live path (--prune deletes it); was {entry.source_path}"
-        expected = pointer.etags.get(key)
-        if pointer.state is PointerState.APPLYING:
-            check = ""
-        elif (head.etag if head else None) == expected:
-            check = "  ok"
         else:
-            check = f"  DRIFT: {Drift(key, expected, head).describe()}"
-            drifted += 1
-        print(f"  {key:<{width}}  {what}{check}", file=out)
+            what = f"sha256 {entry.sha256[:12]}  from {entry.source_path}, published in {entry.published_in}"
+        drift = key.drift
+        check = f"  DRIFT: {drift.describe()}" if drift else "  ok" if key.checked else ""
+        print(f"  {key.key:<{width}}  {what}{check}", file=out)
     for hold in manifest.holds:
         print(f"  {_hold_line(hold)}; nbpromote release-hold {hold.source_path} releases it", file=out)
+    drifted = sum(1 for key in keys if key.drift)
     if drifted:
         print(f"  {drifted} live template{'s' if drifted > 1 else ''} drifted: exit {ExitCode.DRIFT:d}", file=out)
-        return ExitCode.DRIFT
-    return ExitCode.PROMOTED
 
 
 def _history(namespace: argparse.Namespace, out: TextIO) -> int:
@@ -391,40 +483,167 @@ def _history(namespace: argparse.Namespace, out: TextIO) -> int:
     store = open_store(target)
     state = read_state(store)
     releases = history(store, state, namespace.limit)
-    if not releases:
-        print(f"{target.url}: nothing has been promoted here yet", file=out)
+    changes = []
     for index, manifest in enumerate(releases):
-        mark = ""
-        if index == 0:
-            applying = state.pointer is not None and state.pointer.state is PointerState.APPLYING
-            mark = "  (current)"
-            if applying and state.pointer is not None and state.pointer.leased(datetime.now(timezone.utc)):
-                mark = "  (current, APPLYING: another run is applying it)"
-            elif applying:
-                mark = "  (current, INTERRUPTED: run nbpromote to finish it, or `nbpromote abandon`)"
-        counts = _counts(manifest.changes)
-        print(f"{_describe(manifest)}: {counts}{mark}", file=out)
         older = releases[index + 1] if index + 1 < len(releases) else None
         if older is None and manifest.previous:
             older = read_manifest(store, manifest.previous)
-        for line in _hold_changes(manifest, older):
-            print(f"  {line}", file=out)
+        changes.append(_hold_changes(manifest, older))
+    current = _pointer_state(state.pointer)
+    if namespace.format == "json":
+        _emit(_history_document(target, releases, changes, current), out)
+        return ExitCode.PROMOTED
+    if not releases:
+        print(f"{target.url}: nothing has been promoted here yet", file=out)
+    marks = {
+        "live": "  (current)",
+        "applying": "  (current, APPLYING: another run is applying it)",
+        "interrupted": "  (current, INTERRUPTED: run nbpromote to finish it, or `nbpromote abandon`)",
+    }
+    for index, (manifest, held) in enumerate(zip(releases, changes, strict=True)):
+        mark = marks[current] if index == 0 and current else ""
+        print(f"{_describe(manifest)}: {_counts(manifest.changes)}{mark}", file=out)
+        for change in held:
+            print(f"  {change.line()}", file=out)
     return ExitCode.PROMOTED
 
 
-def _hold_changes(manifest: Manifest, older: Manifest | None) -> list[str]:
+def _pointer_state(pointer: Pointer | None) -> str | None:
+    """``live``; ``applying`` under a live lease; ``interrupted`` when the run applying it stopped; None: no release."""
+    if pointer is None:
+        return None
+    if pointer.state is PointerState.LIVE:
+        return "live"
+    return "applying" if pointer.leased(datetime.now(timezone.utc)) else "interrupted"
+
+
+@dataclass(frozen=True)
+class _HoldChange:
+    """A hold that a release set, released or dropped, compared with the release before it."""
+
+    change: str  # "set", "released" or "dropped"
+    hold: Hold
+    reason: str = ""  # why a hold was dropped
+
+    def line(self) -> str:
+        hold = self.hold
+        if self.change == "set":
+            return f"hold set: {hold.source_path}  sha256 {hold.sha256[:12]}"
+        why = f"{self.change}: {self.reason}" if self.reason else self.change
+        return f"hold {why}: {hold.source_path}  sha256 {hold.sha256[:12]} (set by release {hold.set_in})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"change": self.change, "reason": self.reason or None, "hold": self.hold.to_json()}
+
+
+def _hold_changes(manifest: Manifest, older: Manifest | None) -> list[_HoldChange]:
     """The holds ``manifest`` set, released or dropped, compared with the release before it."""
     before = older.holds if older else ()
-    lines = [f"hold set: {h.source_path}  sha256 {h.sha256[:12]}" for h in manifest.holds if h not in before]
+    changes = [_HoldChange("set", hold) for hold in manifest.holds if hold not in before]
     for hold in (h for h in before if h not in manifest.holds):
         if manifest.kind == "release-hold":
-            why = "released"
+            changes.append(_HoldChange("released", hold))
         elif hold.key in manifest.retired or hold.key not in manifest.templates:
-            why = "dropped: gone from git"
+            changes.append(_HoldChange("dropped", hold, "gone from git"))
         else:
-            why = "dropped: its source changed" if manifest.kind == "promote" else "dropped: rolled back to these bytes"
-        lines.append(f"hold {why}: {hold.source_path}  sha256 {hold.sha256[:12]} (set by release {hold.set_in})")
-    return lines
+            why = "its source changed" if manifest.kind == "promote" else "rolled back to these bytes"
+            changes.append(_HoldChange("dropped", hold, why))
+    return changes
+
+
+# -- --format json: one document on stdout, from the records --------------------------------------------
+
+
+def _emit(document: Mapping[str, Any], out: TextIO) -> None:
+    """Strict JSON (no NaN), ASCII (any terminal encoding carries it), one document, one trailing newline."""
+    try:
+        text = json.dumps(document, indent=2, allow_nan=False)
+    except ValueError as exc:  # a NaN in a manifest edited by hand: nothing on stdout, one line on stderr
+        problem = f"cannot write the answer as strict JSON ({exc}); a record in the target was edited by hand?"
+        raise Failed(problem) from None
+    out.write(text + "\n")
+
+
+def _head(schema: str, target: Target) -> dict[str, Any]:
+    return {"schema": schema, "version": OUTPUT_VERSION, "target": target.url}
+
+
+def _status_document(target: Target, state: State, keys: Sequence[_LiveKey]) -> dict[str, Any]:
+    manifest, pointer = state.manifest, state.pointer
+    applying = pointer is not None and pointer.state is PointerState.APPLYING
+    return {
+        **_head(STATUS_SCHEMA, target),
+        "release": None if manifest is None else manifest.summary_json(),
+        "state": _pointer_state(pointer),
+        "note": applying_note(pointer) if applying and pointer is not None else None,
+        "templates": [key.to_json() for key in keys],
+        "holds": [hold.to_json() for hold in manifest.holds] if manifest is not None else [],
+        "drifted": sum(1 for key in keys if key.drift),
+    }
+
+
+def _history_document(
+    target: Target, releases: Sequence[Manifest], changes: Sequence[Sequence[_HoldChange]], current: str | None
+) -> dict[str, Any]:
+    entries = [
+        {
+            **manifest.summary_json(),
+            "state": (current or "live") if index == 0 else "superseded",
+            "hold_changes": [change.to_json() for change in held],
+        }
+        for index, (manifest, held) in enumerate(zip(releases, changes, strict=True))
+    ]
+    return {**_head(HISTORY_SCHEMA, target), "releases": entries}
+
+
+def _plan_document(
+    command: str,
+    outcome: Outcome,
+    target: Target,
+    options: PublishOptions,
+    notes: Sequence[str],
+    held_back: Sequence[HeldBack] = (),
+    hint: str = "",
+) -> dict[str, Any]:
+    """What promote, rollback or release-hold did, or (``--dry-run``) would do."""
+    manifest, current = outcome.manifest, outcome.current
+    nothing = outcome.code == ExitCode.NOTHING_TO_DO
+    return {
+        **_head(PLAN_SCHEMA, target),
+        "command": command,
+        "dry_run": options.dry_run,
+        "nothing_to_do": nothing,
+        "release": None if nothing else manifest.summary_json(),
+        "current": None if current is None else current.summary_json(),
+        "changes": [{**change.to_json(), "detail": _detail(change, manifest)} for change in outcome.plan.changes],
+        "hold_changes": [] if nothing else [change.to_json() for change in _hold_changes(manifest, current)],
+        "held_back": [_held_back_json(held) for held in held_back],
+        "hint": hint or None,
+        "notes": list(notes),
+    }
+
+
+def _held_back_json(held: HeldBack) -> dict[str, Any]:
+    return {
+        "source_path": held.source_path,
+        "key": held.key,
+        "reasons": list(held.reasons),
+        "rerun": list(held.rerun),
+        "hold": held.hold,
+    }
+
+
+def _abandon_document(done: Abandoned, target: Target, dry_run: bool) -> dict[str, Any]:
+    return {
+        **_head(ABANDON_SCHEMA, target),
+        "dry_run": dry_run,
+        "release": done.release,
+        "base": done.base,
+        "lapsed": done.lapsed or None,
+        "undo": [{"key": step.key, "action": step.action, "detail": step.detail} for step in done.undo],
+        "writes": done.writes,
+        "notes": list(done.notes),
+    }
 
 
 # -- helpers -----------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Frozen records that cross nbpromote's module boundaries, and their JSON forms. Standard library only.
 
 The JSON documents kept in a target (schemas ``nbpromote/release`` and ``nbpromote/current``,
-version 1) are described in ``pytest_notebooks/promote/__init__.py``.
+version 1) are described in ``pytest_notebooks/promote/__init__.py``. The parts of ``--format json``
+output made of these records come from here too (``summary_json`` and the records' ``to_json``); the
+documents themselves are put together in cli.py and published in ``nbpromote.schema.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class Head:
     etag: str
     modified: str | None = None  # ISO-8601, when the store knows
     metadata: Mapping[str, str] = field(default_factory=dict, compare=False)  # S3 user metadata, decoded
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``--format json`` shows of a live key: its ETag and when it was written (metadata left out)."""
+        return {"etag": self.etag, "modified": self.modified}
 
 
 @dataclass(frozen=True)
@@ -212,6 +218,14 @@ class Change:
     before: TemplateEntry | None
     after: TemplateEntry | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "action": self.action.value,
+            "before": None if self.before is None else self.before.to_json(),
+            "after": None if self.after is None else self.after.to_json(),
+        }
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -254,6 +268,25 @@ class Manifest:
     def held(self, key: str) -> tuple[Hold, ...]:
         """The holds on ``key``."""
         return tuple(hold for hold in self.holds if hold.key == key)
+
+    def summary_json(self) -> dict[str, Any]:
+        """The release as ``--format json`` shows it: what it is and what it changed, without its
+        templates (``status`` lists those) or the run's own bookkeeping (``tool``, ``run``)."""
+        return {
+            "release": self.release,
+            "sequence": self.sequence,
+            "kind": self.kind,
+            "created": self.created,
+            "commit": self.commit,
+            "branch": self.branch,
+            "tested_at": self.tested_at,
+            "previous": self.previous,
+            "rollback_of": self.rollback_of,
+            "source_root": self.source_root,
+            "owner": self.owner or None,
+            "changes": {action: list(keys) for action, keys in self.changes.items()},
+            "holds": [hold.to_json() for hold in self.holds],
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
