@@ -58,6 +58,7 @@ from pytest_notebooks.run.kernels import KernelPool
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DURATIONS_KEY = pytest.StashKey[dict[str, float]]()  # --notebooks-durations, read when pytest is configured
 SELECTION_KEY = pytest.StashKey["Selection"]()  # --notebooks-changed-since, decided before collection
+GIT_PROBED_KEY = pytest.StashKey[bool]()  # git was asked for the results file (_probe_git)
 SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # why notebooks were selected: reason -> count
 IMPORTS_CACHE = "notebooks"  # in pytest's cache directory: imports.json, notebook imports by blob id
 
@@ -248,38 +249,62 @@ def _register_recorder(config: pytest.Config, options: Options) -> None:
     """On the controller (or a run without xdist), record every case into the results file."""
     if hasattr(config, "workerinput"):
         return  # xdist worker: its reports reach the controller, which writes the file
-    from pytest_notebooks.errors import GitUnusable
-    from pytest_notebooks.gitinfo import git_state
-
-    ignore = [options.results_path]  # the file only: with an s3:// output dir it sits in the rootdir
-    if not is_url(options.output_dir):
-        ignore.append(Path(options.output_dir))
-    try:
-        git = git_state(options.rootdir, ignore=tuple(ignore))
-    except GitUnusable as exc:  # recorded without a commit: nbpromote will refuse it, and says why
-        config.issue_config_time_warning(PytestNotebooksWarning(str(exc)), stacklevel=2)
-        git = None
     recorder = Recorder(
         path=options.results_path,
         rootdir=options.rootdir,
         output_dir=options.output_dir,
-        git=git,
+        git=None,  # asked of git once a notebook is collected (_probe_git): a run without one costs nothing
         shown_path=_shown(config, options.results_path),
         write_empty=options.shard is not None,
         fixture_suffixes=fixture_naming(config).suffixes,
     )
     recorder.read_previous()  # once, before any case runs: the file belongs to this session
     config.stash[RECORDER_KEY] = recorder
+    if options.shard is not None:  # a shard writes its file even with no case: with its commit
+        _probe_git(config)
     config.pluginmanager.register(recorder, "notebooks-recorder")
-    config.pluginmanager.register(_XdistBridge(recorder), "notebooks-recorder-xdist")
+    config.pluginmanager.register(_XdistBridge(recorder, config), "notebooks-recorder-xdist")
     _interrupt_on_sigterm(config)
+
+
+def _probe_git(config: pytest.Config) -> None:
+    """The repository's commit and state, for the results file: once, on the controller, when the
+    first notebook is collected and before any case runs."""
+    recorder = config.stash.get(RECORDER_KEY, None)
+    if recorder is None or config.stash.get(GIT_PROBED_KEY, False):
+        return
+    config.stash[GIT_PROBED_KEY] = True
+    from pytest_notebooks.errors import GitUnusable
+    from pytest_notebooks.gitinfo import git_state
+
+    options = config.stash[OPTIONS_KEY]
+    ignore = [options.results_path]  # the file only: with an s3:// output dir it sits in the rootdir
+    if not is_url(options.output_dir):
+        ignore.append(Path(options.output_dir))
+    try:
+        recorder.git = git_state(options.rootdir, ignore=tuple(ignore))
+    except GitUnusable as exc:  # recorded without a commit: nbpromote will refuse it, and says why
+        config.issue_config_time_warning(PytestNotebooksWarning(str(exc)), stacklevel=2)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist: git is asked once notebooks are known to be collected."""
+    if any(isinstance(item, (NotebookItem, PrinciplesItem)) for item in session.items):
+        _probe_git(session.config)
 
 
 class _XdistBridge:
     """pytest-xdist's hooks for the recorder (optional: unknown without xdist)."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, config: pytest.Config) -> None:
         self.recorder = recorder
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
+        """A worker collected: before any case is handed out, git is asked when a notebook was."""
+        if any(".ipynb::" in str(nodeid) for nodeid in ids):
+            _probe_git(self.config)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -1,10 +1,18 @@
-"""What the plugin prints when it has little to say (issue 24): each collection problem once under
-xdist, not once per worker. Collection only or plain Python tests: no kernel starts."""
+"""What the plugin prints and does when it has little to say (issue 24): each collection problem once
+under xdist, not once per worker; no git probe without a notebook. No kernel starts."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, write_notebook
 
 WARNINGS_SHOWN = ("-W", "default::pytest_notebooks.errors.PytestNotebooksWarning")  # the outer run's: error
@@ -25,3 +33,50 @@ def test_each_collection_error_and_warning_is_reported_once_under_xdist(pytester
     assert text.count("PytestNotebooksWarning: stray.yaml reads as a notebook fixture") == 1
     assert text.count("PytestNotebooksWarning: legacy.yaml is beside legacy.ipynb") == 1
     result.stdout.fnmatch_lines(["*1 passed, 2 warnings, 1 error*"])
+
+
+def logging_git(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `git` is the real one, logging each call to tmp_path/git.log."""
+    real = shutil.which("git")
+    assert real is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "git.log"}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_run_without_notebooks_does_not_ask_git(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    repo = init_repo(pytester.path)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    commit_all(repo, "base")
+    env = logging_git(tmp_path)
+    log = tmp_path / "git.log"
+    for args in ((), ("-n", "2")):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
+            cwd=pytester.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not log.exists(), log.read_text()
+    write_notebook(pytester.path / "a.ipynb", [PARAMS])
+    (pytester.path / "a.yaml").write_text("cases:\n  later: {parameters: {region_code: fr}, skip: not now}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "2"],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rev-parse" in log.read_text() or "status" in log.read_text()  # the results file's commit
+    recorded = json.loads((pytester.path / "notebook-outputs" / "results.json").read_text())
+    assert recorded["git"]["commit"] == repo.head.commit.hexsha
