@@ -469,7 +469,11 @@ class NotebookItem(pytest.Item):
         notebook, result = result.notebook, dataclasses.replace(result, notebook=None)
         self.stash[RESULT_KEY] = result
         if not result.passed:
-            raise CaseFailed(result)
+            from pytest_notebooks.run.report import post_mortem, relative_to
+
+            relpath = relative_to(self.config.invocation_params.dir)
+            where_to_look = post_mortem(self.case, result, self.run_settings(), relpath=relpath)  # noqa: F841 - for (Pdb)
+            raise CaseFailed(result)  # --pdb stops here, not in the notebook's kernel: type where_to_look
         if self.compares_snapshot():
             self._check_snapshot(result, notebook)
 

@@ -152,9 +152,9 @@ def test_log_output_prints_each_cell_and_its_masked_output(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "[[]nb.ipynb::fr] cell 3/4 (index 2) started",
+            "[[]nb.ipynb::fr] cell 2/3 started",
             "hello fr",
-            "[[]nb.ipynb::fr] cell 4/4 (index 3) started",
+            "[[]nb.ipynb::fr] cell 3/3 started",
             "***",
         ]
     )

@@ -144,7 +144,9 @@ def test_undeclared_parameter_suggests_the_declared_one(tmp_path: Path) -> None:
 
 def test_undeclared_default_parameter(tmp_path: Path) -> None:
     message = error_for(tmp_path, "parameters:\n  rundate: '2017-01-01'\n")
-    assert message.startswith("notebooks/vid_agg.yaml:2: case 'default': parameter 'rundate' is not declared")
+    assert message.startswith(
+        "notebooks/vid_agg.yaml:2: the defaults (top-level `parameters`): parameter 'rundate' is not declared"
+    )
     assert "did you mean 'run_date'?" in message
 
 
@@ -160,8 +162,8 @@ def test_unquoted_underscore_date_is_an_int_against_a_str_default(tmp_path: Path
 def test_a_quoted_string_against_an_int_default_is_not_told_to_quote_it(tmp_path: Path) -> None:
     message = error_for(tmp_path, 'parameters:\n  limit: "two"\n', params_cell="limit = 3")
     assert message.splitlines() == [
-        "notebooks/vid_agg.yaml:2: case 'default': parameter 'limit' is a string here, but its default in "
-        "vid_agg.ipynb (cell 2, line 1) is an int",
+        "notebooks/vid_agg.yaml:2: the defaults (top-level `parameters`): parameter 'limit' is a string here, but "
+        "its default in vid_agg.ipynb (cell 2, line 1) is an int",
         "  hint: give it a value of that kind, change the default in vid_agg.ipynb, or set `strict: false` to "
         "pass it as written",
     ]
@@ -203,8 +205,8 @@ def test_strict_false_relaxes_names_types_and_the_missing_tag(tmp_path: Path) ->
 def test_parameters_without_a_tagged_cell_explain_how_to_tag(tmp_path: Path) -> None:
     message = error_for(tmp_path, "parameters: {region_code: fr}\n", params_cell=None)
     assert message.startswith(
-        "notebooks/vid_agg.yaml:1: case 'default' sets parameters (region_code) but vid_agg.ipynb "
-        "has no cell tagged `parameters`"
+        "notebooks/vid_agg.yaml:1: the defaults (top-level `parameters`) set parameters (region_code) but "
+        "vid_agg.ipynb has no cell tagged `parameters`"
     )
     assert "property inspector" in message
     assert '"tags": ["parameters"]' in message

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pytest_notebooks.cases.declared import check_declared
+from pytest_notebooks.cases.declared import Owner, check_declared, unknown_key_hint
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FIXTURE_KEYS, FixtureNaming, foreign_keys
 from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
@@ -158,6 +158,7 @@ class _Builder:
         self.sha = sha
         self.blob = blob
         self.written: dict[tuple[str, ...], int] = {}  # parameter path -> characters written, all cases
+        self.own: dict[str, tuple[str, ...]] = {}  # case id -> the parameters it sets itself, not from the defaults
 
     def fail(self, path: tuple[str, ...], problem: str, hint: str = "") -> FixtureError:
         return self.where.fail(path, problem, hint)
@@ -195,6 +196,8 @@ class _Builder:
                 "write `cases:` then one indented `case_id: {parameter: value}` per case",
             )
         cases = [self.case(case_id, body, defaults, settings, strict) for case_id, body in entries]
+        if strict:
+            self.check_defaults(defaults)
         self.check_total()
         declared = tuple(case_id for case_id, _ in entries)
         return [NotebookCase(**case, declared_cases=declared, principles=limits) for case in cases]
@@ -240,19 +243,18 @@ class _Builder:
                     raise self.fail(
                         (*path, str(key)),
                         f"case {case_id!r}: unknown key {key!r} in a case that has `parameters:`",
-                        f"{suggest(str(key), CASE_KEYS)}a case with `parameters:` takes only "
-                        f"{', '.join(CASE_KEYS)}; move parameters under its `parameters:`",
+                        unknown_key_hint(str(key), self.notebook, CASE_KEYS),
                     )
             own = self.parameters(body["parameters"], (*path, "parameters"), f"case {case_id!r}")
             settings = {**top, **{k: v for k, v in self.settings(body, path).items() if v is not None}}
-            param_path = (*path, "parameters")
+            param_path, owner = (*path, "parameters"), Owner(case_id)
         else:
             own = self.parameters(body, path, f"case {case_id!r}")
             settings = top
-            param_path = path
+            param_path, owner = path, Owner(case_id, settings=CASE_KEYS)  # a short form's keys may be misspelt settings
         if strict:
-            check_declared(own, param_path, case_id, self.notebook, self.where)
-            check_declared(defaults, ("parameters",), case_id, self.notebook, self.where)
+            check_declared(own, param_path, owner, self.notebook, self.where)
+        self.own[case_id] = tuple(own)
         self.check_size(
             case_id, [(*param_path, name) if name in own else ("parameters", name) for name in defaults | own]
         )
@@ -269,6 +271,15 @@ class _Builder:
             fixture_sha256=self.sha,
             **settings,
         )
+
+    def check_defaults(self, defaults: dict[str, Any]) -> None:
+        """The defaults against the notebook, once, named as the defaults: never as the first case, which
+        may set its own value. A wrong default that every case overrides is still an error (saying that no
+        case uses it): a default is a statement about every case, one added later included, and a value
+        is checked where it is written, not according to which cases happen to exist."""
+        users = {name: tuple(case_id for case_id, own in self.own.items() if name not in own) for name in defaults}
+        owner = Owner(None, users=users, cases=len(self.own))
+        check_declared(defaults, ("parameters",), owner, self.notebook, self.where)
 
     def case_id(self, key: Any) -> str:
         """A key of `cases` as a test id, checked: it names a file and a test."""

@@ -61,12 +61,15 @@ class Spot:
 
     ``plain`` is true for an unquoted scalar (the only kind YAML 1.1 turns into a number or a
     boolean); ``size`` is the value's size written as JSON, about, with aliases expanded.
+    ``value_line`` is where the value starts: the key's line, or a later one for a block list or
+    mapping (an alias's value is where the key is, not where its anchor was written).
     """
 
     line: int
     text: str | None
     plain: bool = False
     size: int = 0
+    value_line: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,11 @@ class Locator:
         spot = self.spots.get(path)
         return spot.size if spot else 0
 
-    def fail(self, path: tuple[str, ...], problem: str, hint: str = "") -> FixtureError:
+    def fail(self, path: tuple[str, ...], problem: str, hint: str = "", *, at_value: bool = False) -> FixtureError:
+        """The error about the key at ``path``, or, ``at_value``, about its value (named at its own line)."""
+        spot = self.spots.get(path)
+        if at_value and spot is not None and spot.value_line:
+            return FixtureError(f"{self.label}:{spot.value_line}", problem, hint)
         return FixtureError(self.where(*path), problem, hint)
 
 
@@ -165,7 +172,10 @@ def _index(node: yaml.Node, path: tuple[str, ...], spots: dict[tuple[str, ...], 
         scalar = isinstance(value_node, yaml.ScalarNode)
         text = value_node.value if scalar else None
         plain = scalar and not value_node.style  # libyaml says "", PyYAML None
-        spots[key_path] = Spot(key_node.start_mark.line + 1, text, plain, sizes.get(id(value_node), 0))
+        line = key_node.start_mark.line + 1
+        after = value_node.start_mark.index >= key_node.end_mark.index  # not an alias of an earlier anchor
+        value_line = value_node.start_mark.line + 1 if after else line
+        spots[key_path] = Spot(line, text, plain, sizes.get(id(value_node), 0), value_line)
         _index(value_node, key_path, spots, checked)
 
 

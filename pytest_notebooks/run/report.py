@@ -89,8 +89,7 @@ def failure_lines(
     """
     failure = result.failure
     assert failure is not None
-    at = f" at {_where(failure)}" if failure.cell_number is not None else ""
-    lines = [f"{relpath(case.notebook)}::{case.case_id} failed{at}: {failure.headline()}"]
+    lines = [_first_line(case, failure, relpath)]
     if failure.source and failure.cell_number is not None:
         lines += ["", *source_excerpt(failure.source, failure.line)]
     if failure.traceback:
@@ -116,14 +115,57 @@ def failure_lines(
             "the output notebook keeps the head and the tail of the output; raise --notebooks-"
             f"{option} (ini notebooks_{option.replace('-', '_')}) if the notebook is meant to print this much",
         ]
+    return [*lines, "", *_where_to_look(case, result, settings, relpath)]
+
+
+class PostMortem(str):
+    """Text that pdb's ``p`` (or the bare name) shows as its lines, not as one escaped string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def post_mortem(
+    case: NotebookCase, result: ExecutionResult, settings: RunSettings, *, relpath: Callable[[str | Path], str]
+) -> PostMortem:
+    """What ``pytest --pdb`` finds in the frame it stops in: the debugger can only stop in the pytest
+    process, in the plugin, while the notebook ran in a kernel of its own, which has ended. So the frame
+    holds where to look: the saved notebook, the reproduce command, how to step through the cell."""
+    failure = result.failure
+    assert failure is not None
+    lines = [
+        _first_line(case, failure, relpath),
+        "this frame is pytest-notebooks' NotebookItem.runtest, in the pytest process: the notebook ran in a kernel "
+        "of its own, which has ended, so its variables are not here",
+        *_where_to_look(case, result, settings, relpath),
+    ]
+    if failure.cell_number is not None:
+        lines.append(
+            f"to step through the failing cell: open {relpath(case.notebook)} in Jupyter, set the parameters above in "
+            f"a cell after its parameters cell, run down to cell {failure.cell_number} and debug it there (in Python: "
+            "%debug in a new cell)"
+        )
+    return PostMortem("\n".join(printable(inert(line, colour=False)) for line in lines))
+
+
+def _first_line(case: NotebookCase, failure: CellFailure, relpath: Callable[[str | Path], str]) -> str:
+    """``nb.ipynb::fr failed at cell 4 (In [3]), id c4: KeyError: 'fr'``."""
+    at = f" at {_where(failure)}" if failure.cell_number is not None else ""
+    return f"{relpath(case.notebook)}::{case.case_id} failed{at}: {failure.headline()}"
+
+
+def _where_to_look(
+    case: NotebookCase, result: ExecutionResult, settings: RunSettings, relpath: Callable[[str | Path], str]
+) -> list[str]:
+    """The parameters (masked as the outputs are), the saved notebook and the reproduce command."""
     redactor = Redactor.from_environ(os.environ, settings.redact)
-    lines += [
-        "",
+    return [
         f"parameters: {format_parameters(case.parameters, redactor)}",
         f"output notebook: {relpath(result.output_path)}",
         f"reproduce: {papermill_command(case, result, settings, relpath, redactor)}",
     ]
-    return lines
 
 
 def _where(failure: CellFailure) -> str:

@@ -14,8 +14,10 @@ import sys
 import time
 from typing import Any
 
+from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, INJECTED_TAG, cell_tags
 from pytest_notebooks.models import CellFailure, FailureKind
 from pytest_notebooks.redact import Redactor
+from pytest_notebooks.run.verdict import TemplateNumbering
 from pytest_notebooks.terminal import inert
 
 KERNEL_START_TIMEOUT = 60  # at most; a whole-notebook `timeout` counts the kernel start too
@@ -77,8 +79,12 @@ class CellWatch:
 
 
 class Progress:
-    """--notebooks-log-output: ``nb.ipynb::fr cell 4/12`` as each code cell starts, then its output,
-    masked like everything else, as each cell ends (shown live with ``-s``, else on failure)."""
+    """--notebooks-log-output: ``[nb.ipynb::fr] cell 4/12 started`` as each code cell starts, then its
+    output, masked like everything else, as each cell ends (shown live with ``-s``, else on failure).
+
+    Cells are numbered as failure reports and the results file number them (verdict.py): ``cell 4/12``
+    is the template's 4th cell of 12, markdown included, whatever papermill inserted before it.
+    """
 
     def __init__(self, name: str, template: bytes, redactor: Redactor) -> None:
         self.name = name
@@ -87,14 +93,20 @@ class Progress:
             cells = json.loads(template).get("cells", [])
         except ValueError:
             cells = []
-        self.total = sum(1 for cell in cells if cell.get("cell_type") == "code") + 1  # + injected parameters
-        self.count = 0
+        self.total = len(cells)
+        self.kept = tuple(i for i, c in enumerate(cells) if ERROR_MARKER_TAG not in cell_tags(c))
+        self.replaced = any(INJECTED_TAG in cell_tags(cells[i]) for i in self.kept)  # papermill reuses it
+        self.injected: int | None = None  # the executed copy's index of the cell papermill inserted
 
     def started(self, cell: Any, cell_index: int) -> None:
         if cell.get("cell_type") != "code":
             return
-        self.count += 1
-        print(f"[{self.name}] cell {self.count}/{self.total} (index {cell_index}) started", flush=True)
+        if not self.replaced and self.injected is None and INJECTED_TAG in cell_tags(cell):
+            self.injected = cell_index  # cells start in order: every later index is one past its template's
+            print(f"[{self.name}] injected parameters cell (papermill's, not in the template) started", flush=True)
+            return
+        number = TemplateNumbering(self.kept, self.injected, ()).number(cell_index)
+        print(f"[{self.name}] cell {number or '?'}/{self.total} started", flush=True)
 
     def executed(self, cell: Any) -> None:
         for output in cell.get("outputs", []):
