@@ -37,6 +37,7 @@ from pytest_notebooks.collect import (
     has_fixture,
     lint_enabled,
     lint_limits,
+    listings,
     place_notebook,
     stray_fixture,
 )
@@ -145,8 +146,8 @@ def _shown(config: pytest.Config, path: str | Path) -> str:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
     """A notebook with a fixture beside it, once however many paths lead to it; a warning for a
     fixture that nothing runs. With --notebooks-changed-since, only a selected notebook is read."""
-    naming = fixture_naming(parent.config)
-    if has_fixture(file_path, naming):
+    naming, kind = fixture_naming(parent.config), listings(parent.session).kind
+    if has_fixture(file_path, naming, kind):
         if not _selected(parent.config, file_path):
             return None
         path, alias = place_notebook(file_path, parent.session)
@@ -155,7 +156,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
                 alias, PytestNotebooksWarning, shown_path(file_path, parent.config.invocation_params.dir), 0
             )
         return NotebookFile.from_parent(parent, path=path) if path is not None else None
-    stray = stray_fixture(file_path, naming)
+    stray = stray_fixture(file_path, naming, kind)
     if stray is not None:
         shown = shown_path(file_path, parent.config.invocation_params.dir)
         warnings.warn_explicit(stray, PytestNotebooksWarning, shown, 1)

@@ -13,6 +13,7 @@ import keyword
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,17 @@ def looks_like_fixture(raw: bytes) -> bool:
     return keys is not None and any(key in ("cases", "parameters") for key in keys) and set(keys) <= set(TOP_LEVEL_KEYS)
 
 
-def sibling_fixture(notebook: Path, label: str | None = None, naming: FixtureNaming = DEFAULT_NAMING) -> Path | None:
+def sibling_fixture(
+    notebook: Path,
+    label: str | None = None,
+    naming: FixtureNaming = DEFAULT_NAMING,
+    kind_of: Callable[[str], str] | None = None,
+) -> Path | None:
     """The fixture file beside ``notebook``, or None. Raises FixtureError when two exist, or when
-    one is a symlink that cannot be followed (it loops, or its target is missing)."""
-    found = [(path, kind) for path in naming.candidates(notebook) if (kind := file_kind(path))]
+    one is a symlink that cannot be followed (it loops, or its target is missing). ``kind_of``
+    answers as ``file_kind`` does (collection's answers from a directory listing)."""
+    kind_of = kind_of or file_kind
+    found = [(path, kind) for path in naming.candidates(notebook) if (kind := kind_of(path))]
     for path, kind in found:
         broken = broken_link(Path(path)) if kind == "link" else None
         if broken:
