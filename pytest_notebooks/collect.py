@@ -17,7 +17,15 @@ import pytest
 from pytest_notebooks.cases.cache import CACHE_FILE, CaseCache, stamp
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming, not_a_fixture
 from pytest_notebooks.cases.params import PRINCIPLES_ID, broken_link, file_kind, looks_like_fixture, sibling_fixture
-from pytest_notebooks.cases.principles import Measures, Violation, check, defaults, measure, parse_limits
+from pytest_notebooks.cases.principles import (
+    Measures,
+    Violation,
+    check,
+    defaults,
+    measure,
+    not_measured,
+    parse_limits,
+)
 from pytest_notebooks.errors import (
     CaseFailed,
     FixtureError,
@@ -423,8 +431,11 @@ class PrinciplesItem(pytest.Item):
                 f"{self.path.name} changed on disk after it was collected (sha256 {self.sha256[:12]} at collection, "
                 f"{now[:12]} now): not measured"
             )
-        cells = json.loads(data)["cells"]  # collection checked the shape of these bytes
-        measures = measure(cells)
+        notebook = json.loads(data)  # collection checked the shape of these bytes
+        reason = not_measured(notebook)
+        if reason is not None:
+            pytest.skip(reason)
+        measures = measure(notebook["cells"])
         violations = check(measures, self.limits)
         self.stash[MEASURES_KEY] = (measures, violations)
         if violations:

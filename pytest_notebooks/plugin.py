@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_notebooks.cases.languages import LANGUAGES_READ
 from pytest_notebooks.cases.naming import FixtureNaming
 from pytest_notebooks.collect import (
     NAMING_KEY,
@@ -133,10 +134,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         preload = f" with {', '.join(pool.preload)} imported" if pool.preload else ""
         kernels = (
-            f"forked from a template process{preload}, for speed (a kernel that cannot be forked is spawned, "
-            "with a warning; --notebooks-kernel-start=spawn spawns all)"
+            f"forked from a template process{preload}, for speed (kernels of other languages are spawned; a Python "
+            "kernel that cannot be forked is spawned with a warning; --notebooks-kernel-start=spawn spawns all)"
         )
-    return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}"]
+    return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}", LANGUAGES_READ]
 
 
 def _shown(config: pytest.Config, path: str | Path) -> str:

@@ -252,8 +252,9 @@ def test_the_header_names_the_preloaded_modules(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("-p", "no:xdist")
     result.stdout.fnmatch_lines(
         [
-            "notebooks: kernels forked from a template process with json, csv imported, for speed (a kernel that "
-            "cannot be forked is spawned, with a warning; --notebooks-kernel-start=spawn spawns all)"
+            "notebooks: kernels forked from a template process with json, csv imported, for speed (kernels of other "
+            "languages are spawned; a Python kernel that cannot be forked is spawned with a warning; "
+            "--notebooks-kernel-start=spawn spawns all)"
         ]
     )
 

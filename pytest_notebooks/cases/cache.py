@@ -42,6 +42,8 @@ FORMAT = 1  # of the file; a new one is another stamp
 DERIVING_MODULES = (
     "pytest_notebooks.cases.cache",
     "pytest_notebooks.cases.declared",
+    "pytest_notebooks.cases.languages",
+    "pytest_notebooks.cases.naming",
     "pytest_notebooks.cases.notebook",
     "pytest_notebooks.cases.params",
     "pytest_notebooks.cases.principles",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_notebooks import pysource
+from pytest_notebooks.cases.languages import read_parameters
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.gitinfo import blob_id
 from pytest_notebooks.models import DeclaredParameter, NotebookInfo
@@ -120,8 +121,10 @@ def notebook_info(path: Path, data: bytes, label: str | None = None, sha256: str
                         f"the parameters cell (cell {number}) is nested too deeply for Python to parse",
                         "keep literal defaults in the parameters cell and compute bigger values in a later cell",
                     ) from None
-                if parsed_parameters is not None:
-                    declared, parsed = parsed_parameters, True
+            else:
+                parsed_parameters = read_parameters(language, cell_source(cell))  # R, Julia, Scala
+            if parsed_parameters is not None:
+                declared, parsed = parsed_parameters, True
             break
     return NotebookInfo(
         path=path,

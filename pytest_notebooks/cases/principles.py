@@ -3,7 +3,9 @@
 Low branching factor, library functions in libraries, short and simple: why, and what each measure
 counts, is the README's "The three principles of notebook templates"; ``LIMITS`` holds the limits.
 Every measure leaves out the injected-parameters cell and IPython magic / shell lines; a cell that
-does not parse as Python counts for size only.
+does not parse as Python counts for size only. Only Python notebooks are measured: R's ``x <- 5``
+parses as the Python comparison ``x < -5`` and its ``if (x) {`` not at all, so the measures of an R,
+Julia or Scala notebook would be made up; ``not_measured`` says why such a notebook is skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_notebooks import pysource
+from pytest_notebooks.cases.languages import notebook_language
 
 INJECTED_TAG = "injected-parameters"
 
@@ -113,6 +116,17 @@ class Violation:
             str(data["message"]),
             "",
         )
+
+
+def not_measured(notebook: Mapping[str, Any]) -> str | None:
+    """Why the notebook (its JSON) is not measured: its language is not Python; None when it is."""
+    language = notebook_language(notebook)
+    if language is None or language.lower() == "python":
+        return None
+    return (
+        f"the principles are measured in Python notebooks only; this notebook is in {language} "
+        "(its language_info / kernelspec), whose code cannot be read as Python"
+    )
 
 
 def measure(cells: Iterable[Mapping[str, Any]]) -> Measures:

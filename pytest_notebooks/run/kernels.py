@@ -46,6 +46,7 @@ __all__ = [
     "SpawnStarter",
     "kernel_starter",
     "launch",
+    "never_forked",
     "stable_environ",
 ]
 
@@ -175,7 +176,9 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
     from pytest_notebooks.run.clients import TrackingKernelManager, kernel_config
 
     manager = TrackingKernelManager(kernel_name=key.name, config=kernel_config(SHUTDOWN_WAIT))
-    refused = _fork_from(manager, templates) if templates is not None else None
+    refused = None
+    if templates is not None and not never_forked(manager.kernel_spec):
+        refused = _fork_from(manager, templates)
     arguments = [*extra_arguments, "--HistoryManager.hist_file=:memory:"]
     environ = stable_environ()
     env = clean_environ(os.environ, key.redact) if key.clean_env else dict(os.environ)
@@ -190,6 +193,17 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
     handle = KernelHandle(manager, Family(marker), output, spawned, environ)
     handle.family.learn(handle.pid)
     return handle
+
+
+def never_forked(spec: Any) -> bool:
+    """Whether a kernelspec is of another language than Python (IRkernel's ``R``, IJulia's ``julia``).
+
+    Only ipykernel can be forked from a Python template, so such a kernel is spawned, as it always
+    is, and nothing is said: a warning there said what every R case does, and failed every run
+    under ``-W error``. A Python kernel that cannot be forked still gets its warning line.
+    """
+    language = getattr(spec, "language", None)
+    return isinstance(language, str) and language.strip().lower() not in ("", "python")
 
 
 def _fork_from(manager: Any, templates: Templates) -> str | None:
@@ -242,8 +256,9 @@ class SpawnStarter:
 
 class ForkStarter:
     """Each kernel forked from a template process that has imported ipykernel and ``preload``
-    already (run/forked.py). A kernel that cannot be forked (another language, another environment,
-    not Linux) is spawned, and the first such kernel of each kind says why in one warning line.
+    already (run/forked.py). A kernel of another language is spawned (``never_forked``); a Python
+    kernel that cannot be forked (another environment, not Linux) is spawned too, and the first such
+    kernel of each kind says why in one warning line.
 
     Forked kernels are cheap to start, so two are started ahead when the next case wants the
     kind of kernel the last one had (the case after it most likely wants it too).

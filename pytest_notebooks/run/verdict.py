@@ -105,6 +105,8 @@ def _from_stderr(cell: Any) -> dict[str, Any]:
 def _cell_failure(kind: FailureKind, cell: Any, index: int, numbering: TemplateNumbering, error: Any) -> CellFailure:
     exec_count = cell.get("execution_count")
     traceback = tuple(error.get("traceback", ())) if error is not None else ()
+    ename, evalue = ("", "") if error is None else (str(error.get("ename", "")), str(error.get("evalue", "")))
+    ename, evalue = restated(ename, strip_ansi(evalue))
     return CellFailure(
         kind,
         cell_number=numbering.number(index),
@@ -112,10 +114,59 @@ def _cell_failure(kind: FailureKind, cell: Any, index: int, numbering: TemplateN
         exec_count=exec_count,
         source=cell_source(cell),
         line=failing_line(traceback, exec_count),
-        ename=str(error.get("ename", "")) if error is not None else "",
-        evalue=strip_ansi(str(error.get("evalue", ""))) if error is not None else "",
+        ename=ename,
+        evalue=evalue,
         traceback=traceback,
     )
+
+
+def restated(ename: str, evalue: str) -> tuple[str, str]:
+    """The error's name and message, said once when the message starts by naming the error itself.
+
+    IRkernel names every error ``ERROR`` and gives R's own text as the message (``Error: x is not
+    TRUE``, ``Error in f(1): boom``), and IJulia's message repeats the type (``UndefVarError: `x`
+    not defined``): the headline said the name twice (``ERROR: Error: x is not TRUE``). Such a
+    message is split where the text after its name starts: ``Error`` / ``x is not TRUE``,
+    ``Error in f(1)`` / ``boom``. ``in eval(expr, envir, enclos)``, the call IRkernel evaluates a
+    cell with, is left out (R's console says ``Error: boom`` for a top-level ``stop("boom")``).
+    """
+    text = evalue.lstrip()
+    word = text[: len(ename)]
+    if not ename or word.lower() != ename.lower():
+        return ename, evalue
+    end = _message_start(text, len(word))
+    if end < 0:
+        return ename, evalue
+    name = text[: end - 1].rstrip().removesuffix(_IRKERNEL_CALL)
+    return name, text[end:].lstrip(" ")
+
+
+_IRKERNEL_CALL = " in eval(expr, envir, enclos)"
+
+
+def _message_start(text: str, start: int) -> int:
+    """Where the message starts after ``Error`` (``: ``) or ``Error in <call>`` (the first ``:``
+    outside the call's brackets and strings); -1 when the text goes on otherwise."""
+    if text.startswith(":", start):
+        return start + 1
+    if not text.startswith(" in ", start):
+        return -1
+    depth, quote, escaped = 0, "", False
+    for index in range(start + 4, len(text)):
+        char = text[index]
+        if quote:
+            escaped, quote = (not escaped and char == "\\"), ("" if char == quote and not escaped else quote)
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "\n":
+            return -1
+        elif char == ":" and depth == 0:
+            return index + 1
+    return -1
 
 
 def failing_line(traceback: tuple[str, ...], exec_count: int | None) -> int | None:

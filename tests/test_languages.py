@@ -1,0 +1,337 @@
+"""The parameters cells of R, Julia and Scala notebooks, read directly (no kernel, no pytest run)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_notebooks.cases.languages import (
+    NOT_READ,
+    READERS,
+    notebook_language,
+    read_julia,
+    read_parameters,
+    read_r,
+    read_scala,
+    statements,
+    tokens,
+)
+from pytest_notebooks.cases.notebook import parse_parameters
+from pytest_notebooks.models import DeclaredParameter
+
+Kinds = dict[str, str | None]
+
+
+def kinds(found: tuple[DeclaredParameter, ...] | None) -> Kinds:
+    assert found is not None
+    return {parameter.name: parameter.type_name for parameter in found}
+
+
+# ------------------------------------------------------------------------------------------- R
+
+R_CELL = """\
+# the defaults
+n_rows <- 10L
+label = "all rows"   # a comment with "quotes" and <- arrows
+ratio <- -1.5e3
+hex <- 0x1F
+flag <- TRUE
+short_flag = F
+nothing <- NULL
+missing_value <- NA
+missing_text <- NA_character_
+infinite <- -Inf
+complex <- 2i
+regions <- c("fr",
+             "de")
+options <- list(1, "a")
+settings <- list(a = 1, "b" = list(c = 2))
+empty <- list()
+raw <- r"(a "quoted" \\ thing)"
+dashed <- R'---[x]---'
+`odd name` <- 'single'
+today <- Sys.Date()
+total <- 1 + 2
+f <- function(x) {
+  inner <- 1
+  x
+}
+a <- b <- 3
+5 -> right
+deep <<- "global"
+if (!exists("later")) later <- 1
+df$col <- 2
+names(x) <- "n"
+"""
+
+
+def test_r_assignments_and_the_kinds_of_their_literals() -> None:
+    assert kinds(read_r(R_CELL)) == {
+        "n_rows": "int",
+        "label": "str",
+        "ratio": "float",
+        "hex": "int",
+        "flag": "bool",
+        "short_flag": "bool",
+        "nothing": None,  # NULL and NA: any kind, as Python's None
+        "missing_value": None,
+        "missing_text": "str",
+        "infinite": "float",
+        "complex": None,
+        "regions": None,  # a vector: "fr" and c("fr") are one thing in R
+        "options": "list",
+        "settings": "dict",
+        "empty": None,  # list() stands for a list and a mapping alike
+        "raw": "str",
+        "dashed": "str",
+        "odd name": "str",
+        "today": None,
+        "total": None,
+        "f": None,
+        "a": "int",
+        "b": "int",
+        "right": "int",
+        "deep": "str",
+    }
+
+
+def test_r_declarations_carry_the_line_of_the_cell() -> None:
+    found = read_r('# c\nx <- 1\ny = c(1,\n  2); z <- "a"\n')
+    assert found == (
+        DeclaredParameter("x", "int", 2),
+        DeclaredParameter("y", None, 3),
+        DeclaredParameter("z", "str", 4),
+    )
+
+
+def test_r_kinds_compare_with_what_python_gives() -> None:
+    r = kinds(read_r('s <- "a"\ni <- 1L\nn <- 2\nf <- 2.5\nb <- TRUE\nl <- list(1)\nd <- list(k = 1)\nz <- NULL'))
+    python = kinds(parse_parameters('s = "a"\ni = 1\nn = 2\nf = 2.5\nb = True\nl = [1]\nd = {"k": 1}\nz = None'))
+    assert r == python
+
+
+def test_a_later_assignment_gives_the_kind_as_in_python() -> None:
+    assert read_r('x <- 1\nx <- "a"') == (DeclaredParameter("x", "str", 2),)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'x <- "never closed',
+        "x <- c(1, 2",
+        "x <- list(1))",
+        'x <- r"(never closed"',
+        "x <- `odd",
+    ],
+)
+def test_an_r_cell_that_cannot_be_read_whole_is_not_read(source: str) -> None:
+    assert read_r(source) is None
+
+
+def test_an_r_operator_at_the_end_of_a_line_continues_the_statement() -> None:
+    assert kinds(read_r("x <-\n  5\ny <- 1 +\n 2")) == {"x": "int", "y": None}
+
+
+# --------------------------------------------------------------------------------------- Julia
+
+JULIA_CELL = '''\
+#= a block #= nested =# comment =#
+n_rows = 10
+const label = "x"
+ratio::Float64 = 1.5
+single = 1f0
+flag = true
+nothing_here = nothing
+gone = missing
+negative = -Inf
+xs = [1, 2,
+      3]
+typed = Dict{String,Int}()
+d = Dict("a" => 1)
+pattern = r"re"
+raw_text = raw"a\\b"
+char = 'c'
+transposed = xs'
+triple = """tri"ple"""
+interpolated = "n = $(n_rows)"
+function f(x)
+    inner = 1
+    return x[end]
+end
+squares = [i^2 for i in 1:3 if i > 1]
+a = b = 2
+first_one = xs[begin]
+abstract type Shape end
+mutable struct Point
+    x::Int
+end
+map(xs) do x
+    hidden = x
+end
+x += 1
+'''
+
+
+def test_julia_assignments_and_the_kinds_of_their_literals() -> None:
+    assert kinds(read_julia(JULIA_CELL)) == {
+        "n_rows": "int",
+        "label": "str",
+        "ratio": "float",
+        "single": "float",
+        "flag": "bool",
+        "nothing_here": None,
+        "gone": None,
+        "negative": "float",
+        "xs": "list",
+        "typed": "dict",
+        "d": "dict",
+        "pattern": None,  # a Regex
+        "raw_text": "str",
+        "char": None,  # a Char is not a String
+        "transposed": None,
+        "triple": "str",
+        "interpolated": "str",
+        "squares": "list",
+        "a": "int",
+        "b": "int",
+        "first_one": None,
+    }
+
+
+@pytest.mark.parametrize("source", ["function f()\n  x = 1\n", "x = 1\nend", 'x = "open', "#= never closed", "x = 'ab"])
+def test_a_julia_cell_that_cannot_be_read_whole_is_not_read(source: str) -> None:
+    assert read_julia(source) is None
+
+
+# --------------------------------------------------------------------------------------- Scala
+
+SCALA_CELL = """\
+/* a /* nested */ comment */
+val nRows = 10
+val label: String = "x"
+var ratio = 1.5f
+final val big = 10L
+lazy val hex = 0x1F
+val flag = true
+val nothing = null
+val none = None
+val xs = Seq(1, 2)
+val ys = List[Int](1)
+val m = Map("a" -> 1)
+val typed: Map[String, Int] = Map()
+val interpolated = s"n=$nRows"
+val triple = \"\"\"a "quoted" text\"\"\"
+val c = 'c'
+val a, b = 0
+val (p, q) = (1, 2)
+def f(x: Int) = {
+  val inner = 1
+  x
+}
+val chained = xs
+  .map(_ + 1)
+val later =
+  "on the next line"
+"""
+
+
+def test_scala_vals_and_vars_and_the_kinds_of_their_literals() -> None:
+    assert kinds(read_scala(SCALA_CELL)) == {
+        "nRows": "int",
+        "label": "str",
+        "ratio": "float",
+        "big": "int",
+        "hex": "int",
+        "flag": "bool",
+        "nothing": None,
+        "none": None,
+        "xs": "list",
+        "ys": "list",
+        "m": "dict",
+        "typed": "dict",
+        "interpolated": "str",
+        "triple": "str",
+        "c": None,
+        "a": "int",
+        "b": "int",
+        "chained": None,
+        "later": "str",
+    }
+
+
+@pytest.mark.parametrize("source", ['val x = "open', "val x = Seq(1", "/* never closed", "val x = (1))"])
+def test_a_scala_cell_that_cannot_be_read_whole_is_not_read(source: str) -> None:
+    assert read_scala(source) is None
+
+
+# ---------------------------------------------------------------------------- which language
+
+
+@pytest.mark.parametrize(("language", "read"), [("R", True), ("r", True), ("julia", True), ("Scala", True)])
+def test_languages_are_matched_in_any_case(language: str, read: bool) -> None:
+    assert (read_parameters(language, "x = 1") is not None) is read
+
+
+@pytest.mark.parametrize("language", [*NOT_READ, "python", "ocaml", None, 3])
+def test_other_languages_are_not_read_here(language: object) -> None:
+    assert read_parameters(language, "x = 1") is None
+
+
+def test_every_language_is_read_or_listed_as_not_read() -> None:
+    from papermill.translators import papermill_translators
+
+    registered = {name.lower() for name in papermill_translators._translators}  # papermill lists them nowhere else
+    kernels = {"pysparkkernel", "sparkkernel", "sparkrkernel"}  # kernel names papermill maps to a language
+    assert registered - kernels == {*READERS, *NOT_READ, "python"}
+
+
+def test_a_notebooks_language_is_its_language_info_then_its_kernelspec() -> None:
+    assert notebook_language({"metadata": {"language_info": {"name": "R"}, "kernelspec": {"language": "x"}}}) == "R"
+    assert notebook_language({"metadata": {"kernelspec": {"language": "julia"}}}) == "julia"
+    assert notebook_language({"metadata": {"kernelspec": {"language": 3}}}) is None
+    assert notebook_language({"metadata": []}) is None
+
+
+def test_tokens_and_statements_of_a_cell() -> None:
+    found = tokens('x <- c(1,\n 2) # note\ny = "a\nb"', "r")
+    assert found is not None
+    assert [t.text for t in found] == ["x", "<-", "c", "(", "1", ",", "\n", "2", ")", "\n", "y", "=", '"a\nb"']
+    parts = statements(found, "r")
+    assert parts is not None
+    assert [[t.text for t in part] for part in parts] == [
+        ["x", "<-", "c", "(", "1", ",", "2", ")"],
+        ["y", "=", '"a\nb"'],
+    ]
+    assert found[-1].line == 3  # the line the string starts on
+
+
+def test_a_long_cell_is_read_without_being_remembered() -> None:
+    source = "".join(f"p{index} <- {index}\n" for index in range(1000))
+    assert len(kinds(read_parameters("R", source))) == 1000
+
+
+# ------------------------------------------------------------------------------ hostile cells
+
+N = 50_000
+HOSTILE = {
+    "r-signs": ("R", "x <- " + "-" * N + "1"),
+    "r-chain": ("R", "a <- " * N + "1"),
+    "r-nesting": ("R", "x <- " + "(" * N + ")" * N),
+    "r-arguments": ("R", "x <- list(" + "1," * N + "1)"),
+    "julia-blocks": ("julia", "begin\n" * N + "end\n" * N),
+    "julia-indices": ("julia", "x = a[" * N + "end" + "]" * N),
+    "julia-comments": ("julia", "#=" * N + "=#" * N),
+    "scala-comments": ("scala", "/*" * N + "*/" * N),
+    "scala-calls": ("scala", "val x = 1" + "\n  .f" * N),
+    "scala-names": ("scala", "val " + "a, " * N + "b = 1"),
+}
+
+
+@pytest.mark.parametrize(("language", "source"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_cell_is_read_in_linear_time(language: str, source: str) -> None:
+    """Collection reads every notebook: nothing a cell holds may make it quadratic (a quadratic step
+    once made one of these take minutes)."""
+    started = time.perf_counter()
+    read_parameters(language, source)
+    assert time.perf_counter() - started < 5

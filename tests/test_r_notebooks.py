@@ -1,0 +1,281 @@
+"""R notebooks (IRkernel): the fixture checked against the R parameters cell, values as papermill
+writes them for R, R errors said once, and an R kernel spawned without a warning.
+
+The tests that run a notebook need the `ir` kernelspec (README, "Other languages") and skip
+without it; the collection errors, the headline and the header need no kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+from pytest_notebooks.cases.languages import LANGUAGES_READ
+from pytest_notebooks.cases.principles import not_measured
+from pytest_notebooks.run.kernels import never_forked
+from pytest_notebooks.run.verdict import restated
+
+IR_INSTALLED = "ir" in KernelSpecManager().find_kernel_specs()
+needs_ir = pytest.mark.skipif(
+    not IR_INSTALLED,
+    reason="the `ir` kernelspec is not installed: apt-get install r-cran-irkernel (README, 'Other languages')",
+)
+# A run with every warning an error, as a strict project runs; jupyter_core before 5.9 warns about
+# its platformdirs migration, which is not the plugin's.
+STRICT = ("-W", "error", "-W", "ignore:Jupyter is migrating its paths:DeprecationWarning")
+
+PARAMS = 'n_rows <- 10L\nlabel = "all rows"'
+ROWS = "df <- data.frame(a = seq_len(n_rows))"
+CHECK = "print(label)\nstopifnot(nrow(df) == 10)"
+
+
+def write_r_notebook(path: Path, cells: Sequence[str | tuple[str, Sequence[str]]]) -> Path:
+    """An R notebook as Jupyter saves one with IRkernel: a source, or (source, tags), per cell."""
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
+            "language_info": {"name": "R"},
+        },
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": f"cell-{index + 1}",
+                "metadata": {"tags": list(spec[1])} if not isinstance(spec, str) else {},
+                "source": spec if isinstance(spec, str) else spec[0],
+                "outputs": [],
+                "execution_count": None,
+            }
+            for index, spec in enumerate(cells)
+        ],
+    }
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    return path
+
+
+def rows_notebook(pytester: pytest.Pytester, fixture: str) -> None:
+    write_r_notebook(pytester.path / "rows.ipynb", [(PARAMS, ["parameters"]), ROWS, CHECK])
+    (pytester.path / "rows.yaml").write_text(textwrap.dedent(fixture))
+
+
+# ---------------------------------------------------------------- collection: no kernel needed
+
+
+def test_a_misspelt_r_parameter_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "cases:\n  short:\n    n_rowz: 3\n")
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rows.yaml:3: case 'short': parameter 'n_rowz' is not declared in the parameters cell (cell 1) of "
+            "rows.ipynb; declared: n_rows, label",
+            "  hint: did you mean 'n_rows'? add it to the parameters cell, or set `strict: false` in the fixture "
+            "to pass undeclared parameters",
+        ]
+    )
+
+
+def test_a_wrongly_typed_r_parameter_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "cases:\n  dated:\n    label: 2017_01_01\n  counted:\n    n_rows: ten\n")
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rows.yaml:3: case 'dated': parameter 'label' is int 20170101 here, but its default in rows.ipynb "
+            "(cell 1, line 2) is a str",
+            '  hint: quote it if you meant the text: label: "2017_01_01" (YAML 1.1 reads unquoted 2017_01_01 as a '
+            "number and yes/no/on/off as booleans); or set `strict: false`",
+        ]
+    )
+    (pytester.path / "rows.yaml").write_text("cases:\n  counted:\n    n_rows: ten\n")
+    result = pytester.runpytest("-p", "no:xdist")
+    result.stdout.fnmatch_lines(
+        [
+            "rows.yaml:3: case 'counted': parameter 'n_rows' is a string here, but its default in rows.ipynb "
+            "(cell 1, line 1) is an int",
+            "  hint: give it a value of that kind, change the default in rows.ipynb, or set `strict: false` to pass "
+            "it as written",
+        ]
+    )
+
+
+def test_strict_false_passes_r_parameters_unchecked(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "strict: false\ncases:\n  short:\n    n_rowz: 3\n")
+    result = pytester.runpytest("-p", "no:xdist", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["rows.ipynb::short"])
+
+
+def test_the_header_says_which_kernels_are_forked_and_whose_parameters_are_read(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-p", "no:xdist", "--collect-only")
+    result.stdout.fnmatch_lines(
+        [
+            "notebooks: kernels forked from a template process, for speed (kernels of other languages are spawned; "
+            "a Python kernel that cannot be forked is spawned with a warning; --notebooks-kernel-start=spawn spawns "
+            "all)",
+            LANGUAGES_READ,
+        ]
+    )
+    assert LANGUAGES_READ == (
+        "notebooks: parameters checked against the parameters cell in Python, R, Julia and Scala notebooks (in "
+        "other languages, MATLAB, C#, F#, PowerShell, bash, ..., only that the cell is tagged)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "forked"),
+    [("R", False), ("julia", False), ("scala", False), ("python", True), ("Python", True), ("", True)],
+)
+def test_only_a_kernel_of_another_language_is_never_forked(language: str, forked: bool) -> None:
+    spec = KernelSpec(argv=["R", "--slave"], display_name="x", language=language)
+    assert never_forked(spec) is not forked
+
+
+@pytest.mark.parametrize(
+    ("ename", "evalue", "expected"),
+    [
+        ("ERROR", "Error: nrow(df) == 10 is not TRUE\n", ("Error", "nrow(df) == 10 is not TRUE\n")),
+        ("ERROR", "Error in eval(expr, envir, enclos): boom\n", ("Error", "boom\n")),  # a top-level stop()
+        ("ERROR", 'Error in f("a: b"): bad x: a: b\n', ('Error in f("a: b")', "bad x: a: b\n")),
+        ("ERROR", "Error in library(x): no package called 'x'\n", ("Error in library(x)", "no package called 'x'\n")),
+        ("UndefVarError", "UndefVarError: `x` not defined", ("UndefVarError", "`x` not defined")),  # IJulia
+        ("KeyError", "'fr'", ("KeyError", "'fr'")),
+        ("ERROR", "Errors were found", ("ERROR", "Errors were found")),
+    ],
+)
+def test_an_error_that_names_itself_in_its_message_is_named_once(
+    ename: str, evalue: str, expected: tuple[str, str]
+) -> None:
+    assert restated(ename, evalue) == expected
+
+
+def r_notebook_json(language: Any) -> dict[str, Any]:
+    return {"metadata": {"language_info": {"name": language}}, "cells": []}
+
+
+def test_principles_say_why_a_non_python_notebook_is_not_measured() -> None:
+    assert not_measured(r_notebook_json("python")) is None
+    assert not_measured({"metadata": {}, "cells": []}) is None  # no language said: read as Python
+    assert not_measured(r_notebook_json("R")) == (
+        "the principles are measured in Python notebooks only; this notebook is in R (its language_info / "
+        "kernelspec), whose code cannot be read as Python"
+    )
+    assert not_measured({"metadata": {"kernelspec": {"language": "julia"}}}) is not None
+
+
+def test_lint_skips_an_r_notebook_with_the_reason(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "")
+    result = pytester.runpytest("-p", "no:xdist", "--notebooks-lint", "-k", "principles", "-rs")
+    result.assert_outcomes(skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(["SKIPPED *the principles are measured in Python notebooks only; *in R*"])
+
+
+# ---------------------------------------------------------------- runs: the `ir` kernel
+
+
+@pytest.mark.kernel
+@needs_ir
+def test_an_r_case_passes_and_another_fails_at_its_cell_without_a_warning(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "cases:\n  all:\n    n_rows: 10\n  short:\n    n_rows: 3\n")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", *STRICT)
+    result.assert_outcomes(passed=1, failed=1, warnings=0)
+    result.stdout.fnmatch_lines(
+        [
+            "rows.ipynb::short failed at cell 3 (In [4]), id cell-3: Error: nrow(df) == 10 is not TRUE",
+            "",
+            "    1 | print(label)",
+            "    2 | stopifnot(nrow(df) == 10)",
+            "",
+            "Error: nrow(df) == 10 is not TRUE",
+            "Traceback:",
+            "",
+            "1. stopifnot(nrow(df) == 10)",
+            "",
+            "parameters: n_rows=3",
+            "output notebook: notebook-outputs/rows/short.ipynb",
+            "reproduce: papermill rows.ipynb notebook-outputs/rows/short.repro.ipynb --cwd . -k ir -p n_rows 3*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["FAILED rows.ipynb::short - cell 3 (In [4]): Error: nrow(df) == 10 is not TRUE"])
+    output = result.stdout.str() + result.stderr.str()
+    assert "ERROR: Error" not in output
+    assert "is spawned, not forked" not in output  # neither a warning nor the line said instead under -W error
+
+
+@pytest.mark.kernel
+@needs_ir
+def test_r_cases_report_the_same_under_xdist(pytester: pytest.Pytester) -> None:
+    rows_notebook(pytester, "cases:\n  all:\n    n_rows: 10\n  short:\n    n_rows: 3\n")
+    result = pytester.runpytest_subprocess("-n", "2", *STRICT)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "rows.ipynb::short failed at cell 3 (In [4]), id cell-3: Error: nrow(df) == 10 is not TRUE",
+            "FAILED rows.ipynb::short - cell 3 (In [4]): Error: nrow(df) == 10 is not TRUE",
+        ]
+    )
+    assert "is spawned, not forked" not in result.stdout.str() + result.stderr.str()
+
+
+RENDERED_PARAMS = """\
+s <- "default"
+n <- 0L
+x <- 0.5
+b <- FALSE
+nothing <- "set"
+l <- list()
+d <- list(k = 1)
+quoted <- ""
+euro <- ""
+"""
+# Each value as papermill's R translator writes it: an int as an R double (`3`, not `3L`), a list
+# and a mapping as R lists, null as NULL.
+RENDERED_CHECK = r"""
+stopifnot(
+  identical(s, "fr"),
+  identical(n, 3),
+  identical(x, 1.5),
+  isTRUE(b),
+  is.null(nothing),
+  identical(l, list(1, "two", list(3))),
+  identical(d, list(a = 1, b = list(c = "x"))),
+  identical(quoted, "say \"hi\" \\ there\nnext\ttab $HOME"),
+  identical(euro, "\u20ac")
+)
+"""
+RENDERED_FIXTURE = r"""
+cases:
+  rendered:
+    s: fr
+    n: 3
+    x: 1.5
+    b: true
+    nothing: null
+    l: [1, two, [3]]
+    d: {a: 1, b: {c: x}}
+    quoted: "say \"hi\" \\ there\nnext\ttab $HOME"
+    euro: "€"
+"""
+
+
+@pytest.mark.kernel
+@needs_ir
+def test_parameters_arrive_in_r_as_papermill_writes_them(pytester: pytest.Pytester) -> None:
+    write_r_notebook(pytester.path / "values.ipynb", [(RENDERED_PARAMS, ["parameters"]), RENDERED_CHECK])
+    (pytester.path / "values.yaml").write_text(RENDERED_FIXTURE)
+    # papermill escapes text with Python's unicode_escape: U+0080 to U+00FF become `\xfc`, which R
+    # reads as one Latin-1 byte, not as the character. Expected to fail until papermill writes them.
+    write_r_notebook(
+        pytester.path / "latin.ipynb", [('city <- ""', ["parameters"]), 'stopifnot(identical(city, "Zürich"))']
+    )
+    (pytester.path / "latin.yaml").write_text(
+        "parameters: {city: Zürich}\nxfail: 'papermill writes ü to R as \"\\xfc\", a Latin-1 byte'\n"
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=1, xfailed=1)
