@@ -17,13 +17,12 @@ import json
 import os
 import warnings
 from argparse import ArgumentTypeError
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_notebooks.cases.languages import LANGUAGES_READ
 from pytest_notebooks.cases.naming import FixtureNaming
 from pytest_notebooks.collect import (
     NAMING_KEY,
@@ -60,6 +59,7 @@ from pytest_notebooks.run.kernels import KernelPool
 RECORDER_KEY = pytest.StashKey[Recorder]()
 DURATIONS_KEY = pytest.StashKey[dict[str, float]]()  # --notebooks-durations, read when pytest is configured
 SELECTION_KEY = pytest.StashKey["Selection"]()  # --notebooks-changed-since, decided before collection
+ASKED_KEY = pytest.StashKey[tuple[str, ...]]()  # the paths given to pytest, absolute, each ending in a separator
 GIT_PROBED_KEY = pytest.StashKey[bool]()  # git was asked for the results file (_probe_git)
 SELECTED_KEY = pytest.StashKey[dict[str, int]]()  # why notebooks were selected: reason -> count
 IMPORTS_CACHE = "notebooks"  # in pytest's cache directory: imports.json, notebook imports by blob id
@@ -125,7 +125,12 @@ def _read_durations(config: pytest.Config, name: str) -> dict[str, float]:
         raise pytest.UsageError(f"--notebooks-durations: cannot read {name}: {exc}") from None
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def _header(config: pytest.Config) -> list[str]:
+    """Where outputs and results go and how kernels start: said once notebooks are collected
+    (``pytest_report_collectionfinish``; under xdist when the first worker collected one), so that
+    a run with no notebook prints nothing of the plugin's."""
+    if config.option.no_header or config.get_verbosity() < 0:  # as pytest's own header
+        return []
     options = config.stash[OPTIONS_KEY]
     outputs, results = _shown(config, options.output_dir), _shown(config, options.results_path)
     pool = config.stash[POOL_KEY]
@@ -137,7 +142,21 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"forked from a template process{preload}, for speed (kernels of other languages are spawned; a Python "
             "kernel that cannot be forked is spawned with a warning; --notebooks-kernel-start=spawn spawns all)"
         )
-    return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}", LANGUAGES_READ]
+    return [f"notebooks: outputs in {outputs}, results in {results}", f"notebooks: kernels {kernels}"]
+
+
+def _asked_for(config: pytest.Config, path: Path) -> bool:
+    """Whether ``path`` is, or lies below, a path given to pytest (its arguments, or testpaths):
+    pytest lists every file of a folder that holds a path asked for, and a stray fixture beside
+    ``test_x.py`` in ``pytest test_x.py`` was not asked about."""
+    asked = config.stash.get(ASKED_KEY, None)
+    if asked is None:
+        here = config.invocation_params.dir
+        asked = config.stash[ASKED_KEY] = tuple(
+            os.path.join(os.path.abspath(os.path.join(here, arg.split("::")[0])), "") for arg in config.args
+        )
+    text = os.path.join(os.fspath(path), "")
+    return any(text.startswith(prefix) for prefix in asked)
 
 
 def _shown(config: pytest.Config, path: str | Path) -> str:
@@ -157,6 +176,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
                 alias, PytestNotebooksWarning, shown_path(file_path, parent.config.invocation_params.dir), 0
             )
         return NotebookFile.from_parent(parent, path=path) if path is not None else None
+    if not naming.is_fixture_name(file_path.name) or not _asked_for(parent.config, file_path):
+        return None  # a YAML file pytest lists only because it sits beside a path that was asked for
     stray = stray_fixture(file_path, naming, kind)
     if stray is not None:
         shown = shown_path(file_path, parent.config.invocation_params.dir)
@@ -301,12 +322,21 @@ class _XdistBridge:
     def __init__(self, recorder: Recorder, config: pytest.Config) -> None:
         self.recorder = recorder
         self.config = config
+        self.header_written = False
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
-        """A worker collected: before any case is handed out, git is asked when a notebook was."""
-        if any(".ipynb::" in str(nodeid) for nodeid in ids):
-            _probe_git(self.config)
+        """A worker collected: before any case is handed out, git is asked when a notebook was, and
+        the first time the plugin's header is written."""
+        if not any(".ipynb::" in str(nodeid) for nodeid in ids) or self.header_written:
+            return
+        self.header_written = True
+        _probe_git(self.config)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            for line in _header(self.config):
+                reporter.write_line(line)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -526,8 +556,15 @@ def _save_imports(config: pytest.Config) -> None:
             atomic_write(path, json.dumps({"version": __version__, "imports": selection.facts.to_json()}))
 
 
-def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
-    """With --notebooks-changed-since: how many notebooks were selected, and why."""
+def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
+    """When notebooks were collected: the plugin's header, and with --notebooks-changed-since how
+    many notebooks were selected, and why."""
+    if not any(isinstance(item, (NotebookItem, PrinciplesItem)) for item in items):
+        return []
+    return [*_header(config), *_selection_line(config)]
+
+
+def _selection_line(config: pytest.Config) -> list[str]:
     counts = config.stash.get(SELECTED_KEY, None)
     selection = config.stash.get(SELECTION_KEY, None)
     if counts is None or selection is None:

@@ -43,6 +43,8 @@ def test_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
 
 
 def test_header_names_the_output_dir_and_results_file(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "vid_agg.ipynb", [PARAMS])
+    (pytester.path / "vid_agg.yaml").write_text(TWO_REGIONS)
     result = pytester.runpytest("--collect-only")
     result.stdout.fnmatch_lines(["notebooks: outputs in notebook-outputs, results in notebook-outputs/results.json"])
     pytester.makeini("[pytest]\nnotebooks_output_dir = build/nb\n")  # replaces the conftest's ini

@@ -249,7 +249,9 @@ def test_spawn_from_the_ini_starts_kernels_from_pytest(pytester: pytest.Pytester
 
 def test_the_header_names_the_preloaded_modules(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nnotebooks_kernel_start = fork\nnotebooks_preload =\n    json\n    csv\n")
-    result = pytester.runpytest("-p", "no:xdist")
+    write_notebook(pytester.path / "nb.ipynb", ["x = 1"])
+    (pytester.path / "nb.yaml").write_text("")
+    result = pytester.runpytest("-p", "no:xdist", "--collect-only")
     result.stdout.fnmatch_lines(
         [
             "notebooks: kernels forked from a template process with json, csv imported, for speed (kernels of other "

@@ -80,3 +80,34 @@ def test_a_run_without_notebooks_does_not_ask_git(pytester: pytest.Pytester, tmp
     assert "rev-parse" in log.read_text() or "status" in log.read_text()  # the results file's commit
     recorded = json.loads((pytester.path / "notebook-outputs" / "results.json").read_text())
     assert recorded["git"]["commit"] == repo.head.commit.hexsha
+
+
+def test_a_run_without_notebooks_prints_nothing_of_the_plugins(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    write_notebook(pytester.path / "scratch.ipynb", ["x = 1"])  # no fixture: not a test
+    for args in ((), ("-n", "2")):
+        result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
+        assert result.ret == pytest.ExitCode.OK
+        assert "notebooks:" not in result.stdout.str() + result.stderr.str()
+        assert not (pytester.path / "notebook-outputs").exists()
+
+
+def test_the_header_comes_with_the_first_notebook_serially_and_under_xdist(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "a.ipynb", [PARAMS])
+    (pytester.path / "a.yaml").write_text("cases:\n  later: {parameters: {region_code: fr}, skip: not now}\n")
+    header = "notebooks: outputs in notebook-outputs, results in notebook-outputs/results.json"
+    for args in ((), ("-n", "2")):
+        result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
+        assert result.ret == pytest.ExitCode.OK
+        assert result.stdout.lines.count(header) == 1, result.stdout.str()
+        quiet = pytester.runpytest_subprocess("-p", "no:randomly", "-q", *args)
+        assert header not in quiet.stdout.str()  # -q hides the plugin's header as it hides pytest's
+
+
+def test_a_stray_fixture_beside_a_test_file_that_was_asked_for_is_not_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    (pytester.path / "stray.yaml").write_text("cases:\n  fr: {region_code: fr}\n")
+    asked = pytester.runpytest("-p", "no:randomly", *WARNINGS_SHOWN, "test_plain.py")
+    assert "stray.yaml" not in asked.stdout.str()
+    everything = pytester.runpytest("-p", "no:randomly", *WARNINGS_SHOWN)
+    assert "stray.yaml reads as a notebook fixture" in everything.stdout.str()

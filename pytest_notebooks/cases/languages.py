@@ -545,10 +545,3 @@ _REMEMBERED_SOURCE = 4096
 @functools.lru_cache(maxsize=256)
 def _remembered(reader: Callable[[str], Declared | None], source: str) -> Declared | None:
     return reader(source)
-
-
-# The session header's line about it (plugin.py's pytest_report_header)
-LANGUAGES_READ = (
-    "notebooks: parameters checked against the parameters cell in Python, R, Julia and Scala notebooks "
-    f"(in other languages, {', '.join(NOT_READ.values())}, ..., only that the cell is tagged)"
-)
