@@ -100,6 +100,38 @@ def _scan(directory: str) -> dict[str, str] | None:
         return None
 
 
+def real_path(session: pytest.Session, path: Path) -> str:
+    """``os.path.realpath(path)`` with each directory resolved once a session, as text."""
+    real_dirs = session.stash.setdefault(REAL_DIRS_KEY, {})
+    text = os.fspath(path)
+    return _in_real_dir(text, real_dirs) if listings(session).kind(text) == "file" else os.path.realpath(text)
+
+
+def unselected_folder(directory: Path, naming: FixtureNaming, wants: Callable[[str], str]) -> int | None:
+    """How many notebooks ``directory`` holds when it holds notebooks and their fixtures only (regular
+    files, no folder, nothing else) and ``wants`` selects none of them; else None.
+
+    With --notebooks-changed-since such a folder need not be walked at all: nothing in it would be
+    collected (an unselected notebook is never read, and every YAML file there is a notebook's fixture).
+    """
+    try:
+        with os.scandir(directory) as found:
+            entries = [(entry.name, entry.is_file(follow_symlinks=False)) for entry in found]
+    except OSError:
+        return None
+    names = {name for name, regular in entries if regular}
+    if len(names) != len(entries):
+        return None  # a folder, a symlink or something else: pytest walks it
+    notebooks = [name for name in names if name.endswith(".ipynb")]
+    fixtures = [{fixture for fixture in naming.candidates(name) if fixture in names} for name in notebooks]
+    if not notebooks or not all(fixtures) or len(notebooks) + len(set().union(*fixtures)) != len(names):
+        return None
+    real = os.path.join(os.path.realpath(directory), "")
+    if any(wants(real + name) for name in notebooks):
+        return None
+    return len(notebooks)
+
+
 def listings(session: pytest.Session) -> Listings:
     return session.stash.setdefault(LISTINGS_KEY, Listings())
 

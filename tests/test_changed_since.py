@@ -206,3 +206,27 @@ def test_a_notebook_reached_through_a_directory_link_is_selected_by_its_real_pat
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert [line for line in result.stdout.lines if "::" in line] == ["nb/plain.ipynb::fr"]
     result.stdout.fnmatch_lines(["*alias/plain.ipynb is nb/plain.ipynb reached through a symlink*"])
+
+
+def test_folders_of_unselected_notebooks_are_skipped_and_everything_else_is_walked(
+    pytester: pytest.Pytester, repo: git.Repo
+) -> None:
+    for name in ("a", "b"):
+        write_notebook(pytester.path / "only" / f"{name}.ipynb", [PARAMS])
+        (pytester.path / "only" / f"{name}.yaml").write_text("cases:\n  fr: {region_code: fr}\n")
+    write_notebook(pytester.path / "mixed" / "c.ipynb", [PARAMS])
+    (pytester.path / "mixed" / "c.yaml").write_text("cases:\n  fr: {region_code: fr}\n")
+    (pytester.path / "mixed" / "test_lib.py").write_text("def test_lib():\n    pass\n")
+    (pytester.path / "only" / "deeper").mkdir()
+    (pytester.path / "only" / "deeper" / "test_deep.py").write_text("def test_deep():\n    pass\n")
+    commit_all(repo, "more notebooks, and tests beside them")
+    (pytester.path / "only" / "deeper" / "x.txt").write_text("")  # keeps 'only' walked: it has a folder
+    result = pytester.runpytest("--collect-only", "-q", "--notebooks-changed-since", "HEAD", "-p", "no:randomly")
+    lines = result.stdout.lines
+    assert "mixed/test_lib.py::test_lib" in lines
+    assert "only/deeper/test_deep.py::test_deep" in lines
+    assert not [line for line in lines if ".ipynb::" in line]
+    (pytester.path / "only" / "b.yaml").write_text("cases:\n  de: {region_code: de}\n")
+    result = pytester.runpytest("--notebooks-changed-since", "HEAD", "-p", "no:randomly", "--collect-only")
+    result.stdout.fnmatch_lines(["notebooks: changed since HEAD: 1 of 6 notebooks selected (1 fixture changed)*"])
+    assert "<NotebookItem de>" in result.stdout.str()

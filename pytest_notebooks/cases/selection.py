@@ -11,7 +11,9 @@ but parses only the ones not seen before. Only static ``import`` statements are 
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -152,16 +154,22 @@ class Selection:
     facts: ImportFacts
     naming: FixtureNaming = DEFAULT_NAMING  # which changed YAML file is whose fixture
 
-    def wants(self, notebook: Path) -> str:
-        """Why ``notebook`` is selected ("" when it is not): its bytes, its fixture, or an import."""
-        if notebook in self.changed:
+    @functools.cached_property
+    def _changed_text(self) -> frozenset[str]:
+        """``changed`` as text: collection asks about every notebook, and a Path costs more to build than a str."""
+        return frozenset(os.fspath(path) for path in self.changed)
+
+    def wants(self, notebook: str | os.PathLike[str]) -> str:
+        """Why ``notebook`` (absolute) is selected ("" when it is not): its bytes, its fixture, or an import."""
+        text = os.fspath(notebook)
+        if text in self._changed_text:
             return "changed"
-        if any(Path(fixture) in self.changed for fixture in self.naming.candidates(notebook)):
+        if any(fixture in self._changed_text for fixture in self.naming.candidates(text)):
             return "fixture changed"
         if not self.affected:
             return ""
         try:
-            data = notebook.read_bytes()
+            data = Path(text).read_bytes()
         except OSError:
             return "changed"  # unreadable: collection says why
         return "imports a changed module" if is_affected(self.facts.imports(data), set(self.affected)) else ""
