@@ -159,7 +159,7 @@ def adopter_repository(root: Path) -> Path:
             'greeting = f"hello {name}"\nprint(greeting.upper() if shout else greeting)',
         ],
     )
-    (seed / "notebooks" / "greet.yaml").write_text("cases:\n  world:\n  jane:\n    name: Jane\n    shout: true\n")
+    (seed / "notebooks" / "greet.test.yaml").write_text("cases:\n  world:\n  jane:\n    name: Jane\n    shout: true\n")
     write_notebook(
         seed / "notebooks" / "totals.ipynb",
         [
@@ -169,11 +169,19 @@ def adopter_repository(root: Path) -> Path:
             "assert sum(document['rows']) == rows * (rows - 1) // 2\nprint(len(document['rows']), 'rows')",
         ],
     )
-    (seed / "notebooks" / "totals.yaml").write_text("cases:\n  small:\n    rows: 3\n  large:\n    rows: 100\n")
+    (seed / "notebooks" / "totals.test.yaml").write_text("cases:\n  small:\n    rows: 3\n  large:\n    rows: 100\n")
+    # The scheduler's own file beside a notebook it runs (issue 24): the fixtures are named *.test.yaml,
+    # so legacy_job.yaml is never read and legacy_job.ipynb, which has no fixture, is neither tested nor promoted.
+    (seed / "pytest.ini").write_text("[pytest]\nnotebooks_fixture_suffixes = .test.yaml\n")
+    write_notebook(seed / "notebooks" / "legacy_job.ipynb", [("day = 1", ["parameters"]), "raise SystemExit(1)"])
+    (seed / "notebooks" / "legacy_job.yaml").write_text(SCHEDULER_JOB)
     commit_all(init_repo(seed), "notebooks")
     origin = root / "origin.git"
     git.Repo.clone_from(seed, origin, bare=True)
     return origin
+
+
+SCHEDULER_JOB = "schedule: '0 3 * * *'\nowner: data-eng\nretries: 3\n"
 
 
 def checkout(origin: Path, where: Path, branch: str = "main") -> Path:
@@ -238,6 +246,9 @@ def test_an_adopter_repository_runs_the_reusable_workflows(venv: Venv, s3: S3, t
     assert first.code == 0
     assert "promoted release 0001-" in first.stdout
     assert b"hello {name}" in (s3.get("templates/notebooks/greet.ipynb") or b"")
+    untested = "notebooks/legacy_job.ipynb: not promoted: no fixture (legacy_job.test.yaml), so never tested"
+    assert untested in first.stdout
+    assert s3.get("templates/notebooks/legacy_job.ipynb") is None
 
     # a pull request: the greeting changes; the gate's steps in its checkout
     pr_dir = checkout(origin, tmp_path / "pr")
