@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, write_notebook
+from tests.subprocess_pytest import run_pytest
 
 WARNINGS_SHOWN = ("-W", "default::pytest_notebooks.errors.PytestNotebooksWarning")  # the outer run's: error
 
@@ -54,28 +53,12 @@ def test_a_run_without_notebooks_does_not_ask_git(pytester: pytest.Pytester, tmp
     env = logging_git(tmp_path)
     log = tmp_path / "git.log"
     for args in ((), ("-n", "2")):
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
-            cwd=pytester.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_pytest(pytester.path, "-p", "no:randomly", "-p", "no:cacheprovider", *args, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert not log.exists(), log.read_text()
     write_notebook(pytester.path / "a.ipynb", [PARAMS])
     (pytester.path / "a.yaml").write_text("cases:\n  later: {parameters: {region_code: fr}, skip: not now}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "2"],
-        cwd=pytester.path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_pytest(pytester.path, "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "2", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rev-parse" in log.read_text() or "status" in log.read_text()  # the results file's commit
     recorded = json.loads((pytester.path / "notebook-outputs" / "results.json").read_text())
