@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[s3]' --group dev  # dependency groups: pip >= 25.1
+	$(BIN)/python -m pip install --quiet -e '.[s3,jupytext]' --group dev  # dependency groups: pip >= 25.1
 	touch $(STAMP)
 
 demo: $(STAMP)

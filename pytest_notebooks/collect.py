@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,8 @@ from pytest_notebooks.cases.principles import (
     not_measured,
     parse_limits,
 )
+from pytest_notebooks.cases.textnotebook import INSTALL_HINT as TEXT_INSTALL_HINT
+from pytest_notebooks.cases.textnotebook import collected_text_notebook, is_text_suffix, text_notebook_beside
 from pytest_notebooks.errors import (
     CaseFailed,
     FixtureError,
@@ -142,7 +144,18 @@ def has_fixture(path: Path, naming: FixtureNaming = DEFAULT_NAMING, kind: Callab
     A fixture that is a symlink leading nowhere (it loops, its target is gone) counts, so that
     collection says so instead of leaving the notebook out without a word.
     """
-    return path.suffix == ".ipynb" and any(kind(p) for p in naming.candidates(path))
+    if path.suffix != ".ipynb":  # a Jupytext text notebook, or no notebook (cases/textnotebook.py)
+        return collected_text_notebook(path, naming.candidates(path), kind)
+    return any(kind(p) for p in naming.candidates(path))
+
+
+def has_notebook_case(nodeids: Iterable[str], rootpath: Path, naming: FixtureNaming = DEFAULT_NAMING) -> bool:
+    """Whether any of the node ids (an xdist worker's collection, from the rootdir) is a notebook case's:
+    an ``.ipynb`` one, or one of a text notebook with its fixture (a ``test_x.py::test`` is neither)."""
+    files = {nodeid.partition("::")[0] for nodeid in nodeids if "::" in nodeid}
+    return any(name.endswith(".ipynb") for name in files) or any(
+        has_fixture(rootpath / name, naming) for name in files if is_text_suffix(name)
+    )
 
 
 def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, str | None]:
@@ -246,6 +259,8 @@ def stray_fixture(
     if owner_kind == "file" or (owner_kind == "link" and os.path.exists(owner)):
         return None
     notebook = os.path.basename(owner)
+    if text_notebook_beside(owner, kind):
+        return None  # collected as a text notebook (or an error says how to install jupytext)
     try:
         if not looks_like_fixture(path.read_bytes()):
             return None
@@ -261,9 +276,10 @@ def stray_fixture(
         return None
     if others:
         return (
-            f"{path.name} reads as a notebook fixture, but it sits beside {others[0]}, and only .ipynb "
-            f"notebooks are collected: no case in it runs. Hint: write {notebook} (`jupytext --to ipynb "
-            f"{others[0]}`, or pair them), or delete the fixture"
+            f"{path.name} reads as a notebook fixture, but it sits beside {others[0]}, which is not a notebook "
+            "(collected: .ipynb, Jupytext .py with `# %%` cells or a jupytext header, .md with jupytext front "
+            f"matter): no case in it runs. Hint: write {notebook} (`jupytext --to ipynb {others[0]}`), mark the "
+            f"cells of a .py with `# %%` ({TEXT_INSTALL_HINT}), or delete the fixture"
         )
     return (
         f"{path.name} reads as a notebook fixture, but there is no {notebook} beside it: no case in it "
@@ -451,7 +467,8 @@ class PrinciplesItem(pytest.Item):
 
     def runtest(self) -> None:
         import hashlib
-        import json
+
+        from pytest_notebooks.cases.notebook import parse_any
 
         try:
             data = self.path.read_bytes()
@@ -463,7 +480,7 @@ class PrinciplesItem(pytest.Item):
                 f"{self.path.name} changed on disk after it was collected (sha256 {self.sha256[:12]} at collection, "
                 f"{now[:12]} now): not measured"
             )
-        notebook = json.loads(data)  # collection checked the shape of these bytes
+        notebook = parse_any(self.path, data, str(self.path))  # collection checked these bytes (text: converted)
         reason = not_measured(notebook)
         if reason is not None:
             pytest.skip(reason)
@@ -543,14 +560,19 @@ class NotebookItem(pytest.Item):
         from pytest_notebooks.run.execute import NextCase, run_case
 
         output = self.output_path()
-        if ("notebook_output", output) not in self.user_properties:  # once, however many attempts (reruns)
-            self.user_properties.append(("notebook_output", output))
+        shown = shown_path(output, self.options.rootdir)  # junit: relative to the rootdir, as the results file
+        if ("notebook_output", shown) not in self.user_properties:  # once, however many attempts (reruns)
+            self.user_properties.append(("notebook_output", shown))
         following = self.stash.get(NEXT_KEY, None)
         next_case = None
         if isinstance(following, NotebookItem) and following.case.skip is None:
             next_case = NextCase(following.case, following.run_settings())
         pool = self.config.stash.setdefault(POOL_KEY, KernelPool())
-        result = run_case(self.case, output, self.run_settings(), pool, next_case)
+        try:
+            result = run_case(self.case, output, self.run_settings(), pool, next_case)
+        except BaseException as exc:  # stopped (pytest-timeout's signal method): its record names the cell
+            self._keep_stopped(exc)
+            raise
         # Items live until the session ends: the executed notebook (tens of kB even for a tiny
         # one) is only needed here, for the snapshot, and is not kept with the result.
         notebook, result = result.notebook, dataclasses.replace(result, notebook=None)
@@ -563,6 +585,13 @@ class NotebookItem(pytest.Item):
             raise CaseFailed(result)  # --pdb stops here, not in the notebook's kernel: type where_to_look
         if self.compares_snapshot():
             self._check_snapshot(result, notebook)
+
+    def _keep_stopped(self, exc: BaseException) -> None:
+        from pytest_notebooks.run.execute import stopped_result
+
+        stopped = stopped_result(exc)
+        if stopped is not None:
+            self.stash[RESULT_KEY] = stopped
 
     def compares_snapshot(self) -> bool:
         """The fixture's `snapshot` (case, then file) decides; else --notebooks-snapshots."""
@@ -637,6 +666,8 @@ class NotebookItem(pytest.Item):
             if redactor is None:
                 redactor = Redactor.from_environ(os.environ, self.options.redact)
                 self.config.stash[REDACTOR_KEY] = redactor
+            if self.case.env:  # the secrets of the fixture's env: too
+                redactor = Redactor.from_environ({**os.environ, **dict(self.case.env)}, self.options.redact)
             parameters = self.case.parameters
             shown = redactor.data(copy.deepcopy(parameters)) if redactor else parameters
             self.stash[SHOWN_PARAMETERS_KEY] = shown

@@ -61,6 +61,7 @@ class NotebookCase:
     snapshot_replace: tuple[tuple[str, str], ...] = ()  # (regex, replacement) from the fixture
     declared_cases: tuple[str, ...] = ()  # every case id of the fixture, in file order (this one included)
     principles: tuple[tuple[str, int], ...] = ()  # the fixture's `principles:` limits, sorted by name
+    env: tuple[tuple[str, str], ...] = ()  # the fixture's `env:` (the case's over the file's), sorted by name
 
 
 class FailureKind(str, enum.Enum):

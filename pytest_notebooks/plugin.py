@@ -35,6 +35,7 @@ from pytest_notebooks.collect import (
     PrinciplesItem,
     fixture_naming,
     has_fixture,
+    has_notebook_case,
     lint_enabled,
     lint_limits,
     listings,
@@ -44,6 +45,7 @@ from pytest_notebooks.collect import (
     unselected_folder,
 )
 from pytest_notebooks.errors import PytestNotebooksWarning
+from pytest_notebooks.interop import register as register_interop
 
 if TYPE_CHECKING:
     from pytest_notebooks.cases.selection import ImportFacts, Selection
@@ -89,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if lint_enabled(config):
         lint_limits(config)  # a bad notebooks_principles line: a usage error now, not at collection
     config.stash[POOL_KEY] = KernelPool(options.kernel_start, options.preload)  # no process until a kernel starts
+    register_interop(config)  # junitxml properties; pytest-html and pytest-timeout when installed
     if not config.option.collectonly:
         _register_recorder(config, options)
 
@@ -345,7 +348,8 @@ class _XdistBridge:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
         """A worker collected: before any case is handed out, git is asked when a notebook was, and
         the first time the plugin's header is written."""
-        if not any(".ipynb::" in str(nodeid) for nodeid in ids) or self.header_written:
+        naming = fixture_naming(self.config)
+        if self.header_written or not has_notebook_case(map(str, ids), self.config.rootpath, naming):
             return
         self.header_written = True
         _probe_git(self.config)

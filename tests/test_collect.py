@@ -138,7 +138,7 @@ def test_stray_fixture_predicate(tmp_path: Path) -> None:
         "orphan.yaml": TWO_REGIONS,
         "orphan2.yml": "parameters: {region_code: fr}\ntimeout: 60\n",
         "light.yaml": "cases:\n  a: {}\n",
-        "light.py": "# %% tags=['parameters']\nregion_code = 'luna'\n",
+        "light.py": "region_code = 'luna'\n",  # no `# %%` cell and no jupytext header: not a notebook
         ".pre-commit-config.yaml": "repos:\n  - repo: local\n",
         "azure-pipelines.yml": "trigger: [main]\nparameters:\n  - name: region\n",
         "data.yaml": "cases: 3\nrows: [1, 2]\n",
@@ -154,9 +154,10 @@ def test_stray_fixture_predicate(tmp_path: Path) -> None:
         "Hint: rename it to match its notebook, or delete it"
     )
     assert found["light.yaml"] == (
-        "light.yaml reads as a notebook fixture, but it sits beside light.py, and only .ipynb notebooks are "
-        "collected: no case in it runs. Hint: write light.ipynb (`jupytext --to ipynb light.py`, or pair "
-        "them), or delete the fixture"
+        "light.yaml reads as a notebook fixture, but it sits beside light.py, which is not a notebook (collected: "
+        ".ipynb, Jupytext .py with `# %%` cells or a jupytext header, .md with jupytext front matter): no case in it "
+        "runs. Hint: write light.ipynb (`jupytext --to ipynb light.py`), mark the cells of a .py with `# %%` (pip "
+        "install 'pytest-notebooks[jupytext]'), or delete the fixture"
     )
 
 
@@ -177,7 +178,7 @@ def test_stray_fixtures_warn_and_other_yaml_files_do_not(pytester: pytest.Pytest
             "*warnings summary*",
             "nb/light.yaml:1",
             "  nb/light.yaml:1: PytestNotebooksWarning: light.yaml reads as a notebook fixture, but it sits beside "
-            "light.py, and only .ipynb notebooks are collected: no case in it runs. Hint: *",
+            "light.py, which is not a notebook (collected: .ipynb, Jupytext .py *): no case in it runs. Hint: *",
             "*",
             "nb/renamed.yaml:1",
             "  nb/renamed.yaml:1: PytestNotebooksWarning: renamed.yaml reads as a notebook fixture, but there is no "

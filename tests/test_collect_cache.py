@@ -282,6 +282,7 @@ def every_field_case(tmp_path: Path) -> NotebookCase:
         snapshot_replace=(("\\d+", "N"),),
         declared_cases=("c.1", "c.2"),
         principles=(("max_branches", 4),),
+        env=(("APP_MODE", "batch"),),
     )
 
 

@@ -47,7 +47,7 @@ def test_a_misspelt_parameters_key_in_a_case_suggests_parameters(pytester: pytes
     )
     assert hint == (
         "  hint: did you mean 'parameters'? a case's parameters go under its `parameters:`, beside its settings "
-        "(timeout, cell_timeout, kernel, skip, xfail, snapshot)"
+        "(timeout, cell_timeout, kernel, skip, xfail, snapshot, env)"
     )
 
 

@@ -81,7 +81,7 @@ def test_the_example_report_in_chromium(tmp_path: Path) -> None:
     assert dom.returncode == 0, dom.stderr
     html = dom.stdout
     assert 'data-ready="yes"' in html  # the page's script ran: sorting and filtering are wired
-    assert html.count('<tr data-outcome="') == len(cases) == 10
+    assert html.count('<tr data-outcome="') == len(cases) == 11  # 10 cases of example_repo + mars
     assert '<tr data-outcome="failed">' in html
     assert "notebooks/vid_agg.ipynb::mars: failed" in html
     assert "celltag_pytest-notebooks-failing" in html  # the failing cell is highlighted

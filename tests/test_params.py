@@ -111,7 +111,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     assert message.splitlines() == [
         "notebooks/vid_agg.yaml:2: unknown top-level key 'case'",
         "  hint: did you mean 'cases'? allowed keys: parameters, cases, timeout, cell_timeout, "
-        "kernel, strict, skip, xfail, snapshot, snapshot_replace, principles",
+        "kernel, strict, skip, xfail, snapshot, snapshot_replace, principles, env",
     ]
 
 

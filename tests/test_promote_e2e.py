@@ -36,7 +36,8 @@ def test_papermill_runs_the_promoted_template_from_s3(s3: S3, tmp_path: Path) ->
     repo = NotebookRepo(root)
     for fixture in sorted((root / "notebooks").glob("*.yaml")):
         cases = yaml.safe_load(fixture.read_text()).get("cases") or {"default": None}
-        repo.cases[f"notebooks/{fixture.stem}.ipynb"] = tuple(cases)
+        notebook = next(p for p in (fixture.with_suffix(".ipynb"), fixture.with_suffix(".py")) if p.exists())
+        repo.cases[f"notebooks/{notebook.name}"] = tuple(cases)  # device_share.py: a text notebook
     commit = repo.commit("example repository")
     repo.results()  # as `pytest` in example_repo would write it, all passed
 

@@ -52,10 +52,10 @@ def test_a_pull_request_reads_correctly_in_the_comment(tmp_path: Path) -> None:
     comment = (root / "notebook-outputs" / "review.md").read_text(encoding="utf-8")
     (tmp_path / "comment.md").write_text(comment, encoding="utf-8")  # kept for a look: pytest --basetemp
     checked = check_document(comment)
-    assert checked.counted == checked.rows == 10  # 9 cases of example_repo + the new one
+    assert checked.counted == checked.rows == 11  # 10 cases of example_repo + the new one
 
     lines = comment.splitlines()
-    assert lines[1] == "### ✅ Notebook tests: 10 passed"
+    assert lines[1] == "### ✅ Notebook tests: 11 passed"
     assert "| ✅ passed | notebooks/vid_agg.ipynb | de |" in comment
     headings = [line for line in lines if line.startswith("#### ")]
     assert headings == [

@@ -22,6 +22,8 @@ with its message. A file that cannot be read or parsed is ignored with one warni
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -48,6 +50,7 @@ DERIVING_MODULES = (
     "pytest_notebooks.cases.params",
     "pytest_notebooks.cases.principles",
     "pytest_notebooks.cases.settings",
+    "pytest_notebooks.cases.textnotebook",
     "pytest_notebooks.cases.values",
     "pytest_notebooks.cases.yamlfile",
     "pytest_notebooks.gitinfo",
@@ -59,7 +62,11 @@ DERIVING_MODULES = (
 MAX_KEPT = 100_000
 # The fields of a case that its slot's digests and the session give back, rather than its JSON.
 _GIVEN = ("notebook", "fixture", "notebook_sha256", "fixture_sha256")
-_PAIRS: dict[str, tuple[type, ...]] = {"snapshot_replace": (str, str), "principles": (str, int)}  # lists in JSON
+_PAIRS: dict[str, tuple[type, ...]] = {
+    "snapshot_replace": (str, str),
+    "principles": (str, int),
+    "env": (str, str),
+}  # lists in JSON
 _TUPLES = ("declared_cases",)
 _DEFAULTS = {f.name: f.default for f in fields(NotebookCase) if f.name not in _GIVEN and f.name != "parameters"}
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -78,6 +85,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "snapshot_replace": (list,),
     "declared_cases": (list,),
     "principles": (list,),
+    "env": (list,),
 }
 
 
@@ -87,8 +95,7 @@ def stamp(version: str) -> dict[str, str]:
 
     code = hashlib.sha256()
     for name in DERIVING_MODULES:
-        module = sys.modules.get(name)
-        origin = getattr(module, "__file__", None)
+        origin = _origin(name)
         try:
             code.update(read_file(Path(origin)) if origin else name.encode())
         except OSError:  # an installation without sources: the version stands for them
@@ -99,7 +106,27 @@ def stamp(version: str) -> dict[str, str]:
         "code": code.hexdigest(),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
         "yaml": f"{yaml.__version__}{'+libyaml' if hasattr(yaml, 'CSafeLoader') else ''}",
+        "jupytext": _version("jupytext"),  # a text notebook's cases come from what it reads
     }
+
+
+def _origin(name: str) -> str | None:
+    """The file of a module, imported or not (cases/textnotebook.py is imported with a text notebook only)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return getattr(module, "__file__", None)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
 
 
 class CaseCache:

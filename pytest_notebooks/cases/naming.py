@@ -31,6 +31,7 @@ FIXTURE_KEYS = (
     "snapshot",
     "snapshot_replace",
     "principles",
+    "env",
 )
 MISSPELLING_CUTOFF = 0.75  # difflib's ratio from which a key reads as a fixture key misspelt
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from pytest_notebooks import pysource
 from pytest_notebooks.cases.languages import read_parameters
+from pytest_notebooks.cases.textnotebook import is_text_suffix, to_ipynb_bytes
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.gitinfo import blob_id
 from pytest_notebooks.models import DeclaredParameter, NotebookInfo
@@ -102,7 +103,7 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 def notebook_info(path: Path, data: bytes, label: str | None = None, sha256: str = "") -> NotebookInfo:
     """``read_notebook`` of the bytes ``data`` read from ``path`` (``sha256``: their digest, when known)."""
     shown = label or str(path)
-    nb = _parse(data, shown)
+    nb = parse_any(path, data, shown)
     metadata: dict[str, Any] = nb["metadata"]
     kernelspec = metadata.get("kernelspec") or {}
     language = (metadata.get("language_info") or {}).get("name") or kernelspec.get("language")
@@ -136,6 +137,14 @@ def notebook_info(path: Path, data: bytes, label: str | None = None, sha256: str
         parameters=declared,
         parameters_parsed=parsed,
     )
+
+
+def parse_any(path: str | os.PathLike[str], data: bytes, shown: str) -> dict[str, Any]:
+    """The notebook ``data`` (the bytes of ``path``) holds: its JSON, or Jupytext's reading of a text
+    notebook (cases/textnotebook.py; its digests stay those of the text bytes, what is committed)."""
+    if is_text_suffix(path):
+        return _parse(to_ipynb_bytes(data, path, shown), shown)
+    return _parse(data, shown)
 
 
 def _parse(data: bytes, shown: str) -> dict[str, Any]:

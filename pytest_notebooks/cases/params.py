@@ -30,7 +30,7 @@ from pytest_notebooks.models import NotebookCase, NotebookInfo
 
 DEFAULT_CASE_ID = "default"
 TOP_LEVEL_KEYS = FIXTURE_KEYS
-CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot")
+CASE_KEYS = ("parameters", "timeout", "cell_timeout", "kernel", "skip", "xfail", "snapshot", "env")
 # A case id names a file (<id>.ipynb, beside its snapshot) and a test: it must be short and portable.
 _CASE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 MAX_CASE_ID = 100
@@ -156,6 +156,15 @@ def fixture_cases(
     return _Builder(fixture, Locator(shown, spots), notebook, digest, blob_id(raw)).build(data)
 
 
+def merged_env(
+    file: tuple[tuple[str, str], ...] | None, case: tuple[tuple[str, str], ...] | None
+) -> tuple[tuple[str, str], ...] | None:
+    """A case's ``env:`` merged over the file's, variable by variable, sorted by name."""
+    if file is None or case is None or case is file:
+        return case if case is not None else file
+    return tuple(sorted({**dict(file), **dict(case)}.items()))
+
+
 class _Builder:
     """Validates one fixture file against its notebook; raises FixtureError on the first problem."""
 
@@ -255,6 +264,7 @@ class _Builder:
                     )
             own = self.parameters(body["parameters"], (*path, "parameters"), f"case {case_id!r}")
             settings = {**top, **{k: v for k, v in self.settings(body, path).items() if v is not None}}
+            settings["env"] = merged_env(top["env"], settings["env"])  # per variable, the case's value wins
             param_path, owner = (*path, "parameters"), Owner(case_id)
         else:
             own = self.parameters(body, path, f"case {case_id!r}")
@@ -266,6 +276,7 @@ class _Builder:
         self.check_size(
             case_id, [(*param_path, name) if name in own else ("parameters", name) for name in defaults | own]
         )
+        settings = {**settings, "env": settings["env"] or ()}  # None: the fixture sets none
         return dict(
             notebook=self.notebook.path,
             fixture=self.fixture,

@@ -74,11 +74,16 @@ def _bases(node: ast.ImportFrom, module: Iterable[str], package: bool) -> list[s
 
 
 def notebook_imports(data: bytes) -> frozenset[str]:
-    """The modules the code cells of a notebook (its bytes) import; none when it is not JSON."""
+    """The modules the code cells of a notebook (its bytes) import. Bytes that are not JSON are read
+    as a text notebook's Python (a Jupytext ``x.py``: its markdown is comments); a MyST ``x.md``
+    does not parse as Python and imports nothing."""
     try:
         cells = json.loads(data).get("cells", [])
     except (ValueError, AttributeError, RecursionError):
-        return frozenset()
+        try:
+            return frozenset(imports_of(data.decode("utf-8")))
+        except UnicodeDecodeError:
+            return frozenset()
     code = (cell_source(c) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
     return frozenset(set().union(*(imports_of(source) for source in code)))
 

@@ -1,4 +1,4 @@
-"""A fixture's settings (limits, kernel, snapshot, skip, xfail, snapshot_replace), validated. Pure.
+"""A fixture's settings (limits, kernel, snapshot, skip, xfail, snapshot_replace, env), validated. Pure.
 
 The limits follow the flags' rule (options.py): seconds, and 0 or ``.inf`` for no limit."""
 
@@ -9,7 +9,16 @@ from argparse import ArgumentTypeError
 from typing import Any
 
 from pytest_notebooks.cases.yamlfile import Locator, kind
+from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.options import limit
+from pytest_notebooks.redact import is_credential_name
+
+# A variable a case's kernel may be given: what POSIX shells accept as a name.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_HINT = (
+    'write one `NAME: "text"` per line; environment variables are text, so quote numbers and '
+    "booleans (YAML reads unquoted 8080 as a number and yes/no/on/off as booleans)"
+)
 
 
 def check_pattern(pattern: str) -> None:
@@ -23,7 +32,7 @@ def check_pattern(pattern: str) -> None:
 
 
 def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, fixture_name: str) -> dict[str, Any]:
-    """timeout, cell_timeout, kernel, snapshot, skip, xfail of the file (path ``()``) or a case."""
+    """timeout, cell_timeout, kernel, snapshot, skip, xfail, env of the file (path ``()``) or a case."""
     out: dict[str, Any] = {key: _seconds(data.get(key), (*path, key), where) for key in ("timeout", "cell_timeout")}
     kernel = data.get("kernel")
     if kernel is not None and (not isinstance(kernel, str) or not kernel):
@@ -46,7 +55,47 @@ def case_settings(data: dict[str, Any], path: tuple[str, ...], where: Locator, f
         elif value is not None and (not isinstance(value, str) or not value.strip()):
             raise where.fail((*path, key), f"`{key}` must be a reason (a string) or true, got {kind(value)}")
         out[key] = value
+    out["env"] = environment(data.get("env"), (*path, "env"), where)
     return out
+
+
+def environment(value: Any, path: tuple[str, ...], where: Locator) -> tuple[tuple[str, str], ...] | None:
+    """A fixture's ``env:`` mapping (file or case) as sorted (name, value) pairs; None when not set.
+
+    Values must be strings: the kernel's environment holds text, and a YAML number or boolean would
+    reach it spelt otherwise than written (``yes`` as ``True``, ``0o17`` as ``15``). The value of a
+    credential-looking name is never shown in the error."""
+    if value is None:
+        return None
+    owner = f"case {path[1]!r}: " if path[0] == "cases" else ""
+    if not isinstance(value, dict):
+        raise where.fail(
+            path, f"{owner}`env` must be a mapping of variable names to text, got {kind(value)}", _ENV_HINT
+        )
+    for name, text in value.items():
+        key = (*path, str(name))
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            raise where.fail(
+                key,
+                f"{owner}`env` name {name!r} is not a valid environment variable name",
+                "use letters, digits and '_', not starting with a digit",
+            )
+        if not isinstance(text, str) or "\0" in text:
+            raise _env_value(text, name, key, owner, where)
+    return tuple(sorted(value.items()))
+
+
+def _env_value(text: Any, name: str, key: tuple[str, ...], owner: str, where: Locator) -> FixtureError:
+    """The error for an ``env:`` value that is not text (or holds NUL, which no environment can)."""
+    if isinstance(text, str):
+        return where.fail(key, f"{owner}`env` variable {name!r} holds a NUL character", "no environment can hold one")
+    secret = is_credential_name(name)
+    shown = kind(text) if not secret or isinstance(text, (bool, dict, list)) or text is None else "a number"
+    written = where.text(*key)
+    hint = _ENV_HINT
+    if written is not None and not secret and isinstance(text, (bool, int, float)):
+        hint = f'quote it if you meant the text: {name}: "{written}"; {hint}'
+    return where.fail(key, f"{owner}`env` variable {name!r} must be text, got {shown}", hint, at_value=True)
 
 
 def _seconds(value: Any, path: tuple[str, ...], where: Locator) -> float | None:

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming
+from pytest_notebooks.cases.textnotebook import collected_text_notebook, is_text_suffix
 from pytest_notebooks.errors import FixtureError, GitUnusable, Refused, ResultsError
 from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import GitState, TreeEntry, committed_tree, git_state, hidden_change, read_blobs
@@ -214,7 +215,8 @@ class _Sorted:
     ) -> _Sorted:
         found = cls()
         committed = {path for path, entry in tree.items() if not entry.is_link}
-        templates = sorted(p for p in committed if _is_template(p, source_rel))
+        text = {p for p in committed if _is_text_template(p, source_rel, committed, root, naming)}
+        templates = sorted(p for p in committed if _is_template(p, source_rel) or p in text)
         _refuse_lookalikes(templates)
         blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed}, naming)
         for path in templates:
@@ -614,6 +616,24 @@ def _is_template(path: str, source_rel: str) -> bool:
         return False
     directories = PurePosixPath(_key(path, source_rel)).parts[:-1]
     return not any(part.startswith((".", "__")) for part in directories)
+
+
+def _is_text_template(path: str, source_rel: str, committed: set[str], root: Path, naming: FixtureNaming) -> bool:
+    """A committed Jupytext text notebook (x.py, x.md) below the source root with its fixture committed
+    beside it, as the plugin collects it (cases/textnotebook.py: no x.ipynb beside it, and the file reads
+    as a notebook; its bytes are checked against the committed blob and the results file later)."""
+    if not is_text_suffix(path) or not _under(path, source_rel):
+        return False
+    directories = PurePosixPath(_key(path, source_rel)).parts[:-1]
+    if any(part.startswith((".", "__")) for part in directories):
+        return False
+    prefix = f"{root.as_posix()}/"
+    absolute = prefix + path
+
+    def kind(name: str) -> str:
+        return "file" if name.removeprefix(prefix) in committed else ""
+
+    return collected_text_notebook(absolute, naming.candidates(absolute), kind)
 
 
 def _key(path: str, source_rel: str) -> str:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn, TypeVar
 
 from pytest_notebooks import __version__
+from pytest_notebooks.cases.textnotebook import is_text_suffix
 from pytest_notebooks.errors import Conflict, Failed, LockTimeout, PreconditionFailed, Refused, TargetError
 from pytest_notebooks.exitcodes import ExitCode
 from pytest_notebooks.promote.models import (
@@ -139,7 +140,7 @@ def promote(
             outputs=outputs,
         )
         try:
-            published = stamp(candidate.data, provenance)
+            published = _published(candidate.data, candidate.source_path, provenance)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Refused([f"{candidate.source_path}: cannot stamp it: {exc}"]) from None
         digest = hashlib.sha256(published).hexdigest()
@@ -179,6 +180,14 @@ def promote(
         holds=promotion_holds(holds, {c.key: c.sha256 for c in inputs.candidates}, inputs.held, inputs.untested),
     )
     return _execute(store, start, plan, manifest, objects, drift, options, clock, then="commit, test and promote again")
+
+
+def _published(source: bytes, source_path: str, provenance: Provenance) -> bytes:
+    """The bytes that go live: a notebook stamped with its provenance; a Jupytext text template
+    (``text_templates = "text"``) as committed, byte for byte (its provenance is in the release)."""
+    if is_text_suffix(source_path):
+        return source
+    return stamp(source, provenance)
 
 
 def rollback(store: Store, ref: str, options: PublishOptions, now: Clock | None = None) -> Outcome:

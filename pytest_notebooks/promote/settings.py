@@ -34,7 +34,11 @@ KEYS = {
     "accept_fixture_skips": "a case its fixture skips does not hold its notebook back (default: true)",
     "accept_fixture_xfails": "a case its fixture marks xfail that fails does not hold it back (default: true)",
     "accept_flaky": "a case that passed only on a pytest-rerunfailures rerun does not hold it back (default: false)",
+    "text_templates": 'what is published for a Jupytext text template (x.py, x.md): "text", the committed file '
+    'byte for byte (the default and, for now, the only one; "ipynb" and "both" are refused)',
 }
+TEXT_TEMPLATES = ("text", "ipynb", "both")  # the values text_templates names; only "text" is implemented
+TEXT_TEMPLATES_SUPPORTED = ("text",)
 DEFAULT_RESULTS = "notebook-outputs/results.json"
 # AWS's rules for new bucket names: 3-63 of lower-case letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -73,6 +77,7 @@ class Config:
     accept_fixture_skips: bool | None = None
     accept_fixture_xfails: bool | None = None
     accept_flaky: bool | None = None
+    text_templates: str | None = None  # "text" (None: the default, "text")
 
 
 def parse_target(text: str, base: Path) -> Target:
@@ -169,6 +174,7 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
     for key in ("clear_outputs", "all_or_nothing", "accept_fixture_skips", "accept_fixture_xfails", "accept_flaky"):
         if key in table and not isinstance(table[key], bool):
             raise UsageError(f"{path}: [tool.{TABLE}] {key} must be true or false, got {table[key]!r}")
+    _check_text_templates(path, table.get("text_templates"))
     base = path.parent
     groups = _groups(path, table.get("groups"))
     return Config(
@@ -183,6 +189,24 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
         accept_fixture_skips=table.get("accept_fixture_skips"),
         accept_fixture_xfails=table.get("accept_fixture_xfails"),
         accept_flaky=table.get("accept_flaky"),
+        text_templates=table.get("text_templates"),
+    )
+
+
+def _check_text_templates(path: Path, value: Any) -> None:
+    """``text_templates``: "text", or a usage error. "ipynb" and "both" (the .ipynb Jupytext makes of the
+    committed text, whose bytes the results file would have to record when the case ran) are refused
+    until that record exists: what is published must be byte for byte what was tested."""
+    if value is None or value in TEXT_TEMPLATES_SUPPORTED:
+        return
+    if value in TEXT_TEMPLATES:
+        raise UsageError(
+            f'{path}: [tool.{TABLE}] text_templates = "{value}" is not supported yet: only the text file itself is '
+            'published (text_templates = "text"), byte for byte as committed and tested. Hint: remove the key, or '
+            "schedule the text template through jupytext (`jupytext --to ipynb x.py -o - | papermill - out.ipynb`)"
+        )
+    raise UsageError(
+        f"{path}: [tool.{TABLE}] text_templates must be one of {', '.join(map(repr, TEXT_TEMPLATES))}, got {value!r}"
     )
 
 

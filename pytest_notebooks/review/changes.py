@@ -5,18 +5,23 @@
 - FixtureChange: the fixture beside a notebook, case by case and parameter by parameter (fixturediff.py).
 - SnapshotUpdate: a changed ``__snapshots__/<notebook>/<case>.ipynb``, i.e. an accepted output change;
   a snapshot is not a template and is never listed as one.
+- TextTemplateChange: a Jupytext text template (``x.py``, ``x.md`` with a fixture beside it, as
+  collection takes it: cases/textnotebook.py), shown as a unified diff of its text: it is its own source.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_notebooks.cases.naming import DEFAULT_NAMING, NOTEBOOK_SUFFIX, FixtureNaming
+from pytest_notebooks.cases.naming import DEFAULT_NAMING, NOTEBOOK_SUFFIX, FixtureNaming, with_suffix
 from pytest_notebooks.cases.principles import measure
+from pytest_notebooks.cases.textnotebook import TEXT_SUFFIXES, is_text_suffix, reads_as_text_notebook
 from pytest_notebooks.gitinfo import ChangedFile, Comparison, compare
+from pytest_notebooks.models import CellChange
 from pytest_notebooks.review.diff import NotebookDiff, diff_notebooks
 from pytest_notebooks.review.fixturediff import FixtureChange, fixture_change
 from pytest_notebooks.review.normalize import normalize
@@ -53,6 +58,30 @@ class TemplateChange:
         if self.status == "renamed":
             return f"renamed from {self.old_path}, {what}{more}"
         return f"modified, {what}{more}"
+
+
+class TextDiff(NotebookDiff):
+    """A text template's change as one unified diff (``changes`` holds it as one "text" entry)."""
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        return [f"{indent}{line}" for change in self.changes for line in change.source_diff]
+
+
+@dataclass(frozen=True)
+class TextTemplateChange(TemplateChange):
+    """A Jupytext text template changed between base and head (``cells``: its lines in head)."""
+
+    def summary(self) -> str:
+        """``modified, 3 lines added, 1 removed (text notebook)``; ``renamed from a.py, ...``."""
+        if self.status in ("added", "removed"):
+            return f"{self.status} ({self.cells} lines, text notebook)"
+        body = [line for change in self.diff.changes for line in change.source_diff if not line.startswith("@@")]
+        added = sum(1 for line in body if line.startswith("+") and not line.startswith("+++"))
+        removed = sum(1 for line in body if line.startswith("-") and not line.startswith("---"))
+        lines = "line" if added == 1 else "lines"
+        what = f"{added} {lines} added, {removed} removed" if added or removed else "no line changed"
+        renamed = f"renamed from {self.old_path}, " if self.status == "renamed" else "modified, "
+        return f"{renamed}{what} (text notebook)"
 
 
 @dataclass(frozen=True)
@@ -92,7 +121,7 @@ def pull_request_changes(
     Raises RevisionError for an unknown revision, ValueError outside a repository and
     GitOutputError (a ValueError) when git's answer cannot be read whole.
     """
-    found = compare(root, base, head, (NOTEBOOK_SUFFIX, *naming.suffixes))
+    found = compare(root, base, head, (NOTEBOOK_SUFFIX, *TEXT_SUFFIXES, *naming.suffixes))
     changes: list[Change] = []
     for changed in found.files:
         owner = snapshot_owner(changed.path)
@@ -100,6 +129,9 @@ def pull_request_changes(
             changes.append(_snapshot(changed, *owner))
         elif changed.path.endswith(".ipynb"):
             changes.append(_template(changed))
+        elif is_text_suffix(changed.path):
+            if _text_template(changed, found, naming):
+                changes.append(_text_change(changed))
         else:
             notebook = _fixture_owner(changed, found, naming)
             if notebook is not None:
@@ -122,12 +154,44 @@ def template_changes(root: Path, base: str, head: str = "HEAD", naming: FixtureN
 
 
 def _fixture_owner(changed: ChangedFile, found: Comparison, naming: FixtureNaming) -> str | None:
-    """The notebook beside a fixture file (in head, or in the base for a removed fixture)."""
+    """The notebook beside a fixture file (in head, or in the base for a removed fixture): its
+    ``.ipynb``, else a text notebook of its name (``x.py``, ``x.md``)."""
     notebook = naming.notebook_of(changed.path)
     if notebook is None:
         return None
     paths = found.start_paths if changed.status == "removed" else found.head_paths
-    return notebook if notebook in paths or notebook in found.head_paths else None
+    for candidate in (notebook, *(with_suffix(notebook, suffix) for suffix in TEXT_SUFFIXES)):
+        if candidate in paths or candidate in found.head_paths:
+            return candidate
+    return None
+
+
+def _text_template(changed: ChangedFile, found: Comparison, naming: FixtureNaming) -> bool:
+    """Whether a changed ``.py``/``.md`` file is a text template: a fixture beside it and no ``.ipynb``
+    of its name (in head, or in the base when it was removed), and either side reads as a notebook."""
+    paths = found.start_paths if changed.status == "removed" else found.head_paths
+    if with_suffix(changed.path, NOTEBOOK_SUFFIX) in paths:
+        return False  # the fixture is the .ipynb's (a paired text file is not the template)
+    if not any(fixture in paths for fixture in naming.candidates(changed.path)):
+        return False
+    suffix = PurePosixPath(changed.path).suffix
+    return any(
+        data is not None and reads_as_text_notebook(data, suffix) for data in (changed.new_bytes, changed.old_bytes)
+    )
+
+
+def _text_change(changed: ChangedFile) -> TextTemplateChange:
+    """The unified diff of a text template's two sides (no git or diff subprocess: difflib)."""
+    old, new = (_text_lines(data) for data in (changed.old_bytes, changed.new_bytes))
+    old_name = changed.old_path if changed.status == "renamed" and changed.old_path else changed.path
+    body = list(difflib.unified_diff(old, new, f"a/{old_name}", f"b/{changed.path}", lineterm="", n=2))
+    diff = TextDiff((CellChange("modified", "text", None, None, tuple(body)),) if body else ())
+    lines = len(old) if changed.status == "removed" else len(new)
+    return TextTemplateChange(changed.status, changed.path, changed.old_path, diff, lines)
+
+
+def _text_lines(data: bytes | None) -> list[str]:
+    return [] if data is None else data.decode("utf-8", "replace").splitlines()
 
 
 def _parse(data: bytes | None) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, cell_source, cell_tags
+from pytest_notebooks.cases.textnotebook import is_text_suffix, to_ipynb_bytes
+from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.files import atomic_write, is_url, printable, remove_link
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
 from pytest_notebooks.redact import Redactor
@@ -55,9 +57,9 @@ class RunSettings:
     clean_kernel_env: bool = False  # start kernels without the credential-looking variables
     log_output: bool = False  # --notebooks-log-output: print each cell's start and (masked) output
 
-    def kernel_key(self, name: str, cwd: str) -> KernelKey:
-        """What a kernel must match to run a case with these settings."""
-        return KernelKey(name, cwd, self.clean_kernel_env, self.redact)
+    def kernel_key(self, name: str, cwd: str, env: tuple[tuple[str, str], ...] = ()) -> KernelKey:
+        """What a kernel must match to run a case with these settings and the fixture's ``env``."""
+        return KernelKey(name, cwd, self.clean_kernel_env, self.redact, env)
 
 
 @dataclass(frozen=True)
@@ -112,12 +114,23 @@ class Source:
             return cls(b"", CellFailure(FailureKind.NOTEBOOK_CHANGED, evalue=problem, detail=CHANGED_HINT))
         now = hashlib.sha256(data).hexdigest()
         if not case.notebook_sha256 or now == case.notebook_sha256:
-            return cls(data)
+            return cls.runnable(case, data)
         problem = (
             f"{name} changed on disk after it was collected (sha256 {case.notebook_sha256[:12]} at collection, "
             f"{now[:12]} now): not run"
         )
         return cls(data, CellFailure(FailureKind.NOTEBOOK_CHANGED, evalue=problem, detail=CHANGED_HINT))
+
+    @classmethod
+    def runnable(cls, case: NotebookCase, data: bytes) -> Source:
+        """The notebook of the bytes collected: a text notebook as Jupytext reads it (the conversion
+        collection made of the same bytes), anything else as it is."""
+        if not is_text_suffix(case.notebook):
+            return cls(data)
+        try:
+            return cls(to_ipynb_bytes(data, case.notebook, printable(case.notebook.name)))
+        except FixtureError as exc:  # collection read these bytes: jupytext was removed, or changed, since
+            return cls(b"", CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc)))
 
     def cells(self) -> list[Any]:
         """The template's cells, as in its JSON."""
@@ -130,13 +143,13 @@ class Run:
     """What executing left: the failure found on the way (None: judge the notebook), the notebook
     papermill's engine held in memory (None: the engine never began), the cell to blame for a
     failure the notebook does not show (its index in the executed copy), whether papermill was
-    called at all, and the Ctrl-C to raise again once the notebook is saved."""
+    called at all, and the Ctrl-C (or another stop from outside) to raise again once the notebook is saved."""
 
     failure: CellFailure | None = None
     notebook: Any = None
     cell_index: int | None = None
     ran: bool = True
-    interrupt: KeyboardInterrupt | None = None
+    interrupt: BaseException | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,8 @@ def run_case(
     With a ``pool``, the kernel started ahead for this case is used, and the kernel of
     ``next_case`` is started before this one runs.
     """
-    job = Job(case, output_path, settings, Redactor.from_environ(os.environ, settings.redact), time.monotonic())
+    redactor = Redactor.from_environ({**os.environ, **dict(case.env)}, settings.redact)  # the fixture's env: too
+    job = Job(case, output_path, settings, redactor, time.monotonic())
     unsaved = prepare_output(output_path, job.redactor)
     if unsaved is not None:  # nowhere to save: nothing runs
         return ExecutionResult(case.case_id, False, 0.0, output_path, settings.kernel, unsaved)
@@ -172,9 +186,45 @@ def run_case(
     verdict = conclude(job, source, run)
     if not is_url(output_path):
         remove_link(repro_path(output_path))  # planted while the case ran
-    if run.interrupt is not None:
-        raise run.interrupt  # the notebook is saved: now pytest may stop
+    if run.interrupt is not None:  # the notebook is saved: now pytest may stop, knowing the result
+        setattr(run.interrupt, STOPPED_RESULT, dataclasses.replace(job.result(verdict), notebook=None))
+        raise run.interrupt
     return job.result(verdict)
+
+
+STOPPED_RESULT = "pytest_notebooks_result"  # the attribute of a stop raised through run_case: its ExecutionResult
+
+
+def stopped_result(exc: BaseException) -> ExecutionResult | None:
+    """The result of the case that ``exc`` stopped (Ctrl-C, pytest-timeout's signal method raising
+    pytest's ``Failed`` in the middle of a cell), saved before ``exc`` went on; None for another."""
+    result = getattr(exc, STOPPED_RESULT, None)
+    return result if isinstance(result, ExecutionResult) else None
+
+
+def running_cell(case: NotebookCase, output_path: str, ename: str, evalue: str) -> CellFailure:
+    """The cell the saved copy at ``output_path`` marks as running (papermill saves at each code cell's
+    start), as an INTERRUPTED failure: what a case stopped from another thread can record (pytest-timeout's
+    thread method, which ends the process). Only the template and that file are read."""
+    failure = CellFailure(FailureKind.INTERRUPTED, ename=ename, evalue=evalue)
+    try:
+        saved = json.loads(Path(output_path).read_bytes()).get("cells", [])
+        index = next(
+            i
+            for i, cell in enumerate(saved)
+            if cell.get("metadata", {}).get("papermill", {}).get("status") == "running"
+        )
+        numbering = TemplateNumbering.of(Source.read(case).cells(), saved)
+    except (OSError, ValueError, AttributeError, StopIteration):  # not saved yet, or not at a code cell
+        return failure
+    cell = saved[index]
+    return dataclasses.replace(
+        failure,
+        cell_number=numbering.number(index),
+        cell_id=numbering.cell_id(index),
+        exec_count=cell.get("execution_count"),
+        source=cell_source(cell),
+    )
 
 
 def prepare_output(output_path: str, redactor: Redactor) -> CellFailure | None:
@@ -218,7 +268,8 @@ def execute(job: Job, source: Source, kernel: KernelChoice, pool: KernelPool | N
     guard: Guard | None = None
     error: Exception | None = None
     try:
-        handle = pool.take(settings.kernel_key(kernel.name, str(case.notebook.parent)), list(kernel.arguments))
+        key = settings.kernel_key(kernel.name, str(case.notebook.parent), case.env)
+        handle = pool.take(key, list(kernel.arguments))
         pool.prepare(*_next_kernel(next_case))
         from pytest_notebooks.run.engine import Guard  # papermill is imported while both kernels start
 
@@ -230,6 +281,10 @@ def execute(job: Job, source: Source, kernel: KernelChoice, pool: KernelPool | N
         return Run(CellFailure(FailureKind.INTERRUPTED), notebook, watch.last_started, interrupt=exc)
     except Exception as exc:  # noqa: BLE001 - classified in _outcome; never a plugin traceback
         error = exc
+    except BaseException as exc:  # noqa: BLE001 - a stop from outside (pytest-timeout's signal method), raised again
+        notebook = guard.notebook if guard is not None else None
+        stopped = CellFailure(FailureKind.INTERRUPTED, ename=type(exc).__name__, evalue=printable(str(exc)))
+        return Run(stopped, notebook, watch.last_started, interrupt=exc)
     finally:
         if handle is not None:
             pool.release(handle)
@@ -291,7 +346,8 @@ def _next_kernel(next_case: NextCase | None) -> tuple[KernelKey | None, list[str
     kernel = KernelChoice.find(next_case.settings.kernel)
     if kernel.name is None:
         return None, []
-    return next_case.settings.kernel_key(kernel.name, str(next_case.case.notebook.parent)), list(kernel.arguments)
+    case = next_case.case
+    return next_case.settings.kernel_key(kernel.name, str(case.notebook.parent), case.env), list(kernel.arguments)
 
 
 def _outcome(error: Exception | None, watch: CellWatch, guard: Guard | None, job: Job) -> Run:

@@ -59,12 +59,24 @@ FORWARD_TAIL = 1_000_000  # bytes past that limit kept (the last ones) and forwa
 @dataclass(frozen=True)
 class KernelKey:
     """What a kernel must match to serve a case: the kernel spec, the working directory and the
-    environment it starts with."""
+    environment it starts with (a kernel started ahead with another ``env`` serves no case)."""
 
     name: str
     cwd: str
     clean_env: bool = False  # start without the credential-looking variables
     redact: tuple[str, ...] = ()  # extra names/globs of credential variables (notebooks_redact)
+    env: tuple[tuple[str, str], ...] = ()  # the case's fixture `env:`, set over the inherited (or clean) one
+
+    def environ(self) -> dict[str, str]:
+        """The environment the kernel starts with: pytest's (less its credentials with ``clean_env``),
+        then the fixture's ``env:``, which is added after the cleaning on purpose."""
+        env = clean_environ(os.environ, self.redact) if self.clean_env else dict(os.environ)
+        env.update(self.env)
+        return env
+
+    def redactor(self) -> Redactor:
+        """The secrets of pytest's environment and of the fixture's ``env:``."""
+        return Redactor.from_environ({**os.environ, **dict(self.env)}, self.redact)
 
 
 def stable_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -181,14 +193,14 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
         refused = _fork_from(manager, templates)
     arguments = [*extra_arguments, "--HistoryManager.hist_file=:memory:"]
     environ = stable_environ()
-    env = clean_environ(os.environ, key.redact) if key.clean_env else dict(os.environ)
+    env = key.environ()
     marker = uuid.uuid4().hex
     env[MARKER] = marker
     run_sync(manager.start_kernel)(
         cwd=key.cwd, extra_arguments=arguments, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     process = getattr(manager.provisioner, "process", None)
-    output = _take_pipes(process, Redactor.from_environ(os.environ, key.redact))
+    output = _take_pipes(process, key.redactor())
     spawned = refused or getattr(manager.provisioner, "fallback", None)  # set by run/forked.py's provisioner
     handle = KernelHandle(manager, Family(marker), output, spawned, environ)
     handle.family.learn(handle.pid)

@@ -20,6 +20,7 @@ from _pytest._code.code import ReprExceptionInfo, ReprFileLocation, ReprTracebac
 from _pytest._io import TerminalWriter
 
 from pytest_notebooks.cases.notebook import strip_ansi
+from pytest_notebooks.cases.textnotebook import is_text_suffix, text_line
 from pytest_notebooks.files import printable, shown_path
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase, cut
 from pytest_notebooks.redact import Redactor
@@ -89,7 +90,7 @@ def failure_lines(
     """
     failure = result.failure
     assert failure is not None
-    lines = [_first_line(case, failure, relpath)]
+    lines = [_first_line(case, failure, relpath), *_text_line(case, failure, relpath)]
     if failure.source and failure.cell_number is not None:
         lines += ["", *source_excerpt(failure.source, failure.line)]
     if failure.traceback:
@@ -156,11 +157,20 @@ def _first_line(case: NotebookCase, failure: CellFailure, relpath: Callable[[str
     return f"{relpath(case.notebook)}::{case.case_id} failed{at}: {failure.headline()}"
 
 
+def _text_line(case: NotebookCase, failure: CellFailure, relpath: Callable[[str | Path], str]) -> list[str]:
+    """For a text notebook, ``x.py:12: KeyError: 'fr'``: the failing line in the file that is edited
+    (the cell's first line when the traceback does not say), as editors and terminals link it."""
+    if failure.cell_number is None or not is_text_suffix(case.notebook):
+        return []
+    line = text_line(case.notebook, case.notebook_sha256, failure.cell_number, failure.line)
+    return [] if line is None else [f"{relpath(case.notebook)}:{line}: {failure.headline()}"]
+
+
 def _where_to_look(
     case: NotebookCase, result: ExecutionResult, settings: RunSettings, relpath: Callable[[str | Path], str]
 ) -> list[str]:
     """The parameters (masked as the outputs are), the saved notebook and the reproduce command."""
-    redactor = Redactor.from_environ(os.environ, settings.redact)
+    redactor = Redactor.from_environ({**os.environ, **dict(case.env)}, settings.redact)  # the fixture's env: too
     return [
         f"parameters: {format_parameters(case.parameters, redactor)}",
         f"output notebook: {relpath(result.output_path)}",
@@ -227,7 +237,8 @@ def papermill_command(
     and a secret is masked: the line then shows the call rather than being one to paste.
     """
     mask = (redactor or Redactor()).text
-    argv = ["papermill", relpath(case.notebook), relpath(repro_path(result.output_path))]
+    text = is_text_suffix(case.notebook)  # papermill reads .ipynb: jupytext converts the file on the way in
+    argv = ["papermill", "-" if text else relpath(case.notebook), relpath(repro_path(result.output_path))]
     argv += ["--cwd", relpath(case.notebook.parent)]
     kernel = settings.kernel or result.kernel_name
     if kernel:
@@ -238,7 +249,12 @@ def papermill_command(
         argv += ["--execution-timeout", f"{math.ceil(settings.cell_timeout)}"]
     if settings.timeout and math.isfinite(settings.timeout):
         argv = ["timeout", f"{settings.timeout:g}s", *argv]
-    return " ".join(shell_word(arg) for arg in argv)
+    if case.env:  # the fixture's env:, as the case's kernel got it
+        argv = ["env", *(abbreviate(mask(f"{name}={value}")) for name, value in case.env), *argv]
+    command = " ".join(shell_word(arg) for arg in argv)
+    if text:
+        command = f"jupytext --to ipynb --output - {shell_word(relpath(case.notebook))} | {command}"
+    return command
 
 
 def shell_word(text: str) -> str:
