@@ -19,6 +19,8 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from pytest_notebooks.cases.principles import not_measured
 from pytest_notebooks.run.kernels import never_forked
 from pytest_notebooks.run.verdict import restated
+from tests.example import copy_example
+from tests.subprocess_pytest import run_pytest
 
 IR_INSTALLED = "ir" in KernelSpecManager().find_kernel_specs()
 needs_ir = pytest.mark.skipif(
@@ -275,3 +277,15 @@ def test_parameters_arrive_in_r_as_papermill_writes_them(pytester: pytest.Pytest
     )
     result = pytester.runpytest("-p", "no:xdist")
     result.assert_outcomes(passed=1, xfailed=1)
+
+
+@pytest.mark.kernel
+@needs_ir
+def test_example_repos_r_template_passes_where_r_is_installed(tmp_path: Path) -> None:
+    """example_repo/r: outside testpaths and the promotion's source root, run with `pytest r`."""
+    example = copy_example(tmp_path / "example_repo")
+    done = run_pytest(example, "-p", "no:randomly", "-p", "no:cacheprovider", *STRICT, "r")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    results = json.loads((example / "notebook-outputs" / "results.json").read_text())
+    assert [(case["case"], case["outcome"]) for case in results["cases"]] == [("fr", "passed"), ("luna", "passed")]
