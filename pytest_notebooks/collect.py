@@ -622,7 +622,7 @@ class NotebookItem(pytest.Item):
                 evalue=shown,
                 detail="\n".join(
                     [
-                        "- snapshot, + this run (outputs normalised; see the README's snapshot section):",
+                        "- snapshot, + this run (outputs normalised; see the docs: guides/snapshots-and-review):",
                         *check.diff.lines(),
                         "",
                         "if the change is intended: pytest --notebooks-update-snapshots, then commit the snapshot",

@@ -181,7 +181,7 @@ class Declared:
 _PRELOAD = (
     "modules imported once in the template process that kernels are forked from, so that every kernel "
     "starts with them imported (e.g. pandas, numpy, your library); their import-time state is shared: "
-    "see the README"
+    "see the docs: guides/kernels"
 )
 
 SETTINGS: tuple[Declared, ...] = (
@@ -303,7 +303,7 @@ SETTINGS: tuple[Declared, ...] = (
     Declared(
         "changed-since",
         "run only the cases whose notebook or fixture changed since REV, or whose notebook imports a "
-        "repository module that changed (see the README for the rule and its limits)",
+        "repository module that changed (see the docs, guides/large-repositories, for the rule and its limits)",
         metavar="REV",
         ini=None,
     ),

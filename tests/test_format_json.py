@@ -450,24 +450,22 @@ def test_credentials_in_the_endpoint_url_stay_masked(
         assert "http://***@127.0.0.1:9" in result.err
 
 
-def readme_jq_example() -> str:
-    """The one ``| jq`` line of the README's nbpromote section."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("## Promoting templates: nbpromote")
-    section = text[start : text.index("\n## ", start + 1)]
+def docs_jq_example() -> str:
+    """The one ``| jq`` line of the documentation's JSON output page (docs/reference/json-output.md)."""
+    section = (ROOT / "docs" / "reference" / "json-output.md").read_text(encoding="utf-8")
     (line,) = [line for line in section.splitlines() if "| jq " in line]
     return line.removeprefix("$ ").split("  #")[0].strip()
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
-def test_the_readme_jq_line_lists_the_drifted_templates(repo: NotebookRepo, tmp_path: Path) -> None:
+def test_the_documented_jq_line_lists_the_drifted_templates(repo: NotebookRepo, tmp_path: Path) -> None:
     url = str(tmp_path / "live")
     promoted(nbpromote("-C", repo.root, "--target", url))
     (tmp_path / "live" / "report.ipynb").write_text('{"edited": "by hand"}')
     with (repo.root / "pyproject.toml").open("a") as pyproject:
         pyproject.write(f'target = "{url}"\n')
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    command = readme_jq_example()
+    command = docs_jq_example()
     assert command.startswith("nbpromote status --format json | jq ")
     run = subprocess.run(["bash", "-c", command], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
     assert (run.returncode, run.stdout, run.stderr) == (0, "report.ipynb\n", "")

@@ -84,7 +84,7 @@ def test_missing_update_match_mismatch(pytester: pytest.Pytester, workers: list[
             "notebooks/vid_agg.ipynb::fr failed at cell 4: outputs differ from the snapshot "
             "notebooks/__snapshots__/vid_agg/fr.ipynb",
             "",
-            "- snapshot, + this run (outputs normalised; see the README's snapshot section):",
+            "- snapshot, + this run (outputs normalised; see the docs: guides/snapshots-and-review):",
             "~ cell 4 (code)",
             "  outputs:",
             "    @@ -1 +1 @@",

@@ -58,6 +58,13 @@ VERIFIED = {
     "actions/cache/restore": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "actions/cache/save": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    # docs.yml and release.yml (issue 26); upload-pages-artifact v5.0.0 itself pins upload-artifact v7.0.0
+    "actions/upload-pages-artifact": ("fc324d3547104276b827a68afc52ff2a11cc49c9", "v5.0.0"),
+    "actions/deploy-pages": ("cd2ce8fcbc39b97be8ca5fce6e763baed58fa128", "v5.0.0"),
+    "actions/attest-build-provenance": ("a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
+    # a Docker action, not Node; the tag's commit as public workflows pin it (not checked against the
+    # action's repository here, whose snapshot ends at v1.8.14): check it before the first release
+    "pypa/gh-action-pypi-publish": ("ed0c53931b1dc9bd32cbe73a98c7f6766f8a527e", "v1.13.0"),
 }
 
 
@@ -501,7 +508,7 @@ def test_the_gate_filters_paths_and_still_reports(
     assert len(guarded) == len(gate["steps"]) - 2  # every step but the checkout and the decision
 
 
-# --- the callers: example_repo's workflows and the README's snippets --------------------------
+# --- the callers: example_repo's workflows and the documented snippets --------------------------
 
 
 def check_call(job: Mapping[str, Any], where: str) -> str:
@@ -536,14 +543,13 @@ def test_example_repo_calls_the_reusable_workflows_from_source() -> None:
     assert gate_trigger == {"pull_request": None}  # no trigger paths: the required check always reports
 
 
-def readme_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("## Adopting it in your repository")
-    return text[start : text.index("\n## ", start + 1)]
+def adoption_page() -> str:
+    """docs/guides/ci.md, the page that shows an adopter's workflows."""
+    return (ROOT / "docs" / "guides" / "ci.md").read_text()
 
 
-def test_the_readme_snippets_call_what_exists() -> None:
-    section = readme_section()
+def test_the_documented_snippets_call_what_exists() -> None:
+    section = adoption_page()
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     called = set()
     for block in blocks:
@@ -554,20 +560,20 @@ def test_the_readme_snippets_call_what_exists() -> None:
                 assert job["uses"].endswith("@<sha>"), job["uses"]  # the same commit as plugin-spec
                 if "plugin-spec" in job.get("with", {}):
                     assert job["with"]["plugin-spec"].endswith("@<sha>"), job_id
-                called.add(check_call(job, f"README {job_id}"))
+                called.add(check_call(job, f"docs/guides/ci.md {job_id}"))
     assert called == set(REUSABLE)
 
 
-def test_the_readme_gate_runs_the_notebooks_when_only_the_library_changes() -> None:
+def test_the_documented_gate_runs_the_notebooks_when_only_the_library_changes() -> None:
     """A pull request that changes only lib/ must run the notebooks importing it (it ran none, green)."""
-    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", readme_section(), re.DOTALL)]
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", adoption_page(), re.DOTALL)]
     gates = [
         job["with"]["paths"]
         for data in blocks
         for job in data.get("jobs", {}).values()
         if job.get("uses", "").split("@")[0].endswith("/reusable-gate.yml") and "paths" in job.get("with", {})
     ]
-    assert gates, "the README shows the gate with a paths filter"
+    assert gates, "docs/guides/ci.md shows the gate with a paths filter"
     for paths in gates:
         assert "lib/**" in paths.split(), paths
 

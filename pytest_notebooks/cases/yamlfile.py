@@ -136,7 +136,7 @@ def load_yaml(fixture: str, raw: bytes) -> tuple[dict[str, Any], dict[tuple[str,
         raise FixtureError(
             f"{fixture}:1",
             f"the fixture must be a mapping of settings, got {kind(data)}",
-            "start with `parameters:` and/or `cases:`; see the README's fixture reference",
+            "start with `parameters:` and/or `cases:`; see the docs' fixture reference (reference/fixture-keys)",
         )
     spots: dict[tuple[str, ...], Spot] = {}
     if node is not None:
