@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import logging
 import os
 import time
 import warnings
@@ -310,8 +311,35 @@ def warm_up(pool: KernelPool, first: NextCase) -> None:
     pool.hold(caught)
 
 
+class IntrospectionNoise(logging.Filter):
+    """Drops papermill's 'Translator for 'R' language does not support parameter introspection' and the
+    'Passed unknown parameter: x' lines that follow it: papermill reads Python parameters cells only, so
+    it calls every R, Julia or Scala parameter unknown, which collection has checked against the cell
+    (cases/languages.py). For a Python notebook papermill can read, its warnings are kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blind = False  # papermill said it could not read the parameters cell
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "does not support parameter introspection" in message:
+            self.blind = True
+            return False
+        return not (self.blind and message.startswith("Passed unknown parameter: "))
+
+
 def _papermill(job: Job, source: Source, watch: CellWatch, guard: Guard, handle: KernelHandle) -> None:
     """papermill's run of the case, through run/engine.py's engine, in the kernel ``handle``."""
+    logger, noise = logging.getLogger("papermill"), IntrospectionNoise()
+    logger.addFilter(noise)
+    try:
+        _execute_notebook(job, source, watch, guard, handle)
+    finally:
+        logger.removeFilter(noise)
+
+
+def _execute_notebook(job: Job, source: Source, watch: CellWatch, guard: Guard, handle: KernelHandle) -> None:
     import papermill
 
     from pytest_notebooks.run.engine import ENGINE_NAME
