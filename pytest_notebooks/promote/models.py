@@ -273,6 +273,15 @@ class Manifest:
         """The release as ``--format json`` shows it: what it is and what it changed, without its
         templates (``status`` lists those) or the run's own bookkeeping (``tool``, ``run``)."""
         return {
+            **self._facts(),
+            "owner": self.owner or None,
+            "changes": {action: list(keys) for action, keys in self.changes.items()},
+            "holds": [hold.to_json() for hold in self.holds],
+        }
+
+    def _facts(self) -> dict[str, Any]:
+        """What the release is, as both the manifest and ``--format json`` write it, in that order."""
+        return {
             "release": self.release,
             "sequence": self.sequence,
             "kind": self.kind,
@@ -283,25 +292,13 @@ class Manifest:
             "previous": self.previous,
             "rollback_of": self.rollback_of,
             "source_root": self.source_root,
-            "owner": self.owner or None,
-            "changes": {action: list(keys) for action, keys in self.changes.items()},
-            "holds": [hold.to_json() for hold in self.holds],
         }
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": RELEASE_SCHEMA,
             "version": SCHEMA_VERSION,
-            "release": self.release,
-            "sequence": self.sequence,
-            "kind": self.kind,
-            "created": self.created,
-            "commit": self.commit,
-            "branch": self.branch,
-            "tested_at": self.tested_at,
-            "previous": self.previous,
-            "rollback_of": self.rollback_of,
-            "source_root": self.source_root,
+            **self._facts(),
             "tool": self.tool,
             "run": self.run,
             "owner": self.owner,
