@@ -156,3 +156,15 @@ def test_naming_rules() -> None:
     assert foreign_keys(["a"]) == ()
     assert foreign_keys({}) == ()
     assert foreign_keys(None) == ()
+
+
+def test_another_tools_yaml_with_hostile_keys_is_named_inertly(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "job.ipynb", [PARAMS])
+    keys = '"\\e[31mRED": 1\n"\\n::error title=pwned::owned": 2\n"' + "k" * 500 + '": 3\n'
+    (pytester.path / "job.yaml").write_text(keys)
+    result = pytester.runpytest("--collect-only", "-q", *WARNINGS_SHOWN)
+    text = result.stdout.str()
+    assert "is not a notebook fixture (its keys: '\\x1b[31mRED', '\\n::error title=pwned::owned', 'kkk" in text
+    assert "\x1b[31m" not in text
+    assert not [line for line in result.stdout.lines if line.lstrip().startswith("::")]
+    assert "k" * 61 not in text

@@ -33,7 +33,10 @@ FIXTURE_KEYS = (
     "principles",
     "env",
 )
-MISSPELLING_CUTOFF = 0.75  # difflib's ratio from which a key reads as a fixture key misspelt
+MISSPELLING_CUTOFF = 0.75
+MAX_SHOWN = (
+    60  # characters of a key shown in a warning  # difflib's ratio from which a key reads as a fixture key misspelt
+)
 
 
 def with_suffix(path: str | os.PathLike[str], suffix: str) -> str:
@@ -97,9 +100,19 @@ def foreign_keys(data: Any) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _quoted(text: str, limit: int | None = None) -> str:
+    """A key or file name the YAML's author chose, for a warning line: as it is when printable (and
+    within ``limit``), else quoted with escapes (an escape sequence, or a newline then ``::error``,
+    would act on a terminal or a CI log) and cut."""
+    if text.isprintable() and (limit is None or len(text) <= limit):
+        return text
+    return repr(text[:limit]) + ("..." if limit is not None and len(text) > limit else "")
+
+
 def not_a_fixture(fixture: str, notebook: str, keys: tuple[str, ...], naming: FixtureNaming) -> str:
     """The warning for a YAML file beside a notebook that is another tool's file."""
-    shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+    shown = ", ".join(_quoted(key, MAX_SHOWN) for key in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    fixture, notebook = _quoted(fixture), _quoted(notebook)
     return (
         f"{fixture} is beside {notebook} but is not a notebook fixture (its keys: {shown}), so {notebook} is "
         f"not collected. Hint: if your fixtures are named differently, say so with the ini key {INI_KEY} "
