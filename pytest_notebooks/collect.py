@@ -330,7 +330,7 @@ class NotebookFile(pytest.File):
             cases = cache.cases(self.path, fixture, label)
         except NotAFixture as exc:  # another tool's YAML file: this notebook is not for this plugin
             warning = not_a_fixture(exc.location, label(self.path), exc.keys, naming)
-            warnings.warn_explicit(warning, PytestNotebooksWarning, exc.location, 1)
+            warnings.warn_explicit(warning, PytestNotebooksWarning, exc.location, 0)  # 0: pytest echoes no line of it
             return
         except (FixtureError, PytestNotebooksWarning) as exc:  # the warning: a cache's, with -W error
             raise self.CollectError(str(exc)) from None

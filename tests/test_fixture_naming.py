@@ -168,3 +168,11 @@ def test_another_tools_yaml_with_hostile_keys_is_named_inertly(pytester: pytest.
     assert "\x1b[31m" not in text
     assert not [line for line in result.stdout.lines if line.lstrip().startswith("::")]
     assert "k" * 61 not in text
+
+
+def test_the_warning_does_not_echo_a_line_of_the_other_tools_yaml(pytester: pytest.Pytester) -> None:
+    write_notebook(pytester.path / "job.ipynb", [PARAMS])
+    (pytester.path / "job.yaml").write_text("::error title=x::pwned: 1\nowner: me\n")  # a plain YAML key
+    result = pytester.runpytest("--collect-only", "-q", *WARNINGS_SHOWN)
+    assert "job.yaml is beside job.ipynb but is not a notebook fixture" in result.stdout.str()
+    assert not [line for line in result.stdout.lines if line.lstrip().startswith("::")]
