@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from pytest_notebooks.cases.languages import (
     NOT_READ,
     READERS,
+    misread,
     notebook_language,
     read_julia,
     read_parameters,
@@ -16,6 +18,7 @@ from pytest_notebooks.cases.languages import (
     read_scala,
     statements,
     tokens,
+    translated_as,
 )
 from pytest_notebooks.cases.notebook import parse_parameters
 from pytest_notebooks.models import DeclaredParameter
@@ -335,3 +338,110 @@ def test_a_hostile_cell_is_read_in_linear_time(language: str, source: str) -> No
     started = time.perf_counter()
     read_parameters(language, source)
     assert time.perf_counter() - started < 5
+
+
+# ------------------------------------------------------------- text papermill writes wrong
+
+
+def rendered_wrong(translated: str, text: str) -> bool:
+    r"""Whether papermill's own translator writes ``text`` with an escape the language reads wrong:
+    R and Julia read ``\xNN`` from 80 up as a raw byte; Scala has neither ``\x`` nor ``\U``."""
+    from papermill.translators import JuliaTranslator, RTranslator, ScalaTranslator
+
+    translator = {"r": RTranslator, "julia": JuliaTranslator, "scala": ScalaTranslator}[translated]
+    written = str(translator.translate(text))
+    return re.search(r"\\x[89a-f]" if translated != "scala" else r"\\[xU]", written) is not None
+
+
+SAMPLED = [
+    *range(0xD800),  # the Basic Multilingual Plane up to the surrogates (refused for any notebook)
+    *range(0xE000, 0x10000, 7),
+    *range(0x10000, 0x110000, 4099),
+    0x1F600,
+    0x10FFFF,
+]
+
+
+@pytest.mark.parametrize(("language", "translated"), [("R", "r"), ("julia", "julia"), ("scala", "scala")])
+def test_exactly_the_characters_papermill_writes_wrong_are_refused(language: str, translated: str) -> None:
+    refused = [code for code in SAMPLED if misread("x", chr(code), None, language) is not None]
+    wrong = [code for code in SAMPLED if rendered_wrong(translated, chr(code))]
+    assert refused == wrong
+    expected = set(range(0x80, 0x100))
+    if translated == "scala":
+        expected |= {code for code in SAMPLED if code < 0x20 and chr(code) not in "\t\n\r"} | {0x7F}
+        expected |= {code for code in SAMPLED if code > 0xFFFF}
+    assert set(refused) == expected
+
+
+def test_the_translator_is_the_one_papermill_picks() -> None:
+    from papermill.translators import JuliaTranslator, RTranslator, ScalaTranslator, papermill_translators
+
+    languages = {RTranslator: "r", JuliaTranslator: "julia", ScalaTranslator: "scala"}
+    for name, translator in papermill_translators._translators.items():  # papermill lists them nowhere else
+        assert translated_as(name, None) == languages.get(translator), name
+        assert translated_as(None, name) == languages.get(translator), name
+        assert translated_as("ir", name) == languages.get(translator), name  # a kernel name it does not know
+    assert translated_as("python", "R") is None  # the kernel's name first, as papermill
+    assert translated_as("sparkrkernel", "python") == "r"
+    assert translated_as("ir", "r") is None  # papermill has no translator for "r": such a run fails anyway
+    assert translated_as(None, None) is None
+
+
+def test_what_r_julia_and_scala_are_told() -> None:
+    assert misread("city", "Zürich", "ir", "R") == (
+        "holds 'ü' (U+00FC), which papermill writes into an R notebook as \\xfc: R reads that as the byte 0xFC, "
+        "not as 'ü': the notebook would get text that is not valid UTF-8, and not the text written here (with a "
+        "character above U+00FF in the same text, R refuses to parse it)",
+        "papermill writes it the same way in production, so a production run gets it wrong too; keep the fixture's "
+        'text ASCII and spell the character in R code with a \\u escape ("Z\\u00fcrich"), or pass it '
+        'percent-encoded and decode it in the notebook (URLdecode("Z%C3%BCrich")); characters from U+0100 up '
+        "(€, 日本) arrive intact",
+    )
+    assert misread("prices", {"eur": ["5 $ or 4 £"]}, "julia-1.10", "julia") == (
+        "holds '£' (U+00A3) at prices['eur'][0], which papermill writes into a Julia notebook as \\xa3: Julia "
+        "reads that as the byte 0xA3, not as '£': the notebook would get a string that is not valid UTF-8, and "
+        "not the text written here",
+        "papermill writes it the same way in production, so a production run gets it wrong too; keep the fixture's "
+        'text ASCII and spell the character in Julia code with a \\u escape ("5 \\$ or 4 \\u00a3"), or pass it '
+        'base64-encoded and decode it in the notebook (using Base64; String(base64decode("NSAkIG9yIDQgwqM=")));'
+        " characters from U+0100 up (€, 日本) arrive intact",
+    )
+    assert misread("tags", ["ok", {"smile 😀": 1}], "scala", "scala") == (
+        "holds '😀' (U+1F600) in the key 'smile 😀' of tags[1], which papermill writes into a Scala notebook as "
+        "\\U0001f600: Scala has no \\U escape, so the injected cell would not compile (invalid escape character)",
+        "papermill writes it the same way in production, so a production run gets it wrong too; keep the fixture's "
+        'text ASCII and spell the character in Scala code with a \\u escape ("smile \\ud83d\\ude00"), or pass it '
+        'percent-encoded and decode it in the notebook (java.net.URLDecoder.decode("smile%20%F0%9F%98%80", '
+        '"UTF-8")); characters from U+0100 to U+FFFF (€, 日本) arrive intact',
+    )
+
+
+def test_a_long_text_is_not_spelt_out_in_the_hint() -> None:
+    found = misread("note", "x" * 100 + "é", None, "R")
+    assert found is not None
+    assert '("\\u00e9")' in found[1]
+    assert 'URLdecode("%C3%A9")' in found[1]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "language", "value"),
+    [
+        ("python3", "python", "Zürich"),  # Python reads \xfc as the character
+        (None, "matlab", "Zürich"),  # not checked here
+        ("ir", "R", "Zurich € 日本 😀 \t\n\r\x01\x7f"),
+        ("ir", "R", ["plain", {"k": None, "n": 3}, 1.5, True]),
+        ("scala", "scala", "€ 日本 \t\n\r"),
+    ],
+)
+def test_text_papermill_writes_right_is_not_refused(kernel: str | None, language: str, value: object) -> None:
+    assert misread("x", value, kernel, language) is None
+
+
+def test_aliased_parts_of_a_value_are_looked_at_once() -> None:
+    shared: list[object] = ["a" * 1000]
+    for _ in range(60):  # 2**60 paths through the value, as YAML aliases make
+        shared = [shared, shared]
+    started = time.perf_counter()
+    assert misread("x", shared, "ir", "R") is None
+    assert time.perf_counter() - started < 1

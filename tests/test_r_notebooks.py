@@ -107,6 +107,74 @@ def test_a_wrongly_typed_r_parameter_is_a_collection_error(pytester: pytest.Pyte
     )
 
 
+def city_notebook(pytester: pytest.Pytester, fixture: str) -> None:
+    write_r_notebook(
+        pytester.path / "cities.ipynb",
+        [('city <- ""\nroute <- list()\nnames <- list()', ["parameters"]), 'stopifnot(identical(city, "Zürich"))'],
+    )
+    (pytester.path / "cities.yaml").write_text(textwrap.dedent(fixture), encoding="utf-8")
+
+
+def latin_hint(spelt: str, encoded: str) -> str:
+    """The hint's line, as an fnmatch pattern."""
+    return (
+        "  hint: papermill writes it the same way in production, so a production run gets it wrong too; keep the "
+        f'fixture\'s text ASCII and spell the character in R code with a \\u escape ("{spelt}"), or pass it '
+        f'percent-encoded and decode it in the notebook (URLdecode("{encoded}")); characters from U+0100 up (€, 日本) '
+        "arrive intact"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        (
+            "cases:\n  zurich:\n    city: Zürich\n",
+            [
+                "cities.yaml:3: case 'zurich': parameter 'city' holds 'ü' (U+00FC), which papermill writes into an R "
+                "notebook as \\xfc: R reads that as the byte 0xFC, not as 'ü': the notebook would get text that is "
+                "not valid UTF-8, and not the text written here (with a character above U+00FF in the same text, R "
+                "refuses to parse it)",
+                latin_hint("Z\\u00fcrich", "Z%C3%BCrich"),
+            ],
+        ),
+        (  # strict: false passes undeclared parameters, not values papermill writes wrong
+            "strict: false\nparameters:\n  city: Geneva\n  route: [Bern, Genève]\n",
+            [
+                "cities.yaml:4: the defaults: parameter 'route' holds 'è' (U+00E8) at "
+                "route[[]1], which papermill writes into an R notebook as \\xe8: R reads that as the byte 0xE8, *",
+                latin_hint("Gen\\u00e8ve", "Gen%C3%A8ve"),
+            ],
+        ),
+        (
+            "cases:\n  keyed:\n    parameters:\n      names: {fr: {Genève: GE}}\n",
+            [
+                "cities.yaml:4: case 'keyed': parameter 'names' holds 'è' (U+00E8) in the key 'Genève' of "
+                "names[[]'fr'], which papermill writes into an R notebook as \\xe8: *",
+            ],
+        ),
+        (
+            'cases:\n  spaced:\n    city: "St.\\u00a0Gallen"\n',
+            ["cities.yaml:3: case 'spaced': parameter 'city' holds '\\xa0' (U+00A0), which papermill writes *"],
+        ),
+    ],
+    ids=["value", "list-in-defaults", "mapping-key", "invisible"],
+)
+def test_a_character_papermill_writes_wrong_for_r_is_a_collection_error(
+    pytester: pytest.Pytester, fixture: str, expected: list[str]
+) -> None:
+    city_notebook(pytester, fixture)
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(expected)
+
+
+def test_r_text_papermill_writes_as_it_is_written_is_collected(pytester: pytest.Pytester) -> None:
+    city_notebook(pytester, 'cases:\n  euro:\n    city: 10 € 日本 😀\n    route: [Bern, "tab\\there\\x7f"]\n')
+    result = pytester.runpytest("-p", "no:xdist", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["cities.ipynb::euro"])
+
+
 def test_strict_false_passes_r_parameters_unchecked(pytester: pytest.Pytester) -> None:
     rows_notebook(pytester, "strict: false\ncases:\n  short:\n    n_rowz: 3\n")
     result = pytester.runpytest("-p", "no:xdist", "--collect-only", "-q")
@@ -233,6 +301,7 @@ l <- list()
 d <- list(k = 1)
 quoted <- ""
 euro <- ""
+encoded <- ""
 """
 # Each value as papermill's R translator writes it: an int as an R double (`3`, not `3L`), a list
 # and a mapping as R lists, null as NULL.
@@ -246,7 +315,8 @@ stopifnot(
   identical(l, list(1, "two", list(3))),
   identical(d, list(a = 1, b = list(c = "x"))),
   identical(quoted, "say \"hi\" \\ there\nnext\ttab $HOME"),
-  identical(euro, "\u20ac")
+  identical(euro, "\u20ac"),
+  identical(URLdecode(encoded), "Z\u00fcrich")  # the collection error's hint for U+0080 to U+00FF
 )
 """
 RENDERED_FIXTURE = r"""
@@ -261,6 +331,7 @@ cases:
     d: {a: 1, b: {c: x}}
     quoted: "say \"hi\" \\ there\nnext\ttab $HOME"
     euro: "€"
+    encoded: Z%C3%BCrich
 """
 
 
@@ -268,17 +339,32 @@ cases:
 @needs_ir
 def test_parameters_arrive_in_r_as_papermill_writes_them(pytester: pytest.Pytester) -> None:
     write_r_notebook(pytester.path / "values.ipynb", [(RENDERED_PARAMS, ["parameters"]), RENDERED_CHECK])
-    (pytester.path / "values.yaml").write_text(RENDERED_FIXTURE)
-    # papermill escapes text with Python's unicode_escape: U+0080 to U+00FF become `\xfc`, which R
-    # reads as one Latin-1 byte, not as the character. Expected to fail until papermill writes them.
-    write_r_notebook(
-        pytester.path / "latin.ipynb", [('city <- ""', ["parameters"]), 'stopifnot(identical(city, "Zürich"))']
-    )
-    (pytester.path / "latin.yaml").write_text(
-        "parameters: {city: Zürich}\nxfail: 'papermill writes ü to R as \"\\xfc\", a Latin-1 byte'\n"
-    )
+    (pytester.path / "values.yaml").write_text(RENDERED_FIXTURE, encoding="utf-8")
     result = pytester.runpytest("-p", "no:xdist")
-    result.assert_outcomes(passed=1, xfailed=1)
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.kernel
+@needs_ir
+def test_r_gets_u0080_to_u00ff_wrong_as_papermill_writes_them(tmp_path: Path) -> None:
+    """Why they are a collection error, shown with papermill and IRkernel as production runs them:
+    `ü` is written as `"\\xfc"`, which R reads as the one byte 0xFC, not as the character; with a
+    character above U+00FF in the same text, R refuses the cell. Should this test fail, papermill or R
+    changed: lift the refusal (cases/languages.py)."""
+    import papermill
+
+    check = (
+        "stopifnot(identical(charToRaw(city), as.raw(c(0x5a, 0xfc, 0x72, 0x69, 0x63, 0x68))), !validUTF8(city),"
+        ' !identical(city, "Z\\u00fcrich"))'
+    )
+    notebook = write_r_notebook(tmp_path / "latin.ipynb", [('city <- ""', ["parameters"]), check])
+    papermill.execute_notebook(
+        str(notebook), str(tmp_path / "out.ipynb"), parameters={"city": "Zürich"}, progress_bar=False
+    )
+    with pytest.raises(papermill.PapermillExecutionError, match="mixing Unicode and octal/hex escapes"):
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / "mixed.ipynb"), parameters={"city": "Zürich €"}, progress_bar=False
+        )
 
 
 @pytest.mark.kernel

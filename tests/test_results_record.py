@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_notebooks.results import cli as results_cli
 from pytest_notebooks.results.record import CaseReport, FailureRecord, Outcome
 from pytest_notebooks.results.recorder import Recorder
 from tests.project import RESULTS, Project
@@ -359,3 +360,17 @@ def test_two_spellings_of_a_path_or_two_records_of_a_case_are_refused(
     assert merged.returncode == 2
     assert merged.stderr.startswith(f"nbresults: cannot read: {path}: invalid results file: {expected}")
     assert len(merged.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["merge", "--help"]])
+def test_help_ends_with_the_exit_codes(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        results_cli.main(argv)
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.endswith(
+        "exit codes:\n"
+        "  0  merged: the merged file was written\n"
+        "  2  usage: bad arguments, or files that cannot be read, are not valid results files, cannot\n"
+        "     be merged (shards of other commits, a notebook tested with other contents) or written; one\n"
+        "     line on stderr\n"
+    )

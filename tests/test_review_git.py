@@ -129,6 +129,21 @@ def test_raw_diff_records_are_read_whole_or_refused() -> None:
         parse_raw_diff(f":100644 100644 {blob} {blob} U\0a.ipynb\0".encode())  # an unmerged entry
 
 
+def test_help_ends_with_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.endswith(
+        "exit codes:\n"
+        "  0  written: the review is on stdout or in --output; failing tests do not change it (pytest gates)\n"
+        "  1  failed: git's answer could not be read whole; nothing is written, so that a review never\n"
+        "     silently misses a change\n"
+        "  2  usage: bad arguments, an unknown revision, an unreadable results file or repository, or an\n"
+        "     --output that cannot be written; one line on stderr\n"
+    )
+
+
 def test_git_output_that_cannot_be_read_is_an_error_not_a_partial_review(
     repo: git.Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -228,6 +243,67 @@ def test_fixtures_added_removed_and_unreadable(repo: git.Repo) -> None:
         markdown, "nb/a.ipynb (fixture nb/a.yaml): modified: invalid YAML: did not find expected node content"
     )
     assert "-  y: {}" in markdown
+
+
+def test_env_values_of_credential_looking_names_are_masked_in_the_fixture_diff(repo: git.Repo) -> None:
+    """As everywhere else (collect.py shown_parameters, redact.py): the value of a credential-looking
+    variable is `***` whatever its length, and a parameter holding one (of length MIN_LENGTH or more)
+    is masked where it holds it."""
+    root = root_of(repo)
+    (root / "nb" / "vid_agg.yaml").write_text(
+        FIXTURE
+        + "env:\n  DB_HOST: db.staging.internal\n  DB_PASSWORD: hunter2-staging\n  API_TOKEN: abc\n"
+        + "  db_url: postgresql://app:hunter2-staging@db\n"
+    )
+    commit_all(repo, "base env")
+    changed = FIXTURE.replace(
+        "    cell_timeout: 30\n",
+        "    cell_timeout: 30\n    env: {GH_TOKEN: ghp-0123456789, REGION: fr}\n",
+    ).replace("  fr:\n    region_code: fr\n", "  fr:\n    region_code: 'fr;hunter2-staging;ghp-0123456789'\n")
+    (root / "nb" / "vid_agg.yaml").write_text(
+        changed + "env:\n  DB_HOST: db.prod.internal\n  DB_PASSWORD: hunter3-prod\n  API_TOKEN: xyz\n"
+    )
+    commit_all(repo, "head env")
+    markdown = review("--base", "HEAD~1")
+    title = "nb/vid_agg.ipynb (fixture nb/vid_agg.yaml): cases: 2 changed, settings changed"
+    assert section(markdown, title).splitlines() == [
+        "  settings of the file:",
+        '-   env: {"DB_HOST": "db.staging.internal", "DB_PASSWORD": "***", "API_TOKEN": "***", "db_url": '
+        '"postgresql://app:***@db"}',
+        '+   env: {"DB_HOST": "db.prod.internal", "DB_PASSWORD": "***", "API_TOKEN": "***"}',
+        "~ case fr",
+        '-     region_code: "fr"',
+        '+     region_code: "fr;***;***"',
+        "~ case fr-next-day",
+        "    settings:",
+        '+     env: {"GH_TOKEN": "***", "REGION": "fr"}',
+    ]
+    for secret in ("hunter2", "hunter3", "abc", "xyz", "ghp-"):
+        assert secret not in markdown
+    document = cli.main(["--base", "HEAD~1", "--format", "json", "--output", "review.json"])
+    assert document == 0
+    text = Path("review.json").read_text(encoding="utf-8")
+    assert "***" in text
+    assert "hunter" not in text
+    assert "ghp-" not in text
+
+
+def test_env_values_are_masked_in_the_line_diff_of_an_unreadable_fixture(repo: git.Repo) -> None:
+    root = root_of(repo)
+    (root / "nb" / "vid_agg.yaml").write_text(FIXTURE + "env:\n  DB_PASSWORD: hunter2-staging\n")
+    commit_all(repo, "base env")
+    (root / "nb" / "vid_agg.yaml").write_text(
+        FIXTURE + "env:\n  DB_PASSWORD: 'hunter3-prod'\n  REGION: fr\n  secret: [\n"
+        'cases:\n  x: {env: {GH_TOKEN: "ghp-0123", A: b}}\n'
+    )
+    commit_all(repo, "broken")
+    markdown = review("--base", "HEAD~1")
+    assert "-  DB_PASSWORD: ***" in markdown
+    assert "+  DB_PASSWORD: ***" in markdown
+    assert "+  REGION: fr" in markdown
+    assert "+  x: {env: {GH_TOKEN: ***, A: b}}" in markdown
+    for secret in ("hunter", "ghp-"):
+        assert secret not in markdown
 
 
 # -- snapshots ---------------------------------------------------------------------------------------

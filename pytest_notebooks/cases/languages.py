@@ -33,6 +33,9 @@ Python. An R vector ``c(...)`` has no kind either: R makes no difference between
 it. A cell that cannot be read whole (a string or comment left open, brackets or ``end`` that do
 not match) is not checked at all, like a Python cell that does not parse.
 
+``misread`` finds the text papermill writes for R, Julia or Scala in a way the language reads wrong
+(see there), which cases/params.py refuses at collection.
+
 Languages papermill translates whose cells are not read here are ``NOT_READ``; their fixtures are
 checked for a tagged parameters cell only, and the session header says so. A notebook in a
 language papermill has no translator for fails when it runs with parameters (papermill refuses).
@@ -40,9 +43,11 @@ language papermill has no translator for fails when it runs with parameters (pap
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from pytest_notebooks.models import DeclaredParameter
@@ -545,3 +550,144 @@ _REMEMBERED_SOURCE = 4096
 @functools.lru_cache(maxsize=256)
 def _remembered(reader: Callable[[str], Declared | None], source: str) -> Declared | None:
     return reader(source)
+
+
+# ------------------------------------------------------------------ text as papermill writes it
+#
+# papermill writes text for R, Julia and Scala as "..." after Python's ``unicode_escape``
+# (Translator.translate_escaped_str): \t \n \r \\ as such, the other characters below U+0020 and
+# U+007F to U+00FF as \xNN, U+0100 to U+FFFF as \uNNNN, the rest as \UNNNNNNNN; dict keys too.
+# R and Julia read \xNN from 80 up as one raw byte, not as the character U+00NN (a string that is not
+# valid UTF-8; R refuses a string that mixes it with \u). Scala has neither \x nor \U: the cell does
+# not compile. tests/test_languages.py checks these sets against papermill's own translators.
+
+# The names papermill registers its translators under (papermill/translators.py, at its end). It
+# takes the kernel's name when registered, else the notebook's language, as written.
+_TRANSLATED = {"R": "r", "sparkrkernel": "r", "julia": "julia", "scala": "scala", "sparkkernel": "scala"}
+_TRANSLATED_OTHERWISE = frozenset(
+    {"python", "pysparkkernel", "matlab", ".net-csharp", ".net-fsharp", ".net-powershell", "bash"}
+)
+_MISREAD = {
+    "r": re.compile("[\x80-\xff]"),
+    "julia": re.compile("[\x80-\xff]"),
+    "scala": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff\U00010000-\U0010ffff]"),
+}
+_NAMES = {"r": "R", "julia": "Julia", "scala": "Scala"}
+_SPELT_UP_TO = 40  # characters of the text the hint spells out; a longer text is shown by its character
+
+
+def translated_as(kernel_name: str | None, language: str | None) -> str | None:
+    """``r``, ``julia`` or ``scala`` when papermill writes a notebook's parameters with its translator
+    for that language, as papermill picks one: by the kernel's name, else by the notebook's language."""
+    for name in (kernel_name, language):
+        if name in _TRANSLATED_OTHERWISE:
+            return None
+        if name in _TRANSLATED:
+            return _TRANSLATED[name]
+    return None
+
+
+class _Found(NamedTuple):
+    """The first character of a value papermill writes wrong: the text (a string or a key) it is in,
+    where that text is (steps down from the parameter), and whether the text is a mapping's key."""
+
+    text: str
+    char: str
+    path: tuple[Any, ...]
+    key: bool
+
+
+def misread(name: str, value: Any, kernel_name: str | None, language: str | None) -> tuple[str, str] | None:
+    """Why the parameter ``name`` cannot be ``value`` in a notebook of that kernel and language: (what,
+    hint), ``what`` read after ``parameter 'x' ``, when papermill writes a character of its text (or of
+    a key) in a way the notebook's language reads wrong; None when it writes it right."""
+    translated = translated_as(kernel_name, language)
+    if translated is None:
+        return None
+    found = _find(value, _MISREAD[translated], (), set())
+    if found is None:
+        return None
+    place = name + "".join(f"[{step!r}]" for step in found.path)
+    where = f" in the key {found.text!r} of {place}" if found.key else f" at {place}" if found.path else ""
+    char, code = found.char, ord(found.char)
+    written = str(char.encode("unicode_escape"), "ascii")
+    article = "an" if translated == "r" else "a"
+    return (
+        f"holds {char!r} (U+{code:04X}){where}, which papermill writes into {article} {_NAMES[translated]} "
+        f"notebook as {written}: {_effect(translated, char)}",
+        _hint(translated, found.text if len(found.text) <= _SPELT_UP_TO else char),
+    )
+
+
+def _find(value: Any, pattern: re.Pattern[str], path: tuple[Any, ...], seen: set[int]) -> _Found | None:
+    """The first character of ``value`` that ``pattern`` matches, in its text or its keys; a list or
+    mapping YAML aliases share is looked at once."""
+    if isinstance(value, str):
+        match = pattern.search(value)
+        return _Found(value, match.group(), path, False) if match else None
+    if not isinstance(value, (list, dict)) or id(value) in seen:
+        return None
+    seen.add(id(value))
+    items: Iterable[tuple[Any, Any]] = value.items() if isinstance(value, dict) else enumerate(value)
+    for step, child in items:
+        key = pattern.search(step) if isinstance(step, str) else None
+        if key:
+            return _Found(key.string, key.group(), path, True)
+        found = _find(child, pattern, (*path, step), seen)
+        if found:
+            return found
+    return None
+
+
+def _effect(translated: str, char: str) -> str:
+    """What the language makes of the escape papermill writes for ``char``."""
+    if translated == "scala":
+        escape = "\\U" if ord(char) > 0xFFFF else "\\x"
+        return f"Scala has no {escape} escape, so the injected cell would not compile (invalid escape character)"
+    if translated == "r":
+        return (
+            f"R reads that as the byte 0x{ord(char):02X}, not as {char!r}: the notebook would get text that is "
+            "not valid UTF-8, and not the text written here (with a character above U+00FF in the same text, R "
+            "refuses to parse it)"
+        )
+    return (
+        f"Julia reads that as the byte 0x{ord(char):02X}, not as {char!r}: the notebook would get a string that "
+        "is not valid UTF-8, and not the text written here"
+    )
+
+
+def _hint(translated: str, text: str) -> str:
+    """How to get ``text`` into the notebook all the same: spelt in its code, or encoded in ASCII."""
+    percent = urllib.parse.quote(text, safe="")
+    decoded = {
+        "r": f'percent-encoded and decode it in the notebook (URLdecode("{percent}"))',
+        "julia": "base64-encoded and decode it in the notebook (using Base64; "
+        f'String(base64decode("{base64.b64encode(text.encode()).decode()}")))',
+        "scala": f'percent-encoded and decode it in the notebook (java.net.URLDecoder.decode("{percent}", "UTF-8"))',
+    }[translated]
+    intact = "to U+FFFF " if translated == "scala" else "up "
+    return (
+        "papermill writes it the same way in production, so a production run gets it wrong too; keep the "
+        f"fixture's text ASCII and spell the character in {_NAMES[translated]} code with a \\u escape "
+        f'("{_spelt(text, translated)}"), or pass it {decoded}; characters from U+0100 {intact}(€, 日本) arrive intact'
+    )
+
+
+def _spelt(text: str, translated: str) -> str:
+    """``text`` as a string literal's contents in the language: ASCII, with \\u escapes (UTF-16 pairs
+    in Scala, whose strings are Java's; \\U in R and Julia) for the rest."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\' or (char == "$" and translated == "julia"):
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        elif translated == "scala":
+            pair = char.encode("utf-16-be")
+            out.append("".join(f"\\u{int.from_bytes(pair[i : i + 2], 'big'):04x}" for i in (0, 2)))
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)

@@ -1,7 +1,8 @@
 """Fixture YAML + notebook -> NotebookCase per case. Pure: no pytest, no papermill.
 
 The fixture format is the README's "The fixture file". YAML is read by yamlfile.py, settings checked
-by settings.py, parameters by declared.py (against the notebook) and values.py; this module walks
+by settings.py, parameters by declared.py (against the notebook), values.py and languages.py (text papermill
+writes wrong for R, Julia or Scala, ``misread``); this module walks
 the cases, in file order, refusing ids that would share a file and parameters over the size limits.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import Owner, check_declared, unknown_key_hint
+from pytest_notebooks.cases.languages import misread
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FIXTURE_KEYS, FixtureNaming, foreign_keys
 from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
@@ -414,7 +416,9 @@ class _Builder:
                     f"{owner}: parameter name {name!r} is {what}",
                     "papermill assigns each parameter as a variable; rename it",
                 )
-            problem = unusable(name, value[name])
+            problem = unusable(name, value[name]) or misread(
+                name, value[name], self.notebook.kernel_name, self.notebook.language
+            )
             if problem is not None:
                 raise self.fail((*path, name), f"{owner}: parameter {name!r} {problem[0]}", problem[1])
         return dict(value)

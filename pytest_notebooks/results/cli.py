@@ -2,8 +2,7 @@
 
     nbresults merge -o notebook-outputs/results.json shard-1/results.json shard-2/results.json
 
-Exit codes: 0 merged; 2 the files cannot be read (not results files, invalid against the
-schema), merged (different commits or notebook hashes) or written, with one line on stderr.
+Exit codes: ``EXIT_CODES``, the end of ``--help`` (and of the Commands page, generated from it).
 """
 
 from __future__ import annotations
@@ -20,11 +19,31 @@ from pytest_notebooks.files import atomic_write
 from pytest_notebooks.results.merge import merge_documents
 from pytest_notebooks.results.read import dumps, load_results
 
+EXIT_CODES = f"""\
+exit codes:
+  {ExitCode.OK:d}  merged: the merged file was written
+  {ExitCode.USAGE:d}  usage: bad arguments, or files that cannot be read, are not valid results files, cannot
+     be merged (shards of other commits, a notebook tested with other contents) or written; one
+     line on stderr
+"""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nbresults", description="Work with pytest-notebooks results files.")
+    raw = argparse.RawDescriptionHelpFormatter  # the exit codes as written, one a line
+    parser = argparse.ArgumentParser(
+        prog="nbresults",
+        description="Work with pytest-notebooks results files.",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    merge = commands.add_parser("merge", help="merge the results files of shards of one run into one")
+    merge = commands.add_parser(
+        "merge",
+        help="merge the results files of shards of one run into one",
+        description="Merge the results files of shards of one run into one.",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
     merge.add_argument("-o", "--output", type=Path, required=True, help="the merged results file")
     merge.add_argument("inputs", type=Path, nargs="+", help="results files, one per shard")
     parser.add_argument("--version", action="version", version=f"nbresults (pytest-notebooks {__version__})")

@@ -1,9 +1,8 @@
 """``nbreview``: the review document for a pull request, from git and a results file.
 
-Exit codes: 0 written; 1 git's answer could not be read whole (nothing is written); 2 bad arguments,
-an unknown revision or an unreadable results file (one line on stderr). Test failures do not change
-the exit code: pytest gates. The default ``--results`` may be missing (the review says it has no
-results); a results file named explicitly must exist.
+Exit codes: ``EXIT_CODES``, the end of ``--help`` (and of the Commands page, generated from it). The
+default ``--results`` may be missing (the review says it has no results); a results file named
+explicitly must exist.
 
 ``--format json`` writes one JSON document (``review_document``), built from the same records as the text:
 schema ``pytest-notebooks/review`` version 1, published as ``review.schema.json`` beside this module.
@@ -38,15 +37,25 @@ FORMATS = ("markdown", "text", "html", "json")
 REVIEW_SCHEMA = "pytest-notebooks/review"
 REVIEW_VERSION = 1
 SCHEMA_FILE = "review.schema.json"
+EXIT_CODES = f"""\
+exit codes:
+  {ExitCode.OK:d}  written: the review is on stdout or in --output; failing tests do not change it (pytest gates)
+  {ExitCode.FAILED:d}  failed: git's answer could not be read whole; nothing is written, so that a review never
+     silently misses a change
+  {ExitCode.USAGE:d}  usage: bad arguments, an unknown revision, an unreadable results file or repository, or an
+     --output that cannot be written; one line on stderr
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbreview",
-        description="Write the notebook review for a pull request: test results, template changes "
-        "(base...head, as GitHub shows a PR) and snapshot output changes, as Markdown for a PR "
-        "comment or text for a terminal. With $GITHUB_STEP_SUMMARY set, the Markdown is also "
-        "appended to the job summary.",
+        description="Write the notebook review for a pull request: test results, template changes\n"
+        "(base...head, as GitHub shows a PR) and snapshot output changes, as Markdown\n"
+        "for a PR comment or text for a terminal. With $GITHUB_STEP_SUMMARY set, the\n"
+        "Markdown is also appended to the job summary.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the exit codes as written, one a line
     )
     parser.add_argument("--base", help="the revision the PR merges into, e.g. origin/main")
     parser.add_argument("--head", default="HEAD", help="the PR's revision (default: HEAD)")

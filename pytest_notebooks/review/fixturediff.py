@@ -4,23 +4,35 @@ Both sides are read with ``cases/yamlfile.py``'s loader and interpreted as ``cas
 then compared by key, not by line: re-indenting, comments and reordering change nothing, and a
 changed default shows once, under "every case". A side the loader refuses is shown with the
 loader's message and a plain line diff of the two texts.
+
+Secrets are masked as everywhere else (redact.py, collect.py ``shown_parameters``): the ``env:`` value of
+a credential-looking variable is ``***`` whatever its length, and any value shown that holds one of
+those values (of redact.MIN_LENGTH or more) has it masked. In the line diff of a side the loader
+refuses, the value after a credential-looking ``NAME:`` is masked too, as far as a line shows it.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_notebooks.cases.params import DEFAULT_CASE_ID
 from pytest_notebooks.cases.yamlfile import load_yaml
 from pytest_notebooks.errors import FixtureError
+from pytest_notebooks.redact import MASK, Redactor, is_credential_name
 
 MAX_VALUE = 200  # characters of one rendered value
 _COMPARE_NODES = 100_000  # a YAML alias bomb stays a bomb: stop comparing after this many nodes
 _NOT_A_MAPPING = "(not a mapping)"
+# `NAME:` in a line of YAML, then the value after a credential-looking one: a quoted value whole, else
+# the rest of the line but for the `}` and `]` that close it (whatever follows an unquoted secret in a
+# flow mapping is masked with it: where a plain scalar ends is not known from one line)
+_NAME = re.compile(r"""(?P<name>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:[ \t]+""")
+_VALUE = re.compile(r""""(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?|[^{}\[\]\s][^\n]*?(?=[\s}\]]*$)""")
 
 
 @dataclass(frozen=True)
@@ -126,20 +138,23 @@ def fixture_change(
         before = _load(old_path or path, old)
         after = _load(path, new)
     except FixtureError as exc:
+        readable = [_readable(label, raw) for label, raw in ((old_path or path, old), (path, new))]
+        shown = _Shown.of(*readable)
         return FixtureChange(
-            status, path, old_path, notebook, problem=exc.problem, text_diff=_text_diff(old or b"", new or b"")
+            status, path, old_path, notebook, problem=exc.problem, text_diff=_text_diff(old or b"", new or b"", shown)
         )
-    settings = _values(_settings(before), _settings(after))
-    defaults = _values(_mapping(before.get("parameters")), _mapping(after.get("parameters")))
+    shown = _Shown.of(before, after)
+    settings = _values(_settings(before), _settings(after), shown, settings=True)
+    defaults = _values(_mapping(before.get("parameters")), _mapping(after.get("parameters")), shown)
     old_cases, new_cases = _cases(before, old is not None), _cases(after, new is not None)
     cases = []
     for case_id in [*old_cases, *(c for c in new_cases if c not in old_cases)]:
         if case_id not in new_cases:
-            cases.append(CaseChange(case_id, "removed", *_case_values(old_cases[case_id], None)))
+            cases.append(CaseChange(case_id, "removed", *_case_values(old_cases[case_id], None, shown)))
         elif case_id not in old_cases:
-            cases.append(CaseChange(case_id, "added", *_case_values(None, new_cases[case_id])))
+            cases.append(CaseChange(case_id, "added", *_case_values(None, new_cases[case_id], shown)))
         else:
-            parameters, own = _case_values(old_cases[case_id], new_cases[case_id])
+            parameters, own = _case_values(old_cases[case_id], new_cases[case_id], shown)
             if parameters or own:
                 cases.append(CaseChange(case_id, "changed", parameters, own))
     return FixtureChange(status, path, old_path, notebook, settings, defaults, tuple(cases))
@@ -152,11 +167,79 @@ def _load(label: str, raw: bytes | None) -> dict[str, Any]:
     return data
 
 
-def _text_diff(old: bytes, new: bytes) -> tuple[str, ...]:
+def _readable(label: str, raw: bytes | None) -> dict[str, Any]:
+    """A side as ``_load`` reads it; empty when the loader refuses it."""
+    try:
+        return _load(label, raw)
+    except FixtureError:
+        return {}
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """How values are shown: with the secrets of both sides' ``env:`` masked (``redactor``)."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+
+    @classmethod
+    def of(cls, *sides: dict[str, Any]) -> _Shown:
+        """The secrets of the sides' ``env:`` (the file's and each long-form case's)."""
+        found = [(name, value) for side in sides for env in _envs(side) for name, value in _secrets(env)]
+        # Redactor.from_environ keeps the names it is given once; each value here gets a key of its own.
+        return cls(
+            Redactor.from_environ({f"{index} {name}": value for index, (name, value) in enumerate(found)}, ["*"])
+        )
+
+    def value(self, value: Any, *, env: bool = False) -> str:
+        """``show_value`` of ``value`` with the secrets masked; ``env``: an ``env:`` mapping, whose
+        credential-looking variables are shown as ``***`` whatever their value."""
+        if env and isinstance(value, Mapping):
+            value = {key: MASK if _secret(key, item) else item for key, item in value.items()}
+        if not self.redactor:
+            return show_value(value)
+        # shown longer than MAX_VALUE first, so that no secret is cut where the text is cut
+        text = self.redactor.text(show_value(value, MAX_VALUE + self.redactor.longest))
+        return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+    def line(self, line: str) -> str:
+        """A line of YAML with the secrets masked, and the value after a credential-looking name."""
+        line = self.redactor.text(line)
+        pos = 0
+        while named := _NAME.search(line, pos):
+            pos = named.end()
+            value = _VALUE.match(line, pos) if is_credential_name(named["name"]) else None
+            if value:
+                line = line[:pos] + MASK + line[value.end() :]
+                pos += len(MASK)
+        return line
+
+
+def _envs(data: dict[str, Any]) -> Iterator[Any]:
+    """The ``env:`` mappings of a fixture: the file's, then each long-form case's."""
+    yield data.get("env")
+    cases = data.get("cases")
+    if isinstance(cases, Mapping):
+        for body in cases.values():
+            if isinstance(body, Mapping) and "parameters" in body:
+                yield body.get("env")
+
+
+def _secret(name: Any, value: Any) -> bool:
+    return isinstance(name, str) and is_credential_name(name) and value is not None
+
+
+def _secrets(env: Any) -> list[tuple[str, str]]:
+    """The (name, value) of the credential-looking variables of an ``env:`` mapping whose value is text."""
+    if not isinstance(env, Mapping):
+        return []
+    return [(name, value) for name, value in env.items() if _secret(name, value) and isinstance(value, str)]
+
+
+def _text_diff(old: bytes, new: bytes, shown: _Shown) -> tuple[str, ...]:
     lines = difflib.unified_diff(
         old.decode("utf-8", "replace").splitlines(), new.decode("utf-8", "replace").splitlines(), lineterm="", n=2
     )
-    return tuple(line for line in lines if not line.startswith(("---", "+++")))
+    return tuple(shown.line(line) for line in lines if not line.startswith(("---", "+++")))
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -193,22 +276,28 @@ def _cases(data: dict[str, Any], exists: bool) -> dict[str, Case]:
     return out
 
 
-def _case_values(old: Case | None, new: Case | None) -> tuple[tuple[ValueChange, ...], tuple[ValueChange, ...]]:
+def _case_values(
+    old: Case | None, new: Case | None, shown: _Shown
+) -> tuple[tuple[ValueChange, ...], tuple[ValueChange, ...]]:
     empty: Case = ({}, {})
     before, after = old or empty, new or empty
-    return _values(before[0], after[0]), _values(before[1], after[1])
+    return _values(before[0], after[0], shown), _values(before[1], after[1], shown, settings=True)
 
 
-def _values(before: dict[str, Any], after: dict[str, Any]) -> tuple[ValueChange, ...]:
+def _values(
+    before: dict[str, Any], after: dict[str, Any], shown: _Shown, *, settings: bool = False
+) -> tuple[ValueChange, ...]:
+    """The keys whose values differ; ``settings``: the keys are settings (``env`` among them)."""
     changes = []
     for name in [*before, *(n for n in after if n not in before)]:
         if name in before and name in after and _same(before[name], after[name]):
             continue
+        env = settings and name == "env"
         changes.append(
             ValueChange(
                 name,
-                show_value(before[name]) if name in before else None,
-                show_value(after[name]) if name in after else None,
+                shown.value(before[name], env=env) if name in before else None,
+                shown.value(after[name], env=env) if name in after else None,
             )
         )
     return tuple(changes)
