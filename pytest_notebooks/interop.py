@@ -5,7 +5,9 @@ junitxml (pytest's own)  properties on each case's testcase: the executed notebo
 pytest-html              links to the executed notebook (relative to the report's folder) and to the
                          failing cell's text, and a "Failing cell" column
 pytest-timeout           its thread method ends the process with ``os._exit``: the case's record, naming
-                         the cell that was running, is written to the results file first
+                         the cell that was running, is written to the results file first; on an xdist
+                         worker it is sent to the controller first, which records the case as crashed
+                         at that cell when the worker's death is reported
 
 pytest-timeout's signal method raises pytest's ``Failed`` in the middle of a cell: run/execute.py saves the
 notebook and the result before letting it go on, so that record names the cell without anything here.
@@ -14,11 +16,13 @@ notebook and the result before letting it go on, so that record names the cell w
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
 import threading
 import urllib.parse
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -26,12 +30,14 @@ from typing import Any
 import pytest
 
 from pytest_notebooks.collect import RESULT_KEY, NotebookItem
+from pytest_notebooks.errors import PytestNotebooksWarning
 from pytest_notebooks.files import is_url
 from pytest_notebooks.models import CellFailure, ExecutionResult
 
 HTML_ATTRIBUTE = "pytest_notebooks_html"  # on a call report: what the pytest-html row shows (travels with xdist)
 JUNIT_PROPERTIES = ("notebook_parameters", "notebook_failure_cell", "notebook_failure")
 RECORDER_NAME = "notebooks-recorder"  # plugin.py registers the results file's recorder under this name
+TIMEOUT_ATTRIBUTE = "pytest_notebooks_timeout"  # on xdist's crash report: a timed-out case's FailureRecord
 
 
 def register(config: pytest.Config) -> None:
@@ -130,9 +136,28 @@ def failure_text(failure: CellFailure) -> str:
     return "\n".join(lines) + "\n"
 
 
+class CaseTimedOut(PytestNotebooksWarning):
+    """What an xdist worker tells its controller as pytest-timeout's thread method is about to end it:
+    the case's failure at the running cell (a FailureRecord's JSON). It travels as a warning because
+    xdist forwards every ``pytest_warning_recorded`` to the controller (rebuilt from these args), in
+    order with the worker's other events and before the controller hears that the worker died, and a
+    warning counts as no test outcome: the crash stays the case's only report. Never raised or warned."""
+
+    def __init__(self, message: str, failure: str = "", worker: str = "") -> None:
+        super().__init__(message, failure, worker)
+        self.message, self.failure, self.worker = message, failure, worker
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class TimeoutRecord:
     """pytest-timeout's thread method for notebook cases: the same timer and the same end (its stacks
-    dumped, ``os._exit(1)``), but the case's record is written to the results file before."""
+    dumped, ``os._exit(1)``), but the case's record is written to the results file before (on an xdist
+    worker: sent to the controller, which adds it to the crash it is told of)."""
+
+    def __init__(self) -> None:
+        self.timed_out: dict[tuple[str, str], CaseTimedOut] = {}  # on the controller: (worker, node id) -> its notice
 
     @pytest.hookimpl(tryfirst=True, optionalhook=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
@@ -150,6 +175,25 @@ class TimeoutRecord:
         item.cancel_timeout = cancel  # type: ignore[attr-defined]  # what pytest-timeout's cancel hook calls
         timer.start()
         return True
+
+    def pytest_warning_recorded(self, warning_message: warnings.WarningMessage, nodeid: str) -> None:
+        """On the controller: a worker's notice that pytest-timeout is ending it (see CaseTimedOut)."""
+        notice = warning_message.message
+        if isinstance(notice, CaseTimedOut) and notice.failure:
+            self.timed_out[(notice.worker, nodeid)] = notice
+
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """xdist: the worker running ``crashitem`` died. When pytest-timeout ended it, the crash report
+        says so and where, and carries the failure to the recorder (plugin.py's handler, which runs last)."""
+        worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", None)
+        notice = self.timed_out.pop((str(worker), crashitem), None)
+        if notice is None:
+            return
+        from pytest_notebooks.results.record import FailureRecord
+
+        report.longrepr = f"{report.longrepr}: {notice.message}"
+        setattr(report, TIMEOUT_ATTRIBUTE, FailureRecord.from_json(json.loads(notice.failure)))
 
 
 def _expired(item: NotebookItem, settings: Any) -> None:
@@ -172,19 +216,24 @@ def _expired(item: NotebookItem, settings: Any) -> None:
 
 def record_timeout(item: NotebookItem, seconds: float) -> str:
     """The case as failed at the cell the saved copy marks running, in the results file (written now,
-    the session marked interrupted); on an xdist worker only the controller can write, and records
-    the case as crashed. The line that says what was done."""
+    the session marked interrupted); on an xdist worker, where only the controller writes, sent to the
+    controller. The line that says what was done."""
     from pytest_notebooks.errors import ResultsError
     from pytest_notebooks.results.recorder import Recorder
     from pytest_notebooks.run.execute import running_cell
 
     output = item.output_path()
-    evalue = f"pytest-timeout (thread method) ended pytest after {seconds:g} s"
-    failure = running_cell(item.case, output, "Timeout", evalue)
+    worker = getattr(item.config, "workerinput", {}).get("workerid")
+    ended = "pytest" if worker is None else f"xdist worker {worker}"
+    failure = running_cell(
+        item.case, output, "Timeout", f"pytest-timeout (thread method) ended {ended} after {seconds:g} s"
+    )
     item.stash[RESULT_KEY] = ExecutionResult(item.case.case_id, False, seconds, output, None, failure)
+    if worker is not None:
+        return tell_controller(item, failure, str(worker), seconds)
     recorder = item.config.pluginmanager.get_plugin(RECORDER_NAME)
     if not isinstance(recorder, Recorder):
-        return f"{item.nodeid} timed out at {failure.where()}; the xdist controller records it as crashed"
+        return f"{item.nodeid} timed out at {failure.where()}; no results file is written in this session"
     recorder.add(item.nodeid, "call", "failed", seconds, item.record(), wasxfail=False)
     recorder.session_ended(2, stopped_early=False)  # pytest's exit status for an interrupted session
     try:
@@ -192,3 +241,20 @@ def record_timeout(item: NotebookItem, seconds: float) -> str:
     except (OSError, ResultsError) as exc:
         return f"could not write the results file {recorder.shown_path}: {exc}"
     return f"{item.nodeid} timed out at {failure.where()}: recorded in {recorder.shown_path} (session interrupted)"
+
+
+def tell_controller(item: NotebookItem, failure: CellFailure, worker: str, seconds: float) -> str:
+    """On an xdist worker: the failure to the controller, through the hook xdist forwards (its channel
+    writes before this returns, so it is sent before ``os._exit``). The line that says so."""
+    from pytest_notebooks.results.record import FailureRecord
+
+    at = f"at {failure.where()}" if failure.cell_number is not None else "with no cell running"
+    message = f"pytest-timeout (thread method) ended it after {seconds:g} s {at}"
+    headline = f"{failure.ename}: {failure.evalue}"  # what ended it, not only "interrupted"
+    summary = headline if failure.cell_number is None else f"{failure.where()}: {headline}"
+    record = dataclasses.replace(FailureRecord.of(failure), summary=summary)
+    notice = CaseTimedOut(message, json.dumps(record.to_json()), worker)
+    recorded = warnings.WarningMessage(notice, CaseTimedOut, item.nodeid.split("::")[0], 0, line="")
+    kwargs = {"warning_message": recorded, "when": "runtest", "nodeid": item.nodeid, "location": None}
+    item.config.hook.pytest_warning_recorded.call_historic(kwargs=kwargs)
+    return f"{item.nodeid} timed out at {failure.where()}: sent to the xdist controller, which records it as crashed"

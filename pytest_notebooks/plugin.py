@@ -45,6 +45,7 @@ from pytest_notebooks.collect import (
     unselected_folder,
 )
 from pytest_notebooks.errors import PytestNotebooksWarning
+from pytest_notebooks.interop import TIMEOUT_ATTRIBUTE
 from pytest_notebooks.interop import register as register_interop
 
 if TYPE_CHECKING:
@@ -368,7 +369,8 @@ class _XdistBridge:
         """xdist: the worker running ``crashitem`` died. Last, so that pytest-rerunfailures has said
         whether it runs the case again (the report's outcome ``rerun``)."""
         worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", None)
-        self.recorder.crashed(crashitem, worker, rescheduled=str(report.outcome) == "rerun")
+        failure = report.__dict__.pop(TIMEOUT_ATTRIBUTE, None)  # interop.py: pytest-timeout ended it, at this cell
+        self.recorder.crashed(crashitem, worker, rescheduled=str(report.outcome) == "rerun", failure=failure)
 
 
 def _interrupt_on_sigterm(config: pytest.Config) -> None:

@@ -174,14 +174,39 @@ def test_pytest_timeout_thread_method_writes_the_results_file_first(pytester: py
     assert cases["fr"]["outcome"] == "not run"
 
 
+STUCK = [PARAMS, "import time\nwhile region_code == 'luna':\n    time.sleep(0.1)", "y = 2"]  # luna never ends
+
+
 @pytest.mark.kernel
-def test_pytest_timeout_thread_method_under_xdist_is_a_crashed_case_in_the_results_file(
+def test_pytest_timeout_thread_method_under_xdist_records_the_cell_its_worker_was_running(
     pytester: pytest.Pytester,
 ) -> None:
-    sleepy_project(pytester)
-    result = pytester.runpytest_subprocess("-n", "2", "--timeout=8", "--timeout-method=thread", "-k", "luna")
-    result.stdout.fnmatch_lines(["FAILED jobs/slow.ipynb::luna - worker 'gw*' crashed while running *"])
+    notebook = write_notebook(pytester.path / "jobs" / "stuck.ipynb", STUCK)
+    cases = "cases:\n  luna: {region_code: luna}\n  fr: {region_code: fr}\n  de: {region_code: de}\n"
+    notebook.with_suffix(".yaml").write_text(cases)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "timeout", "--timeout=10", "--timeout-method=thread")
+    assert result.ret == 1  # tests failed (the crash), not pytest-timeout's exit: that was the worker's
+    said = "pytest-timeout (thread method) ended it after 10 s at cell 2"  # no In [n]: the cell never finished
+    result.stdout.fnmatch_lines(
+        [
+            "*= warnings summary =*",
+            "jobs/stuck.ipynb::luna",
+            f"  jobs/stuck.ipynb:0: CaseTimedOut: {said}",
+            f"FAILED jobs/stuck.ipynb::luna - worker 'gw*' crashed while running 'jobs/stuck.ipynb::luna': {said}",
+            "*= 1 failed, 2 passed, 1 warning in *",
+        ]
+    )
     document = results(pytester)
     assert document["session"]["state"] == "worker-crashed"  # type: ignore[index]
-    cases = {c["case"]: c for c in document["cases"]}  # type: ignore[attr-defined]
-    assert cases["luna"]["outcome"] == "crashed"
+    records = {c["case"]: c for c in document["cases"]}  # type: ignore[attr-defined]
+    assert records["luna"]["outcome"] == "crashed"  # its worker did die
+    failure = records["luna"]["failure"]
+    assert (failure["kind"], failure["cell"], failure["ename"]) == ("interrupted", 2, "Timeout")
+    (attempt,) = records["luna"]["attempts"]
+    ended = f"pytest-timeout (thread method) ended xdist worker {attempt['worker']} after 10 s"
+    assert failure["summary"] == f"cell 2: Timeout: {ended}"
+    assert attempt["failure"] == {"kind": "interrupted", "summary": failure["summary"]}
+    assert [(records[c]["outcome"], records[c]["failure"]) for c in ("fr", "de")] == [("passed", None)] * 2
+    saved = json.loads((pytester.path / "notebook-outputs" / "jobs" / "stuck" / "luna.ipynb").read_text())
+    running = [c for c in saved["cells"] if c["metadata"].get("papermill", {}).get("status") == "running"]
+    assert [c["source"] for c in running] == [STUCK[1]]  # the executed notebook, saved as the cell started

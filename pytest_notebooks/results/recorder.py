@@ -277,16 +277,20 @@ class Recorder:
         entry = self.cases.setdefault(nodeid, CaseEntry(nodeid, report))
         entry.fold(worker, when, outcome, duration, report, wasxfail)
 
-    def crashed(self, nodeid: str, worker: str | None, rescheduled: bool = False) -> None:
+    def crashed(
+        self, nodeid: str, worker: str | None, rescheduled: bool = False, failure: FailureRecord | None = None
+    ) -> None:
         """xdist says the worker running ``nodeid`` died (``pytest_handlecrashitem``); ``rescheduled``:
-        pytest-rerunfailures had xdist run it again, maybe on another worker."""
+        pytest-rerunfailures had xdist run it again, maybe on another worker. ``failure``: what the
+        worker said before it died (pytest-timeout's thread method: the running cell), kept as the
+        crashed attempt's failure instead of the generic one."""
         known = self.cases[nodeid].identity if nodeid in self.cases else self.known.get(nodeid)
         if known is None:
             return  # not a notebook case
         entry = self.cases.setdefault(nodeid, CaseEntry(nodeid, known))
         attempt = entry.running.get(worker) or entry.attempt(worker, "setup")
         attempt.outcome, attempt.closed, attempt.superseded = Outcome.CRASHED, True, rescheduled
-        attempt.failure = FailureRecord(
+        attempt.failure = failure or FailureRecord(
             "crashed",
             f"the xdist worker {worker or ''} running it died (killed by the OOM killer, a segfault, "
             "or a notebook that killed its parent)".replace("  ", " "),
