@@ -694,6 +694,8 @@ class NotebookItem(pytest.Item):
             execution_seconds=round(result.duration, 3) if result else None,
             failure=FailureRecord.of(result.failure) if result and result.failure else None,
             snapshot=self.stash.get(SNAPSHOT_KEY, None),
+            converted_sha256=result.converted_sha256 if result else None,
+            converted_by=result.converted_by if result else None,
         )
 
 

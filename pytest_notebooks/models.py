@@ -198,6 +198,9 @@ class ExecutionResult:
     kernel_name: str | None
     failure: CellFailure | None = None
     notebook: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # as saved
+    # A Jupytext text notebook: the sha256 of the .ipynb papermill ran, made from the text, and what made it.
+    converted_sha256: str | None = None
+    converted_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,11 @@ class NotebookRepo:
         for notebook, cases in sorted(self.cases.items()):
             fixture = str(Path(notebook).with_suffix(".yaml").as_posix())
             notebook_sha = (sha256 or {}).get(notebook) or _sha(self.root / notebook)
+            converted = _converted(self.root / notebook)
             for case in cases:
                 outcome = (outcomes or {}).get(notebook, {}).get(case, "passed")
                 record = _record(notebook, fixture, case, notebook_sha, _sha(self.root / fixture), outcome, cases)
+                record = replace(record, converted_sha256=converted[0], converted_by=converted[1])
                 nodeid = f"{notebook}::{case}"
                 recorder.add(nodeid, "setup", "skipped" if outcome == "skipped" else "passed", 0.1, record, False)
                 if outcome != "skipped":
@@ -163,6 +165,15 @@ def live_stamp(data: bytes | None) -> dict[str, Any]:
     assert data is not None
     stamp: dict[str, Any] = json.loads(data)["metadata"]["pytest_notebooks"]["provenance"]
     return stamp
+
+
+def _converted(path: Path) -> tuple[str | None, str | None]:
+    """A text notebook's converted notebook's sha256 and maker, as a case that ran it records them."""
+    if path.suffix == ".ipynb":
+        return None, None
+    from pytest_notebooks.cases.textnotebook import converter, to_ipynb_bytes
+
+    return hashlib.sha256(to_ipynb_bytes(path.read_bytes(), path, path.name)).hexdigest(), converter()
 
 
 def _record(

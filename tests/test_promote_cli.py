@@ -499,6 +499,8 @@ def test_an_interrupted_release_is_finished_by_the_next_run(repo: NotebookRepo, 
     result = run(repo, live)
     assert result.code == 0, result.text
     assert f"finished release {half}, which an earlier run had left half applied" in result.out
+    assert "nothing to do" not in result.out  # it did something: exit code 0
+    assert "nothing more to do: with that release finished, what is live is what would be promoted" in result.out
     assert live_stamp(live.get("vid_agg.ipynb"))["release"] == half
     assert json.loads(live.get(POINTER_KEY) or b"")["state"] == "live"
     assert run(repo, live).code == 3

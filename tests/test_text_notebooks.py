@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from pytest_notebooks.cases.textnotebook import cell_lines, reads_as_text_notebook
-from pytest_notebooks.errors import UsageError
-from pytest_notebooks.promote.settings import find_config
 from pytest_notebooks.review.changes import TextTemplateChange, pull_request_changes
 from pytest_notebooks.review.fixturediff import FixtureChange
 from tests.gitrepo import repo_with_identity
@@ -282,17 +280,6 @@ def test_the_review_shows_a_text_diff_of_a_changed_text_template(tmp_path: Path)
     ]
 
 
-def test_text_templates_other_than_text_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.nbpromote]\ntext_templates = "text"\n')
-    assert find_config(tmp_path, tmp_path).text_templates == "text"
-    (tmp_path / "pyproject.toml").write_text('[tool.nbpromote]\ntext_templates = "ipynb"\n')
-    with pytest.raises(UsageError, match='text_templates = "ipynb" is not supported yet'):
-        find_config(tmp_path, tmp_path)
-    (tmp_path / "pyproject.toml").write_text('[tool.nbpromote]\ntext_templates = "notebook"\n')
-    with pytest.raises(UsageError, match="text_templates must be one of 'text', 'ipynb', 'both'"):
-        find_config(tmp_path, tmp_path)
-
-
 @pytest.mark.kernel
 def test_a_text_template_is_promoted_byte_for_byte(project: Project) -> None:
     _write(project.root, {"etl/report.py": PERCENT, "etl/report.yaml": "cases:\n  luna: {}\n"})
@@ -306,7 +293,7 @@ def test_a_text_template_is_promoted_byte_for_byte(project: Project) -> None:
     committed = project.repo.git.show("HEAD:etl/report.py").encode() + b"\n"
     assert (live / "etl" / "report.py").read_bytes() == committed == PERCENT.encode()
     digest = hashlib.sha256(committed).hexdigest()
-    assert (live / ".nbpromote" / "objects" / f"{digest}.ipynb").read_bytes() == committed
+    assert (live / ".nbpromote" / "objects" / f"{digest}.py").read_bytes() == committed  # named as it is live
     current = json.loads((live / ".nbpromote" / "current.json").read_text())
     release = json.loads((live / ".nbpromote" / "releases" / f"{current['release']}.json").read_text())
     entry = release["templates"]["etl/report.py"]

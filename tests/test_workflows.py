@@ -161,7 +161,7 @@ def test_the_install_step_is_one_script_everywhere() -> None:
     assert len(set(scripts.values())) == 1, sorted(scripts)
     script = next(iter(scripts.values()))
     assert "pip install -e ." not in script
-    assert '"${GITHUB_WORKSPACE}[s3]"' in script  # plugin-from-source: this checkout, with boto3 (not SC1087)
+    assert '"${GITHUB_WORKSPACE}[s3,jupytext]"' in script  # plugin-from-source: this checkout (not SC1087)
 
 
 PLUGIN_SPEC = (
@@ -186,7 +186,7 @@ if sys.argv[1:3] == ["-m", "pytest"]:
         ("false", "requirements.txt", [PLUGIN_SPEC, "--requirement", "requirements.txt"]),
         ("false", "ci/reqs.in", [PLUGIN_SPEC, "--requirement", "ci/reqs.in"]),
         ("false", ".[notebooks]", [PLUGIN_SPEC, ".[notebooks]"]),
-        ("true", "", ["{workspace}[s3]"]),
+        ("true", "", ["{workspace}[s3,jupytext]"]),
     ],
 )
 def test_the_install_step_installs_the_plugin_not_the_repository(
@@ -641,7 +641,8 @@ def test_the_workflow_steps_run_here(tmp_path: Path) -> None:
     first = run_step("reusable-promote.yml", "promote", "Promote or roll back", promote_dir, values, env)
     assert first.code == 0, first.text
     live = sorted(p.relative_to(tmp_path / "live").as_posix() for p in (tmp_path / "live").glob("*.ipynb"))
-    assert live == ["collect_plays.ipynb", "enrich_geo.ipynb", "report.ipynb", "vid_agg.ipynb"]
+    # device_share.py, a text template, goes live as the .ipynb its case ran (text_templates = "ipynb")
+    assert live == ["collect_plays.ipynb", "device_share.ipynb", "enrich_geo.ipynb", "report.ipynb", "vid_agg.ipynb"]
     second = run_step("reusable-promote.yml", "promote", "Promote or roll back", promote_dir, values, env)
     assert second.code == 0, second.text
     assert "nothing to do: what is live is what would be promoted" in second.stdout

@@ -142,9 +142,25 @@ def to_notebook(data: bytes, path: str | os.PathLike[str], shown: str) -> dict[s
 
 
 def to_ipynb_bytes(data: bytes, path: str | os.PathLike[str], shown: str) -> bytes:
-    """``to_notebook`` written as nbformat writes a notebook (one layout, so the same bytes each time)."""
+    """``to_notebook`` written as nbformat writes a notebook (one layout, so the same bytes each time).
+
+    These bytes are what papermill runs for a text notebook, what the results file records the sha256
+    of (a case's ``converted_sha256``) and what nbpromote publishes as ``x.ipynb`` (``text_templates``
+    "ipynb" or "both") once it has made them again from the committed text and found that sha256.
+    """
     document = to_notebook(data, path, shown)
     return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def converter() -> str:
+    """What makes the notebook of a text notebook, as the results file and a release name it:
+    ``jupytext 1.19.7`` (the same version makes the same bytes; another may not)."""
+    return f"jupytext {_jupytext('jupytext').__version__}"
+
+
+def ipynb_name(path: str) -> str:
+    """``etl/report.ipynb`` for the text notebook ``etl/report.py`` (or ``.md``): its converted notebook's name."""
+    return with_suffix(path, NOTEBOOK_SUFFIX)
 
 
 def cell_lines(text: str, cells: Sequence[Mapping[str, Any]]) -> list[int | None]:

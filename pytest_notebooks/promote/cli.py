@@ -285,6 +285,7 @@ def _promote(namespace: argparse.Namespace, out: TextIO) -> int:
         accept_flaky=config.accept_flaky is True,
         all_or_nothing=namespace.all_or_nothing or bool(config.all_or_nothing),
         groups=config.groups or {},
+        text_templates=config.text_templates or "text",
     )
     gathered = gather(results, base, source_root, ignore, project, policy)
     inputs = gathered.inputs
@@ -685,10 +686,11 @@ def _report(outcome: Outcome, target: Target, options: PublishOptions, out: Text
         )
     counts = _counts(manifest.changes)
     if outcome.plan.empty:
-        print(
-            f"nothing to do: what is live is what would be {'rolled back to' if manifest.rollback_of else 'promoted'}",
-            file=out,
-        )
+        what = "rolled back to" if manifest.rollback_of else "promoted"
+        if outcome.code is ExitCode.PROMOTED:  # it finished a release a stopped run left half applied
+            print(f"nothing more to do: with that release finished, what is live is what would be {what}", file=out)
+        else:
+            print(f"nothing to do: what is live is what would be {what}", file=out)
     elif options.dry_run:
         print(f"dry run: would make release {manifest.release} ({counts}); nothing was written", file=out)
     elif manifest.rollback_of:

@@ -30,7 +30,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FixtureNaming
-from pytest_notebooks.cases.textnotebook import collected_text_notebook, is_text_suffix
+from pytest_notebooks.cases.textnotebook import INSTALL_HINT as TEXT_INSTALL_HINT
+from pytest_notebooks.cases.textnotebook import (
+    collected_text_notebook,
+    converter,
+    ipynb_name,
+    is_text_suffix,
+    to_ipynb_bytes,
+)
 from pytest_notebooks.errors import FixtureError, GitUnusable, Refused, ResultsError
 from pytest_notebooks.files import is_url
 from pytest_notebooks.gitinfo import GitState, TreeEntry, committed_tree, git_state, hidden_change, read_blobs
@@ -55,6 +62,7 @@ class Policy:
     accept_flaky: bool = False  # a case that passed only on a pytest-rerunfailures rerun
     all_or_nothing: bool = False
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> repo-relative globs
+    text_templates: str = "text"  # what a Jupytext text template goes live as: "text", "ipynb" or "both"
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,12 @@ class HeldBack:
     rerun: tuple[str, ...]  # pytest node ids (relative to the rootdir) whose run would give the evidence
     fix_first: bool  # a case failed: the notebook needs a fix before a re-run can help
     hold: bool = False  # held by a rollback: its line says what to do, no test run helps
+    also: tuple[str, ...] = ()  # its other live keys (a text template published as text and .ipynb)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every live key it would have gone live at: whatever is live there stays."""
+        return (self.key, *self.also)
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,7 @@ def gather(
         candidates=tuple(candidates),
         untested=frozenset(found.untested),
         notes=tuple(found.notes),
-        held=frozenset(h.key for h in held),
+        held=frozenset(k for h in held for k in h.keys),
     )
     return Gathered(inputs, tuple(held), _hint(held, rerun))
 
@@ -138,7 +152,7 @@ def hold_back(gathered: Gathered, holds: tuple[Hold, ...], policy: Policy) -> Ga
     candidates, held = _held_by_rollback(list(gathered.inputs.candidates), list(gathered.held_back), holds)
     candidates, held = _groups(candidates, held, policy)
     _refuse_held(candidates, held, policy, gathered.command)
-    inputs = replace(gathered.inputs, candidates=tuple(candidates), held=frozenset(h.key for h in held))
+    inputs = replace(gathered.inputs, candidates=tuple(candidates), held=frozenset(k for h in held for k in h.keys))
     return replace(gathered, inputs=inputs, held_back=tuple(held))
 
 
@@ -221,14 +235,18 @@ class _Sorted:
         blobs = _committed(root, tree, {p: r for p, r in tested.items() if p in committed}, naming)
         for path in templates:
             record = tested.get(path)
+            keys = _live_keys(path, source_rel, policy.text_templates)
             if record is None:
-                found.untested_template(path, _key(path, source_rel), committed, rerun.node(root / path), naming)
+                found.untested_template(path, keys, committed, rerun.node(root / path), naming)
                 continue
-            outcome = _check(path, _key(path, source_rel), record, blobs, policy, rerun)
+            checked = _check(path, keys[0], record, blobs, policy, rerun)
+            outcome = (
+                checked if keys == (_key(path, source_rel),) else _forms(checked, keys, record, rerun.node(root / path))
+            )
             if isinstance(outcome, HeldBack):
-                found.held.append(outcome)
+                found.held.append(replace(outcome, also=keys[1:]))
             else:
-                found.candidates.append(outcome)
+                found.candidates.extend(outcome if isinstance(outcome, list) else [outcome])
         for path in sorted(p for p, entry in tree.items() if entry.is_link and _is_template(p, source_rel)):
             found.notes.append(
                 f"{path}: not promoted: a symbolic link in git (a template is promoted at its real path)"
@@ -243,13 +261,16 @@ class _Sorted:
             raise Refused(extra, HINT)
         return found
 
-    def untested_template(self, path: str, key: str, committed: set[str], node: str, naming: FixtureNaming) -> None:
+    def untested_template(
+        self, path: str, keys: tuple[str, ...], committed: set[str], node: str, naming: FixtureNaming
+    ) -> None:
         """A committed template the results file has no case of: held back, or never tested."""
         fixtures = naming.candidates(path)
         if any(f in committed for f in fixtures):
-            self.held.append(HeldBack(path, key, ("not run: the results file has no case of it",), (node,), False))
+            reasons = ("not run: the results file has no case of it",)
+            self.held.append(HeldBack(path, keys[0], reasons, (node,), False, also=keys[1:]))
         else:
-            self.untested.add(key)
+            self.untested.update(keys)
             fixture = PurePosixPath(fixtures[0]).name
             self.notes.append(f"{path}: not promoted: no fixture ({fixture}), so never tested")
 
@@ -272,19 +293,23 @@ def _refuse_lookalikes(templates: Sequence[str]) -> None:
 def _held_by_rollback(
     candidates: list[Candidate], held: list[HeldBack], holds: tuple[Hold, ...]
 ) -> tuple[list[Candidate], list[HeldBack]]:
-    """A candidate whose source is the bytes a rollback took live away from is held back."""
-    kept = []
+    """A candidate whose source is the bytes a rollback took live away from is held back (a text template
+    published as text and .ipynb: both, once)."""
+    stopped: dict[str, tuple[Hold, list[str]]] = {}
     for candidate in candidates:
         hold = held_by(holds, candidate.key, candidate.sha256)
-        if hold is None:
-            kept.append(candidate)
-            continue
+        if hold is not None:
+            stopped.setdefault(candidate.source_path, (hold, []))
+    for candidate in candidates:
+        if candidate.source_path in stopped:
+            stopped[candidate.source_path][1].append(candidate.key)
+    for source_path, (hold, (key, *also)) in stopped.items():
         reason = (
             f"held back: release {hold.set_in} rolled it back from these bytes (sha256 {hold.sha256[:12]}); "
-            f"change the template, or release the hold: nbpromote release-hold {candidate.source_path}"
+            f"change the template, or release the hold: nbpromote release-hold {source_path}"
         )
-        held.append(HeldBack(candidate.source_path, candidate.key, (reason,), (), False, hold=True))
-    return kept, held
+        held.append(HeldBack(source_path, key, (reason,), (), False, hold=True, also=tuple(also)))
+    return [c for c in candidates if c.source_path not in stopped], held
 
 
 def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
@@ -337,14 +362,17 @@ def _groups(
         blockers = sorted(p for p in held_paths if any(fnmatch.fnmatchcase(p, pat) for pat in patterns))
         if not blockers or not members:
             continue
+        keys: dict[str, list[str]] = {}  # a text template published as text and .ipynb is two candidates
         for member in members:
+            keys.setdefault(member.source_path, []).append(member.key)
+        for source_path, (key, *also) in keys.items():
             rolled = [b for b in blockers if b in rolled_back]
             passed = [b for b in blockers if b not in rolled_back]
             why = [f"{', '.join(passed)} did not pass"] if passed else []
             why += [f"a rollback holds {', '.join(rolled)} back"] if rolled else []
             reason = f"held back with its promotion group {name!r}: {'; '.join(why)}"
-            held.append(HeldBack(member.source_path, member.key, (reason,), (), False))
-            held_paths.add(member.source_path)
+            held.append(HeldBack(source_path, key, (reason,), (), False, also=tuple(also)))
+            held_paths.add(source_path)
         candidates = [c for c in candidates if c not in members]
     return candidates, held
 
@@ -638,3 +666,56 @@ def _is_text_template(path: str, source_rel: str, committed: set[str], root: Pat
 
 def _key(path: str, source_rel: str) -> str:
     return path[len(source_rel) + 1 :] if source_rel else path
+
+
+def _live_keys(path: str, source_rel: str, text_templates: str) -> tuple[str, ...]:
+    """Where a committed template goes live: its path below the source root; a Jupytext text
+    template's as ``text_templates`` says: the text (``x.py``), its notebook (``x.ipynb``) or both."""
+    key = _key(path, source_rel)
+    if not is_text_suffix(path) or text_templates == "text":
+        return (key,)
+    notebook = ipynb_name(key)
+    return (notebook,) if text_templates == "ipynb" else (key, notebook)
+
+
+def _forms(
+    candidate: Candidate | HeldBack, keys: tuple[str, ...], record: _Tested, node: str
+) -> list[Candidate] | HeldBack:
+    """A text template's candidate at each of its live ``keys``: the committed text as it is, or the
+    notebook its cases ran, made again from the committed text (held back when it is not those bytes)."""
+    if isinstance(candidate, HeldBack):
+        return candidate
+    forms = []
+    for key in keys:
+        if is_text_suffix(key):
+            forms.append(replace(candidate, key=key))
+            continue
+        made = _converted(candidate, record)
+        if isinstance(made, str):
+            return HeldBack(candidate.source_path, keys[0], (made,), (node,), False)
+        forms.append(replace(made, key=key))
+    return forms
+
+
+def _converted(candidate: Candidate, record: _Tested) -> Candidate | str:
+    """``candidate`` (a text template) as the .ipynb its passing cases ran, or why it cannot be:
+    Jupytext is missing here, the results file does not say what ran, or this Jupytext makes other bytes."""
+    path = candidate.source_path
+    try:
+        data, made_by = to_ipynb_bytes(candidate.data, path, path), converter()
+    except FixtureError as exc:
+        return f"its .ipynb cannot be made here: {str(exc).splitlines()[0]} ({TEXT_INSTALL_HINT})"
+    digest = sha256_hex(data)
+    ran = {(c.converted_sha256, c.converted_by) for c in record.cases if c.outcome.passing}
+    if any(sha is None for sha, _ in ran):
+        return (
+            "the results file does not say which .ipynb its cases ran (it was written by an older pytest-notebooks, "
+            "or by hand): run its cases again to publish it as .ipynb"
+        )
+    if {sha for sha, _ in ran} != {digest}:
+        tested = ", ".join(sorted(f"sha256 {sha[:12]} made by {by}" for sha, by in ran if sha))
+        return (
+            f"the .ipynb {made_by} makes of it here (sha256 {digest[:12]}) is not the notebook its cases ran "
+            f"({tested}): run nbpromote with the Jupytext the tests ran with, or run the tests again with this one"
+        )
+    return replace(candidate, data=data, converted_sha256=digest, converted_by=made_by)

@@ -12,7 +12,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 from typing import Any
+
+from pytest_notebooks.cases.textnotebook import TEXT_SUFFIXES
 
 RELEASE_SCHEMA = "nbpromote/release"
 POINTER_SCHEMA = "nbpromote/current"
@@ -21,9 +24,11 @@ HIDDEN = ".nbpromote/"  # everything nbpromote owns lives under this prefix of t
 POINTER_KEY = HIDDEN + "current.json"
 
 
-def object_key(sha256: str) -> str:
-    """Where the published bytes with this sha256 are kept, create-only."""
-    return f"{HIDDEN}objects/{sha256}.ipynb"
+def object_key(sha256: str, key: str = ".ipynb") -> str:
+    """Where the published bytes with this sha256 are kept, create-only, named like the live ``key``
+    they are published at (``.ipynb``; a Jupytext text template's ``.py`` or ``.md``)."""
+    suffix = PurePosixPath(key).suffix if key.endswith(TEXT_SUFFIXES) else ".ipynb"
+    return f"{HIDDEN}objects/{sha256}{suffix}"
 
 
 def release_key(release: str) -> str:
@@ -87,7 +92,9 @@ class Candidate:
     cases: tuple[str, ...]
     fixture: str | None
     fixture_sha256: str | None
-    data: bytes = field(repr=False, compare=False, default=b"")
+    data: bytes = field(repr=False, compare=False, default=b"")  # what is published (before its stamp)
+    converted_sha256: str | None = None  # a text template's .ipynb: sha256 of ``data``, the notebook its cases ran
+    converted_by: str | None = None  # what made it from the text (``jupytext 1.19.7``)
 
 
 @dataclass(frozen=True)
@@ -119,10 +126,16 @@ class TemplateEntry:
     fixture: str | None = None
     fixture_sha256: str | None = None
     outputs: Outputs = Outputs.KEPT
+    converted_sha256: str | None = None  # a text template published as .ipynb: that notebook's sha256
+    converted_by: str | None = None  # what made it from the text source (``jupytext 1.19.7``)
 
     def same_source(self, other: TemplateEntry) -> bool:
         """Whether publishing ``other`` would not change what this entry put live."""
-        return self.sha256 == other.sha256 and self.outputs == other.outputs
+        return (self.sha256, self.converted_sha256, self.outputs) == (
+            other.sha256,
+            other.converted_sha256,
+            other.outputs,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,7 +150,11 @@ class TemplateEntry:
             "fixture": self.fixture,
             "fixture_sha256": self.fixture_sha256,
             "outputs": self.outputs.value,
+            **({} if self.converted_sha256 is None else self._converted()),
         }
+
+    def _converted(self) -> dict[str, Any]:
+        return {"converted_sha256": self.converted_sha256, "converted_by": self.converted_by}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TemplateEntry:
@@ -153,6 +170,8 @@ class TemplateEntry:
             fixture=data.get("fixture"),
             fixture_sha256=data.get("fixture_sha256"),
             outputs=Outputs(data.get("outputs", Outputs.KEPT.value)),
+            converted_sha256=data.get("converted_sha256"),
+            converted_by=data.get("converted_by"),
         )
 
 

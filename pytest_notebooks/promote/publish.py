@@ -58,7 +58,7 @@ from pytest_notebooks.promote.plan import (
     rollback_holds,
 )
 from pytest_notebooks.promote.stamp import Provenance, stamp
-from pytest_notebooks.promote.store import JSON_TYPE, NOTEBOOK_TYPE, LocalStore, Store, process_owner, unstorable
+from pytest_notebooks.promote.store import JSON_TYPE, LocalStore, Store, content_type, process_owner, unstorable
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -138,9 +138,11 @@ def promote(
             promoted_at=_iso(created),
             source_path=candidate.source_path,
             outputs=outputs,
+            converted_sha256=candidate.converted_sha256,
+            converted_by=candidate.converted_by,
         )
         try:
-            published = _published(candidate.data, candidate.source_path, provenance)
+            published = _published(candidate.data, candidate.key, provenance)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Refused([f"{candidate.source_path}: cannot stamp it: {exc}"]) from None
         digest = hashlib.sha256(published).hexdigest()
@@ -157,6 +159,8 @@ def promote(
             fixture=candidate.fixture,
             fixture_sha256=candidate.fixture_sha256,
             outputs=outputs,
+            converted_sha256=candidate.converted_sha256,
+            converted_by=candidate.converted_by,
         )
     for key in sorted(inputs.held):  # held back: its live version stays as it is
         if current is not None and key in current.templates:
@@ -182,10 +186,11 @@ def promote(
     return _execute(store, start, plan, manifest, objects, drift, options, clock, then="commit, test and promote again")
 
 
-def _published(source: bytes, source_path: str, provenance: Provenance) -> bytes:
-    """The bytes that go live: a notebook stamped with its provenance; a Jupytext text template
-    (``text_templates = "text"``) as committed, byte for byte (its provenance is in the release)."""
-    if is_text_suffix(source_path):
+def _published(source: bytes, key: str, provenance: Provenance) -> bytes:
+    """The bytes that go live at ``key``: a notebook (a text template's .ipynb too) stamped with its
+    provenance; a Jupytext text template published as text (``x.py``) as committed, byte for byte (its
+    provenance is in the release)."""
+    if is_text_suffix(key):
         return source
     return stamp(source, provenance)
 
@@ -404,10 +409,14 @@ def _undo(store: Store, claim: _Claim, undo: tuple[Undo, ...], base: Manifest | 
                 store.delete(step.key, if_match=step.if_match)
                 etags.pop(step.key, None)
             elif step.entry is not None:
-                data = _object(store, step.entry.object, {})
+                data = _object(store, step.entry.object, {}, step.key)
                 claim.keep()
                 etags[step.key] = store.put(
-                    step.key, data, if_match=step.if_match, content_type=NOTEBOOK_TYPE, metadata=_meta(step.entry)
+                    step.key,
+                    data,
+                    if_match=step.if_match,
+                    content_type=content_type(step.key),
+                    metadata=_meta(step.entry),
                 )
             elif step.etag is not None:
                 etags[step.key] = step.etag
@@ -596,7 +605,7 @@ def _execute(
     # step 3: objects, create-only
     for change in plan.changes:
         if change.action in PUTS and change.after is not None and change.after.object in objects:
-            _put_object(store, change.after.object, objects[change.after.object])
+            _put_object(store, change.after.object, objects[change.after.object], change.key)
     # step 4: the manifest, create-only
     document = _encode(manifest.to_json())
     try:
@@ -742,22 +751,25 @@ def _abandon(base: str | None) -> str:
     return f"`nbpromote abandon` to {f'put release {base} back' if base else 'remove what it wrote'}"
 
 
-def _put_object(store: Store, digest: str, data: bytes) -> None:
-    key = object_key(digest)
+def _put_object(store: Store, digest: str, data: bytes, live: str) -> None:
+    """The object of the bytes published at the live key ``live``, named and typed like it."""
+    key = object_key(digest, live)
     try:
-        store.put(key, data, if_match=None, content_type=NOTEBOOK_TYPE, metadata={"sha256": digest})
+        store.put(key, data, if_match=None, content_type=content_type(live), metadata={"sha256": digest})
     except PreconditionFailed:  # content-addressed: already there is fine, if it holds these bytes
-        _object(store, digest, {})
+        _object(store, digest, {}, live)
 
 
-def _object(store: Store, digest: str, cache: Mapping[str, bytes]) -> bytes:
+def _object(store: Store, digest: str, cache: Mapping[str, bytes], live: str) -> bytes:
+    """The bytes of object ``digest``, published at the live key ``live``: from ``cache``, or the store."""
     if digest in cache:
         return cache[digest]
-    stored = store.read(object_key(digest))
+    key = object_key(digest, live)
+    stored = store.read(key)
     if stored is None:
-        raise Failed(f"the object {store.target.show(object_key(digest))} is missing; the target was tampered with")
+        raise Failed(f"the object {store.target.show(key)} is missing; the target was tampered with")
     if hashlib.sha256(stored.data).hexdigest() != digest:
-        raise Failed(f"the object {store.target.show(object_key(digest))} does not hold the bytes its name says")
+        raise Failed(f"the object {store.target.show(key)} does not hold the bytes its name says")
     return stored.data
 
 
@@ -802,11 +814,11 @@ def _apply(
     for action in PUTS:
         for key in manifest.changes.get(action.value, ()):
             entry = manifest.templates[key]
-            data = _object(store, entry.object, objects)
+            data = _object(store, entry.object, objects, key)
             claim.keep()
             try:
                 etags[key] = store.put(
-                    key, data, if_match=before.get(key), content_type=NOTEBOOK_TYPE, metadata=_meta(entry)
+                    key, data, if_match=before.get(key), content_type=content_type(key), metadata=_meta(entry)
                 )
             except PreconditionFailed:
                 live = store.read(key)
@@ -869,12 +881,12 @@ def _revert(
             before = (base.templates.get(key) or base.retired.get(key)) if base else None
             claim.keep()
             if before is not None:
-                data = _object(store, before.object, objects)
+                data = _object(store, before.object, objects, key)
                 restored[key] = store.put(
                     key,
                     data,
                     if_match=None if action is Action.PRUNE else etags[key],
-                    content_type=NOTEBOOK_TYPE,
+                    content_type=content_type(key),
                     metadata=_meta(before),
                 )
             else:

@@ -34,11 +34,11 @@ KEYS = {
     "accept_fixture_skips": "a case its fixture skips does not hold its notebook back (default: true)",
     "accept_fixture_xfails": "a case its fixture marks xfail that fails does not hold it back (default: true)",
     "accept_flaky": "a case that passed only on a pytest-rerunfailures rerun does not hold it back (default: false)",
-    "text_templates": 'what is published for a Jupytext text template (x.py, x.md): "text", the committed file '
-    'byte for byte (the default and, for now, the only one; "ipynb" and "both" are refused)',
+    "text_templates": 'what is published for a Jupytext text template (x.py, x.md): "text" (the default), the '
+    'committed file byte for byte; "ipynb", the notebook its cases ran (made from the committed text again and '
+    'published only if it is those bytes) as x.ipynb, for a scheduler that runs papermill; "both"',
 }
-TEXT_TEMPLATES = ("text", "ipynb", "both")  # the values text_templates names; only "text" is implemented
-TEXT_TEMPLATES_SUPPORTED = ("text",)
+TEXT_TEMPLATES = ("text", "ipynb", "both")  # the values text_templates names
 DEFAULT_RESULTS = "notebook-outputs/results.json"
 # AWS's rules for new bucket names: 3-63 of lower-case letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -77,7 +77,7 @@ class Config:
     accept_fixture_skips: bool | None = None
     accept_fixture_xfails: bool | None = None
     accept_flaky: bool | None = None
-    text_templates: str | None = None  # "text" (None: the default, "text")
+    text_templates: str | None = None  # "text", "ipynb" or "both" (None: the default, "text")
 
 
 def parse_target(text: str, base: Path) -> Target:
@@ -194,17 +194,9 @@ def _config(path: Path, table: dict[str, Any]) -> Config:
 
 
 def _check_text_templates(path: Path, value: Any) -> None:
-    """``text_templates``: "text", or a usage error. "ipynb" and "both" (the .ipynb Jupytext makes of the
-    committed text, whose bytes the results file would have to record when the case ran) are refused
-    until that record exists: what is published must be byte for byte what was tested."""
-    if value is None or value in TEXT_TEMPLATES_SUPPORTED:
+    """``text_templates``: one of TEXT_TEMPLATES, or a usage error."""
+    if value is None or value in TEXT_TEMPLATES:
         return
-    if value in TEXT_TEMPLATES:
-        raise UsageError(
-            f'{path}: [tool.{TABLE}] text_templates = "{value}" is not supported yet: only the text file itself is '
-            'published (text_templates = "text"), byte for byte as committed and tested. Hint: remove the key, or '
-            "schedule the text template through jupytext (`jupytext --to ipynb x.py -o - | papermill - out.ipynb`)"
-        )
     raise UsageError(
         f"{path}: [tool.{TABLE}] text_templates must be one of {', '.join(map(repr, TEXT_TEMPLATES))}, got {value!r}"
     )

@@ -34,9 +34,11 @@ class Provenance:
     promoted_at: str
     source_path: str
     outputs: Outputs = Outputs.KEPT
+    converted_sha256: str | None = None  # a text template's .ipynb: the notebook its cases ran
+    converted_by: str | None = None  # and what made it from the text (``jupytext 1.19.7``)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "commit": self.commit,
             "sha256": self.sha256,
             "release": self.release,
@@ -44,6 +46,10 @@ class Provenance:
             "source_path": self.source_path,
             "outputs": self.outputs.value,
         }
+        if self.converted_sha256 is not None:
+            data["converted_sha256"] = self.converted_sha256
+            data["converted_by"] = self.converted_by
+        return data
 
 
 def stamp(source: bytes, provenance: Provenance) -> bytes:

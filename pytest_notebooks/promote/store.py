@@ -39,6 +39,14 @@ from pytest_notebooks.promote.settings import Target
 
 NOTEBOOK_TYPE = "application/x-ipynb+json"
 JSON_TYPE = "application/json"
+TEXT_TYPES = {".py": "text/x-python; charset=utf-8", ".md": "text/markdown; charset=utf-8"}  # Jupytext templates
+
+
+def content_type(key: str) -> str:
+    """The Content-Type of a template published at ``key``: a notebook's, or a text template's."""
+    return TEXT_TYPES.get(key[key.rfind(".") :], NOTEBOOK_TYPE) if "." in key else NOTEBOOK_TYPE
+
+
 TEMP_PREFIX = ".nbpromote-"  # the local store's temporary files: .nbpromote-<random>.tmp beside the key
 _CONFLICT_RETRIES = 3  # S3 answers 409 ConditionalRequestConflict to concurrent conditional writes: retry
 KEY_LIMIT = 1024  # bytes of UTF-8 in an S3 key, the target's prefix included

@@ -211,6 +211,8 @@ class CaseReport:
     execution_seconds: float | None = None
     failure: FailureRecord | None = None
     snapshot: SnapshotRecord | None = None
+    converted_sha256: str | None = None  # a text notebook's: the .ipynb papermill ran (see CaseRecord)
+    converted_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -230,6 +232,8 @@ class CaseReport:
             "execution_seconds": self.execution_seconds,
             "failure": None if self.failure is None else self.failure.to_json(),
             "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
+            "converted_sha256": self.converted_sha256,
+            "converted_by": self.converted_by,
         }
 
     @classmethod
@@ -251,6 +255,8 @@ class CaseReport:
             execution_seconds=data.get("execution_seconds"),
             failure=FailureRecord.from_json(data.get("failure")),
             snapshot=SnapshotRecord.from_json(data.get("snapshot")),
+            converted_sha256=data.get("converted_sha256"),
+            converted_by=data.get("converted_by"),
         )
 
     def identity(self) -> CaseReport:
@@ -273,6 +279,10 @@ class CaseRecord:
 
     With reruns, ``outcome`` and ``failure`` are the final attempt's, ``flaky`` says that a rerun
     passed, and ``attempts`` lists every run. A ``not run`` record holds the identity only.
+
+    For a Jupytext text notebook, ``notebook_sha256`` is the text file's (what is committed) and
+    ``converted_sha256`` the .ipynb papermill ran, made from it by ``converted_by`` (``jupytext 1.19.7``):
+    nbpromote makes that .ipynb again from the committed text and publishes it only if it is those bytes.
     """
 
     nodeid: str
@@ -294,6 +304,8 @@ class CaseRecord:
     snapshot: SnapshotRecord | None = None
     flaky: bool = False
     attempts: tuple[AttemptRecord, ...] = ()
+    converted_sha256: str | None = None
+    converted_by: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -331,7 +343,14 @@ class CaseRecord:
             "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
             "flaky": self.flaky,
             "attempts": [attempt.to_json() for attempt in self.attempts],
+            **self._converted(),
         }
+
+    def _converted(self) -> dict[str, str]:
+        """The converted notebook's fields, for a text notebook's case only (a notebook's has none)."""
+        if self.converted_sha256 is None:
+            return {}
+        return {"converted_sha256": self.converted_sha256, "converted_by": self.converted_by or ""}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CaseRecord:
@@ -355,6 +374,8 @@ class CaseRecord:
             snapshot=SnapshotRecord.from_json(data.get("snapshot")),
             flaky=bool(data.get("flaky")),
             attempts=tuple(AttemptRecord.from_json(a) for a in data.get("attempts") or ()),
+            converted_sha256=data.get("converted_sha256"),
+            converted_by=data.get("converted_by"),
         )
 
 

@@ -186,6 +186,8 @@ class CaseEntry:
             snapshot=None if call is None else call.snapshot,
             flaky=flaky,
             attempts=tuple(a.record(unfinished) for a in sorted(self.attempts, key=lambda a: a.worker or "")),
+            converted_sha256=None if call is None else call.converted_sha256,
+            converted_by=None if call is None else call.converted_by,
         )
 
 

@@ -126,7 +126,7 @@ def pull_request_changes(
     for changed in found.files:
         owner = snapshot_owner(changed.path)
         if owner is not None:
-            changes.append(_snapshot(changed, *owner))
+            changes.append(_snapshot(changed, _snapshot_template(owner[0], found), owner[1]))
         elif changed.path.endswith(".ipynb"):
             changes.append(_template(changed))
         elif is_text_suffix(changed.path):
@@ -164,6 +164,15 @@ def _fixture_owner(changed: ChangedFile, found: Comparison, naming: FixtureNamin
         if candidate in paths or candidate in found.head_paths:
             return candidate
     return None
+
+
+def _snapshot_template(notebook: str, found: Comparison) -> str:
+    """The template a snapshot of ``x`` belongs to: ``x.ipynb``, else a text notebook ``x.py`` or
+    ``x.md`` that is there (in head, or in the base), as collection picks it."""
+    for candidate in (notebook, *(with_suffix(notebook, suffix) for suffix in TEXT_SUFFIXES)):
+        if candidate in found.head_paths or candidate in found.start_paths:
+            return candidate
+    return notebook
 
 
 def _text_template(changed: ChangedFile, found: Comparison, naming: FixtureNaming) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_notebooks.cases.notebook import ERROR_MARKER_TAG, cell_source, cell_tags
-from pytest_notebooks.cases.textnotebook import is_text_suffix, to_ipynb_bytes
+from pytest_notebooks.cases.textnotebook import converter, is_text_suffix, to_ipynb_bytes
 from pytest_notebooks.errors import FixtureError
 from pytest_notebooks.files import atomic_write, is_url, printable, remove_link
 from pytest_notebooks.models import CellFailure, ExecutionResult, FailureKind, NotebookCase
@@ -81,7 +81,7 @@ class Job:
     redactor: Redactor  # secrets of this process's environment and the settings' names
     started: float  # time.monotonic() when the run began
 
-    def result(self, verdict: Verdict) -> ExecutionResult:
+    def result(self, verdict: Verdict, source: Source) -> ExecutionResult:
         return ExecutionResult(
             case_id=self.case.case_id,
             passed=verdict.failure is None,
@@ -90,6 +90,8 @@ class Job:
             kernel_name=verdict.kernel_name,
             failure=verdict.failure,
             notebook=verdict.notebook,
+            converted_sha256=hashlib.sha256(source.data).hexdigest() if source.converted_by else None,
+            converted_by=source.converted_by or None,
         )
 
 
@@ -104,6 +106,7 @@ class Source:
 
     data: bytes
     failure: CellFailure | None = None
+    converted_by: str = ""  # a text notebook's: what made ``data`` from its bytes (``jupytext 1.19.7``)
 
     @classmethod
     def read(cls, case: NotebookCase) -> Source:
@@ -129,7 +132,7 @@ class Source:
         if not is_text_suffix(case.notebook):
             return cls(data)
         try:
-            return cls(to_ipynb_bytes(data, case.notebook, printable(case.notebook.name)))
+            return cls(to_ipynb_bytes(data, case.notebook, printable(case.notebook.name)), converted_by=converter())
         except FixtureError as exc:  # collection read these bytes: jupytext was removed, or changed, since
             return cls(b"", CellFailure(FailureKind.SETUP, ename=type(exc).__name__, evalue=str(exc)))
 
@@ -188,9 +191,9 @@ def run_case(
     if not is_url(output_path):
         remove_link(repro_path(output_path))  # planted while the case ran
     if run.interrupt is not None:  # the notebook is saved: now pytest may stop, knowing the result
-        setattr(run.interrupt, STOPPED_RESULT, dataclasses.replace(job.result(verdict), notebook=None))
+        setattr(run.interrupt, STOPPED_RESULT, dataclasses.replace(job.result(verdict, source), notebook=None))
         raise run.interrupt
-    return job.result(verdict)
+    return job.result(verdict, source)
 
 
 STOPPED_RESULT = "pytest_notebooks_result"  # the attribute of a stop raised through run_case: its ExecutionResult
