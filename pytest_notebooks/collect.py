@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fnmatch
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -62,7 +63,7 @@ REDACTOR_KEY = pytest.StashKey[Redactor]()  # the session's secrets, for what re
 SHOWN_PARAMETERS_KEY = pytest.StashKey[dict[str, Any]]()  # a case's parameters, secrets masked
 PRINCIPLES_ITEM = PRINCIPLES_ID  # a case id the fixture may not use
 NOTEBOOK_MARK_KEY = pytest.StashKey[pytest.MarkDecorator]()  # made once a session: marks are immutable
-LISTINGS_KEY = pytest.StashKey["Listings"]()  # each directory's files, scanned once a session
+LISTINGS_KEY = pytest.StashKey["Listings"]()  # each directory's files, scanned once a session (config)
 NAMING_KEY = pytest.StashKey[FixtureNaming]()  # which YAML files are fixtures (notebooks_fixture_suffixes)
 
 
@@ -75,53 +76,64 @@ class Listings:
     """Each directory's files, read once a session by one ``os.scandir``: ``kind(path)`` is
     ``file_kind(path)`` without an ``lstat`` per name. Collection asks it of every notebook and of
     each of its fixture's possible names: 10,000 notebooks in 100 folders are 100 scandirs, not
-    40,000 lstats. A directory that cannot be listed is asked name by name."""
+    40,000 lstats. A directory that cannot be listed is asked name by name. Kept on the config, so
+    that --notebooks-changed-since's look at a folder (``unselected_folder``) is the listing the
+    collection of its files reads: each folder is listed once."""
 
     def __init__(self) -> None:
         self._dirs: dict[str, dict[str, str] | None] = {}
 
+    def entries(self, directory: str) -> dict[str, str] | None:
+        """Every name in ``directory``: ``file`` (a regular file), ``link`` (a symlink) or "" (a folder,
+        anything else); None when it cannot be listed."""
+        try:
+            return self._dirs[directory]
+        except KeyError:
+            found = self._dirs[directory] = _scan(directory)
+            return found
+
     def kind(self, path: str | os.PathLike[str]) -> str:
         directory, name = os.path.split(os.fspath(path))
-        try:
-            entries = self._dirs[directory]
-        except KeyError:
-            entries = self._dirs[directory] = _scan(directory)
+        entries = self.entries(directory)
         return file_kind(path) if entries is None else entries.get(name, "")
 
 
 def _scan(directory: str) -> dict[str, str] | None:
-    """The regular files (``file``) and symlinks (``link``) of ``directory``, by name; None when it cannot be listed."""
+    """Every entry of ``directory`` by name, as ``Listings.entries`` gives it; None when it cannot be listed."""
     try:
         with os.scandir(directory or os.curdir) as found:
-            return {
-                entry.name: "link" if entry.is_symlink() else "file"
-                for entry in found
-                if entry.is_symlink() or entry.is_file(follow_symlinks=False)
-            }
+            return {entry.name: _entry_kind(entry) for entry in found}
     except OSError:
         return None
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return "link"
+    return "file" if entry.is_file(follow_symlinks=False) else ""
 
 
 def real_path(session: pytest.Session, path: Path) -> str:
     """``os.path.realpath(path)`` with each directory resolved once a session, as text."""
     real_dirs = session.stash.setdefault(REAL_DIRS_KEY, {})
     text = os.fspath(path)
-    return _in_real_dir(text, real_dirs) if listings(session).kind(text) == "file" else os.path.realpath(text)
+    return _in_real_dir(text, real_dirs) if listings(session.config).kind(text) == "file" else os.path.realpath(text)
 
 
-def unselected_folder(directory: Path, naming: FixtureNaming, wants: Callable[[str], str]) -> int | None:
+def unselected_folder(
+    directory: Path, naming: FixtureNaming, wants: Callable[[str], str], listing: Listings | None = None
+) -> int | None:
     """How many notebooks ``directory`` holds when it holds notebooks and their fixtures only (regular
     files, no folder, nothing else) and ``wants`` selects none of them; else None.
 
     With --notebooks-changed-since such a folder need not be walked at all: nothing in it would be
     collected (an unselected notebook is never read, and every YAML file there is a notebook's fixture).
+    The folder is listed through ``listing`` (the session's): a folder that is walked is not listed again.
     """
-    try:
-        with os.scandir(directory) as found:
-            entries = [(entry.name, entry.is_file(follow_symlinks=False)) for entry in found]
-    except OSError:
+    entries = (listing or Listings()).entries(os.fspath(directory))
+    if entries is None:
         return None
-    names = {name for name, regular in entries if regular}
+    names = {name for name, kind in entries.items() if kind == "file"}
     if len(names) != len(entries):
         return None  # a folder, a symlink or something else: pytest walks it
     notebooks = [name for name in names if name.endswith(".ipynb")]
@@ -134,8 +146,9 @@ def unselected_folder(directory: Path, naming: FixtureNaming, wants: Callable[[s
     return len(notebooks)
 
 
-def listings(session: pytest.Session) -> Listings:
-    return session.stash.setdefault(LISTINGS_KEY, Listings())
+def listings(config: pytest.Config) -> Listings:
+    """The session's Listings (on the config: ``pytest_ignore_collect`` has no session)."""
+    return config.stash.setdefault(LISTINGS_KEY, Listings())
 
 
 def has_fixture(path: Path, naming: FixtureNaming = DEFAULT_NAMING, kind: Callable[[str], str] = file_kind) -> bool:
@@ -170,7 +183,7 @@ def place_notebook(path: Path, session: pytest.Session) -> tuple[Path | None, st
     its own (``b.ipynb -> a.ipynb`` with ``b.yaml``) is another notebook.
     """
     real_dirs = session.stash.setdefault(REAL_DIRS_KEY, {})
-    naming, kind = fixture_naming(session.config), listings(session).kind
+    naming, kind = fixture_naming(session.config), listings(session.config).kind
     try:
         key = _identity(path, real_dirs, naming, kind)
         named = path if session.isinitpath(path) else _real_path(path, key, session.config.rootpath, real_dirs, naming)
@@ -323,7 +336,7 @@ class NotebookFile(pytest.File):
         label, naming = self._label, fixture_naming(self.config)
         try:
             cache = case_cache(self.config)
-            kind = listings(self.session).kind
+            kind = listings(self.config).kind
             fixture = sibling_fixture(self.path, label(naming.candidates(self.path)[0]), naming, kind)
             if fixture is None:  # has_fixture() chose this file; its fixture went away since
                 return
@@ -360,6 +373,52 @@ class NotebookFile(pytest.File):
         if isinstance(excinfo.value, self.CollectError) and excinfo.value.args:
             return MessageRepr(str(excinfo.value.args[0]), str(self.path))
         return super().repr_failure(excinfo)
+
+
+class NamedLikeTestModule(NotebookFile):
+    """A text notebook with a fixture beside it whose name pytest's ``python_files`` matches too
+    (``test_report.py``): a notebook, or a module of tests with ``# %%`` cells and a YAML file of its
+    own? Run as neither (``NotImported`` keeps pytest from importing it): one collection error says
+    how to make it one or the other."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        kind = listings(self.config).kind
+        fixture = next((name for name in fixture_naming(self.config).candidates(self.path) if kind(name)), "")
+        patterns = " ".join(map(str, self.config.getini("python_files")))
+        name = os.path.basename(fixture)
+        error = FixtureError(
+            self._label(self.path),
+            f"is a Jupytext notebook with {name} beside it, and named like a module of tests (python_files: "
+            f"{patterns}): neither run as a notebook nor imported by pytest",
+            f"to test it as a notebook, rename it and {name} to a name python_files does not match; to keep it a "
+            f"module of tests, rename {name}",
+        )
+        raise self.CollectError(str(error))
+
+
+class NotImported(pytest.File):
+    """What pytest's python plugin makes of a text notebook with a fixture (``pytest_pycollect_makemodule``):
+    nothing. pytest imports every ``.py`` file it is given, and those ``python_files`` matches; a
+    notebook's code runs in a kernel, as a case (``NotebookFile``), never in pytest's process."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        return iter(())
+
+
+def named_like_test_module(path: Path, patterns: Iterable[str]) -> bool:
+    """Whether ``path`` is a ``.py`` file that pytest's ``python_files`` patterns match, as pytest matches
+    them (``_pytest.pathlib.fnmatch_ex``): a pattern without a separator against the name, else the path."""
+    if path.suffix != ".py":
+        return False
+    return any(_fnmatch_ex(str(pattern), path) for pattern in patterns)
+
+
+def _fnmatch_ex(pattern: str, path: Path) -> bool:
+    if os.sep not in pattern:
+        return fnmatch.fnmatch(path.name, pattern)
+    if path.is_absolute() and not os.path.isabs(pattern):
+        pattern = f"*{os.sep}{pattern}"
+    return fnmatch.fnmatch(os.fspath(path), pattern)
 
 
 def case_cache(config: pytest.Config) -> CaseCache:

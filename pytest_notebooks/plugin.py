@@ -30,8 +30,10 @@ from pytest_notebooks.collect import (
     OPTIONS_KEY,
     POOL_KEY,
     MessageRepr,
+    NamedLikeTestModule,
     NotebookFile,
     NotebookItem,
+    NotImported,
     PrinciplesItem,
     fixture_naming,
     has_fixture,
@@ -39,6 +41,7 @@ from pytest_notebooks.collect import (
     lint_enabled,
     lint_limits,
     listings,
+    named_like_test_module,
     place_notebook,
     real_path,
     stray_fixture,
@@ -176,7 +179,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     selection = config.stash.get(SELECTION_KEY, None)
     if selection is None or collection_path.suffix:
         return None  # without a selection, or a file (a folder named like x.d is walked, which is safe)
-    count = unselected_folder(collection_path, fixture_naming(config), selection.wants)
+    count = unselected_folder(collection_path, fixture_naming(config), selection.wants, listings(config))
     if count is None:
         return None
     counts = config.stash.setdefault(SELECTED_KEY, {})
@@ -187,8 +190,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFile | None:
     """A notebook with a fixture beside it, once however many paths lead to it; a warning for a
     fixture that nothing runs. With --notebooks-changed-since, only a selected notebook is read."""
-    naming, kind = fixture_naming(parent.config), listings(parent.session).kind
+    naming, kind = fixture_naming(parent.config), listings(parent.config).kind
     if has_fixture(file_path, naming, kind):
+        if named_like_test_module(file_path, parent.config.getini("python_files")):
+            return NamedLikeTestModule.from_parent(parent, path=file_path)  # an error: a notebook, or tests?
         if not _selected(parent.session, file_path):
             return None
         path, alias = place_notebook(file_path, parent.session)
@@ -202,8 +207,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
     stray = stray_fixture(file_path, naming, kind)
     if stray is not None:
         shown = shown_path(file_path, parent.config.invocation_params.dir)
-        warnings.warn_explicit(stray, PytestNotebooksWarning, shown, 1)
+        warnings.warn_explicit(stray, PytestNotebooksWarning, shown, 0)  # 0: pytest echoes no line of it
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> NotImported | None:
+    """A text notebook with a fixture beside it is not imported as a module of tests, whether it was
+    given to pytest or is named like one: its code runs in a kernel (pytest_collect_file), or not at all."""
+    if not has_fixture(module_path, fixture_naming(parent.config), listings(parent.config).kind):
+        return None  # a module: pytest's
+    return NotImported.from_parent(parent, path=module_path)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_notebooks.collect import stray_fixture
+from tests.gitrepo import commit_all, init_repo
 from tests.notebooks import PARAMS, TWO_REGIONS, write_notebook
 
 STRAY = "default::pytest_notebooks.errors.PytestNotebooksWarning"  # the outer run's filterwarnings = error
@@ -176,12 +181,12 @@ def test_stray_fixtures_warn_and_other_yaml_files_do_not(pytester: pytest.Pytest
             "nb/kept.ipynb::luna",
             "nb/kept.ipynb::fr",
             "*warnings summary*",
-            "nb/light.yaml:1",
-            "  nb/light.yaml:1: PytestNotebooksWarning: light.yaml reads as a notebook fixture, but it sits beside "
+            "nb/light.yaml:0",
+            "  nb/light.yaml:0: PytestNotebooksWarning: light.yaml reads as a notebook fixture, but it sits beside "
             "light.py, which is not a notebook (collected: .ipynb, Jupytext .py *): no case in it runs. Hint: *",
             "*",
-            "nb/renamed.yaml:1",
-            "  nb/renamed.yaml:1: PytestNotebooksWarning: renamed.yaml reads as a notebook fixture, but there is no "
+            "nb/renamed.yaml:0",
+            "  nb/renamed.yaml:0: PytestNotebooksWarning: renamed.yaml reads as a notebook fixture, but there is no "
             "renamed.ipynb beside it: no case in it runs. Hint: rename it to match its notebook, or delete it",
         ]
     )
@@ -191,8 +196,63 @@ def test_stray_fixtures_warn_and_other_yaml_files_do_not(pytester: pytest.Pytest
 
 
 @pytest.mark.filterwarnings(STRAY)
+def test_a_stray_fixtures_warning_does_not_echo_its_first_line(pytester: pytest.Pytester) -> None:
+    """pytest's warning summary prints the line a warning points at, and the warning is about the file,
+    not a line of it: it points at line 0, so that none of the file reaches the CI log. A fixture's first
+    line holds a fixture key, but a U+2028 in a string breaks the line for a log viewer (Python's
+    ``splitlines`` too), and a workflow command (``::error ...``) would start the next one."""
+    (pytester.path / "renamed.yaml").write_text('cases: {a: {note: "x\u2028::error title=x::pwned"}}\n')
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "renamed.yaml:0",
+            "  renamed.yaml:0: PytestNotebooksWarning: renamed.yaml reads as a notebook fixture, but there is no "
+            "renamed.ipynb beside it: no case in it runs. Hint: rename it to match its notebook, or delete it",
+        ]
+    )
+    assert "pwned" not in result.stdout.str()
+    assert not [line for line in result.stdout.lines if line.lstrip().startswith("::")]
+
+
+@pytest.mark.filterwarnings(STRAY)
 def test_a_stray_fixture_can_be_made_an_error(pytester: pytest.Pytester) -> None:
     (pytester.path / "renamed.yaml").write_text(TWO_REGIONS)
     result = pytester.runpytest("--collect-only", "-W", "error::pytest_notebooks.errors.PytestNotebooksWarning")
     result.stdout.fnmatch_lines(["*PytestNotebooksWarning: renamed.yaml reads as a notebook fixture*"])
     assert result.ret != pytest.ExitCode.OK
+
+
+def test_with_changed_since_each_folder_is_listed_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--notebooks-changed-since lists a folder to decide whether to walk it; the files of a folder
+    it walks are then known from that listing, not listed again (one scandir a folder, of 10,000)."""
+    repo = init_repo(pytester.path)
+    for folder, name in (("walked", "a"), ("skipped", "b"), ("changed", "c")):
+        write_notebook(pytester.path / folder / f"{name}.ipynb", [PARAMS])
+        (pytester.path / folder / f"{name}.yaml").write_text(TWO_REGIONS)
+    (pytester.path / "walked" / "test_lib.py").write_text("def test_lib():\n    pass\n")  # so it is walked
+    (pytester.path / ".gitignore").write_text(".pytest_cache/\n__pycache__/\n")
+    commit_all(repo, "notebooks")
+    (pytester.path / "changed" / "c.yaml").write_text("cases:\n  de: {region_code: de}\n")
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def counted(path: Any = None) -> Any:  # the plugin's listings counted; pytest's own walk is not
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("pytest_notebooks"):
+            listed.append(os.path.relpath(os.fspath(path or "."), pytester.path))
+        return scandir(path or ".")
+
+    monkeypatch.setattr(os, "scandir", counted)
+    result = pytester.runpytest("--collect-only", "-q", "--notebooks-changed-since", "HEAD", "-p", "no:randomly")
+    assert [line for line in result.stdout.lines if "::" in line] == [
+        "changed/c.ipynb::de",
+        "walked/test_lib.py::test_lib",
+    ]
+    counts = Counter(listed)
+    assert {folder: counts[folder] for folder in ("walked", "skipped", "changed")} == {
+        "walked": 1,
+        "skipped": 1,
+        "changed": 1,
+    }
+    assert max(counts.values()) == 1, counts

@@ -664,11 +664,10 @@ def test_nbreview_json_without_results_or_base_and_its_errors(pull_request: git.
 
 
 def test_nbreview_json_stays_strict_for_a_duration_json_cannot_hold(pull_request: git.Repo) -> None:
-    """The results reader takes a hand-edited ``NaN`` duration; the review writes ``null`` for it, not ``NaN``."""
+    """A hand-edited ``NaN`` duration is refused by the results reader: no review, and no ``NaN`` in one."""
     root = Path(pull_request.working_tree_dir or "")
     path = results_file(root / "notebook-outputs" / "results.json", pull_request.head.commit.hexsha, duration=1234.5)
     path.write_text(path.read_text().replace("1234.5", "NaN"))
     run = nbreview(root, "--format", "json")
-    assert (run.returncode, run.stderr) == (0, "")
-    review = parsed(run.stdout, "review", "pytest-notebooks/review")
-    assert [case["duration"] for case in review["cases"]] == [None, 0.5, None]
+    assert (run.returncode, run.stdout) == (2, "")
+    assert "notebook-outputs/results.json: not valid JSON (NaN is not a JSON number" in run.stderr

@@ -313,7 +313,7 @@ def test_a_notebook_symlink_that_loops_is_named_in_the_warning(pytester: pytest.
     result.stdout.fnmatch_lines(
         [
             "ok.ipynb::one",
-            "*x.yaml:1: PytestNotebooksWarning: x.yaml reads as a notebook fixture, but x.ipynb beside it is a "
+            "*x.yaml:0: PytestNotebooksWarning: x.yaml reads as a notebook fixture, but x.ipynb beside it is a "
             "symlink that cannot be followed (*Too many levels of symbolic links*): no case in it runs. "
             "Hint: point x.ipynb at a notebook, or delete it",
         ]

@@ -205,7 +205,7 @@ def test_a_module_with_a_same_named_yaml_is_not_a_notebook(pytester: pytest.Pyte
     assert "settings.py::" not in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "  nb/settings.yaml:1: PytestNotebooksWarning: settings.yaml reads as a notebook fixture, but it sits "
+            "  nb/settings.yaml:0: PytestNotebooksWarning: settings.yaml reads as a notebook fixture, but it sits "
             "beside settings.py, which is not a notebook (collected: .ipynb, Jupytext .py with `# %%` cells or a "
             "jupytext header, .md with jupytext front matter): no case in it runs. Hint: write settings.ipynb "
             "(`jupytext --to ipynb settings.py`), mark the cells of a .py with `# %%` (pip install "
@@ -214,6 +214,81 @@ def test_a_module_with_a_same_named_yaml_is_not_a_notebook(pytester: pytest.Pyte
     )
     assert [line for line in result.stdout.lines if "::" in line] == ["nb/percent.py::luna", "nb/percent.py::fr"]
     assert result.ret == pytest.ExitCode.OK
+
+
+# A notebook that leaves a mark when pytest imports it as a module (no kernel starts with --collect-only)
+IMPORTED = '# %%\nimport pathlib\npathlib.Path("imported-" + __name__).write_text("")\n\n' + PERCENT
+
+
+def _collected(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.stdout.lines if "::" in line and not line.startswith(("ERROR", "  "))]
+
+
+def test_a_text_notebook_named_like_a_test_module_is_one_error_and_not_imported(pytester: pytest.Pytester) -> None:
+    """``test_report.py`` with a fixture is a notebook and, by pytest's ``python_files``, a module of tests:
+    pytest would import it (running the notebook's code in pytest's process) and the plugin run it too.
+    Neither happens: one collection error says how to make it one or the other."""
+    _write(
+        pytester.path,
+        {
+            "nb/test_report.py": IMPORTED,
+            "nb/test_report.yaml": PERCENT_FIXTURE,
+            "nb/report.py": IMPORTED,
+            "nb/report.yaml": PERCENT_FIXTURE,
+            "test_cells.py": IMPORTED.split("\n\n")[0] + "\n\n\n# %%\ndef test_cells():\n    pass\n",  # no fixture
+        },
+    )
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting nb/test_report.py*",
+            "nb/test_report.py: is a Jupytext notebook with test_report.yaml beside it, and named like a module of "
+            "tests (python_files: test_*.py *_test.py): neither run as a notebook nor imported by pytest",
+            "  hint: to test it as a notebook, rename it and test_report.yaml to a name python_files does not "
+            "match; to keep it a module of tests, rename test_report.yaml",
+        ]
+    )
+    assert _collected(result) == ["nb/report.py::luna", "nb/report.py::fr", "test_cells.py::test_cells"]
+    assert result.stdout.str().count("ERROR collecting") == 1
+    assert sorted(path.name for path in pytester.path.glob("imported-*")) == ["imported-test_cells"]
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+    ini = "[pytest]\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\npython_files = check_*.py\n"
+    pytester.makeini(ini)  # test_report.py is no longer named like a module of tests: a notebook
+    _write(pytester.path, {"nb/check_report.py": IMPORTED, "nb/check_report.yaml": PERCENT_FIXTURE})
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["nb/check_report.py: is a Jupytext notebook *(python_files: check_*.py)*"])
+    assert _collected(result) == [
+        "nb/report.py::luna",
+        "nb/report.py::fr",
+        "nb/test_report.py::luna",
+        "nb/test_report.py::fr",
+    ]
+    assert sorted(path.name for path in pytester.path.glob("imported-*")) == ["imported-test_cells"]
+
+
+def test_python_files_patterns_match_as_pytest_matches_them(tmp_path: Path) -> None:
+    from _pytest.pathlib import fnmatch_ex
+
+    from pytest_notebooks.collect import named_like_test_module
+
+    patterns = ["test_*.py", "*_test.py", "nb/check_*.py", "*.py"]
+    paths = [Path("test_a.py"), Path("nb/a_test.py"), Path("nb/check_a.py"), Path("x/nb/check_a.py"), Path("a.md")]
+    for path in [*paths, *(tmp_path / path for path in paths)]:
+        for pattern in patterns:
+            expected = path.suffix == ".py" and fnmatch_ex(pattern, path)
+            assert named_like_test_module(path, [pattern]) == expected, (pattern, path)
+
+
+def test_a_text_notebook_given_by_its_path_is_not_imported(pytester: pytest.Pytester) -> None:
+    """pytest imports every ``.py`` file it is given; a text notebook given is the plugin's alone."""
+    _write(pytester.path, {"nb/report.py": IMPORTED, "nb/report.yaml": PERCENT_FIXTURE})
+    result = pytester.runpytest("--collect-only", "-q", "nb/report.py")
+    assert _collected(result) == ["nb/report.py::luna", "nb/report.py::fr"]
+    result = pytester.runpytest("--collect-only", "-q", "nb/report.py::fr")
+    assert _collected(result) == ["nb/report.py::fr"]
+    assert result.ret == pytest.ExitCode.OK
+    assert not list(pytester.path.glob("imported-*"))
 
 
 def test_collecting_ipynb_notebooks_does_not_import_jupytext(pytester: pytest.Pytester) -> None:

@@ -49,6 +49,20 @@ def _strict(value: Any) -> Any:
     return value
 
 
+class _NotJSON(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a results file: Python's json reads them, JSON has none."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _no_constant(token: str) -> Any:
+    """``json.loads``'s ``parse_constant``: the plugin writes a NaN as text (``dumps``), so a bare one
+    was written by hand or by another tool, and the schema's ``minimum: 0`` would let it through."""
+    raise _NotJSON(token)
+
+
 def parse_results(text: str, where: str, *, check: bool = True) -> ResultsDocument:
     """Parse and validate a results document; raise ResultsError with one line.
 
@@ -59,9 +73,14 @@ def parse_results(text: str, where: str, *, check: bool = True) -> ResultsDocume
     if "\x00" in text:
         raise ResultsError(f"{where}: not a results file (it contains NUL bytes)")
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise ResultsError(f"{where}: not a results file (JSON nested too deeply)") from None
+    except _NotJSON as exc:
+        raise ResultsError(
+            f"{where}: not valid JSON ({exc.token} is not a JSON number: a results file holds no NaN or infinity; "
+            "was it edited by hand?)"
+        ) from None
     except ValueError as exc:
         raise ResultsError(f"{where}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
