@@ -2,17 +2,14 @@
 
 ``TrackingKernelManager`` remembers the clients it hands out, so that their sockets close with
 the kernel; ``QuickReadyClient`` is ready as soon as the kernel has answered, without
-jupyter_client's fixed pause. Kernels talk over IPC sockets with a unique prefix: no TCP ports
-to race for under xdist. Imported by run/kernels.py when the first kernel starts.
+jupyter_client's fixed pause. Kernels talk over IPC sockets in a directory of the process's own
+(run/ipcfiles.py): no TCP ports to race for under xdist. Imported by run/kernels.py when the first kernel starts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
-import uuid
 from queue import Empty
 from typing import Any
 
@@ -24,14 +21,16 @@ IOPUB_WAIT = 0.2  # seconds to wait for a kernel_info request's idle status befo
 EXIT_POLL = 0.01  # seconds between looks at a kernel asked to shut down (jupyter_client's: 0.1)
 
 
-def kernel_config(shutdown_wait: float) -> Any:
+def kernel_config(shutdown_wait: float, ipc: tuple[str, str] | None) -> Any:
     """A KernelManager's configuration: ``shutdown_wait`` s for a kernel to exit when asked before
-    it is killed and, on POSIX, IPC sockets named ``<unique prefix>-<port>``, so that the kernels
-    of several workers never meet."""
+    it is killed and, with ``ipc`` (an ``ip`` and a connection file from run/ipcfiles.py's
+    ``kernel_paths``, on POSIX), IPC sockets ``<ip>-<port>`` in the process's own directory, so
+    that the kernels of several workers never meet and what a killed pytest leaves is removed by
+    the next; without, TCP and jupyter_client's connection file."""
     settings: dict[str, Any] = {"shutdown_wait_time": shutdown_wait}
-    if os.name == "posix":
+    if ipc is not None:
         settings["transport"] = "ipc"
-        settings["ip"] = os.path.join(tempfile.gettempdir(), f"pytest-notebooks-{uuid.uuid4().hex[:12]}")
+        settings["ip"], settings["connection_file"] = ipc
     return Config({"KernelManager": settings})
 
 

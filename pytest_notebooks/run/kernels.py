@@ -27,6 +27,10 @@ from pytest_notebooks.errors import KernelTemplateError, PytestNotebooksWarning
 from pytest_notebooks.redact import Redactor, clean_environ
 from pytest_notebooks.run.budget import StreamBudget
 from pytest_notebooks.run.family import MARKER, SHUTDOWN_WAIT, VOLATILE, Family
+
+# Imported with the plugin, not with the first kernel: pytester's in-process runs drop the modules
+# they imported, and a re-imported ipcfiles would make the process another directory each run.
+from pytest_notebooks.run.ipcfiles import kernel_paths
 from pytest_notebooks.terminal import defuse_command_bytes
 
 if TYPE_CHECKING:
@@ -187,7 +191,8 @@ def launch(key: KernelKey, extra_arguments: list[str], templates: Templates | No
 
     from pytest_notebooks.run.clients import TrackingKernelManager, kernel_config
 
-    manager = TrackingKernelManager(kernel_name=key.name, config=kernel_config(SHUTDOWN_WAIT))
+    ipc = kernel_paths() if os.name == "posix" else None
+    manager = TrackingKernelManager(kernel_name=key.name, config=kernel_config(SHUTDOWN_WAIT, ipc))
     refused = None
     if templates is not None and not never_forked(manager.kernel_spec):
         refused = _fork_from(manager, templates)
