@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -317,40 +318,52 @@ def test_a_long_cell_is_read_without_being_remembered() -> None:
 # ------------------------------------------------------------------------------ hostile cells
 
 N = 50_000
-HOSTILE = {
-    "r-signs": ("R", "x <- " + "-" * N + "1"),
-    "r-chain": ("R", "a <- " * N + "1"),
-    "r-nesting": ("R", "x <- " + "(" * N + ")" * N),
-    "r-arguments": ("R", "x <- list(" + "1," * N + "1)"),
-    "julia-blocks": ("julia", "begin\n" * N + "end\n" * N),
-    "julia-indices": ("julia", "x = a[" * N + "end" + "]" * N),
-    "julia-comments": ("julia", "#=" * N + "=#" * N),
-    "scala-comments": ("scala", "/*" * N + "*/" * N),
-    "scala-calls": ("scala", "val x = 1" + "\n  .f" * N),
-    "scala-names": ("scala", "val " + "a, " * N + "b = 1"),
+HOSTILE: dict[str, tuple[str, Callable[[int], str]]] = {
+    "r-signs": ("R", lambda n: "x <- " + "-" * n + "1"),
+    "r-chain": ("R", lambda n: "a <- " * n + "1"),
+    "r-nesting": ("R", lambda n: "x <- " + "(" * n + ")" * n),
+    "r-arguments": ("R", lambda n: "x <- list(" + "1," * n + "1)"),
+    "julia-blocks": ("julia", lambda n: "begin\n" * n + "end\n" * n),
+    "julia-indices": ("julia", lambda n: "x = a[" * n + "end" + "]" * n),
+    "julia-comments": ("julia", lambda n: "#=" * n + "=#" * n),
+    "scala-comments": ("scala", lambda n: "/*" * n + "*/" * n),
+    "scala-calls": ("scala", lambda n: "val x = 1" + "\n  .f" * n),
+    "scala-names": ("scala", lambda n: "val " + "a, " * n + "b = 1"),
 }
 
 
-@pytest.mark.parametrize(("language", "source"), HOSTILE.values(), ids=HOSTILE.keys())
-def test_a_hostile_cell_is_read_in_linear_time(language: str, source: str) -> None:
+def _seconds(language: str, source: str) -> float:
+    """The fastest of three reads of ``source``: the least disturbed by whatever else the machine runs."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        read_parameters(language, source)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize(("language", "cell"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_cell_is_read_in_linear_time(language: str, cell: Callable[[int], str]) -> None:
     """Collection reads every notebook: nothing a cell holds may make it quadratic (a quadratic step
-    once made one of these take minutes)."""
-    started = time.perf_counter()
-    read_parameters(language, source)
-    assert time.perf_counter() - started < 5
+    once made one of these take minutes). Judged by growth, not by a time limit: four times the cell
+    takes about four times as long (a quadratic reading, sixteen), whatever the machine's speed."""
+    small, large = _seconds(language, cell(N // 4)), _seconds(language, cell(N))
+    assert large < 9 * max(small, 1e-3), f"{small:.4f} s for {N // 4:,}, {large:.4f} s for {N:,}"
 
 
 # ------------------------------------------------------------- text papermill writes wrong
 
 
 def rendered_wrong(translated: str, text: str) -> bool:
-    r"""Whether papermill's own translator writes ``text`` with an escape the language reads wrong:
-    R and Julia read ``\xNN`` from 80 up as a raw byte; Scala has neither ``\x`` nor ``\U``."""
+    r"""Whether papermill's own translator writes ``text`` in a way the language reads wrong: R and
+    Julia read ``\xNN`` from 80 up as a raw byte; Scala has neither ``\x`` nor ``\U``; Julia
+    interpolates an unescaped ``$``."""
     from papermill.translators import JuliaTranslator, RTranslator, ScalaTranslator
 
     translator = {"r": RTranslator, "julia": JuliaTranslator, "scala": ScalaTranslator}[translated]
     written = str(translator.translate(text))
-    return re.search(r"\\x[89a-f]" if translated != "scala" else r"\\[xU]", written) is not None
+    wrong = {"r": r"\\x[89a-f]", "julia": r"\\x[89a-f]|(?<!\\)\$", "scala": r"\\[xU]"}[translated]
+    return re.search(wrong, written) is not None
 
 
 SAMPLED = [
@@ -368,6 +381,8 @@ def test_exactly_the_characters_papermill_writes_wrong_are_refused(language: str
     wrong = [code for code in SAMPLED if rendered_wrong(translated, chr(code))]
     assert refused == wrong
     expected = set(range(0x80, 0x100))
+    if translated == "julia":
+        expected.add(ord("$"))
     if translated == "scala":
         expected |= {code for code in SAMPLED if code < 0x20 and chr(code) not in "\t\n\r"} | {0x7F}
         expected |= {code for code in SAMPLED if code > 0xFFFF}
@@ -398,14 +413,22 @@ def test_what_r_julia_and_scala_are_told() -> None:
         'percent-encoded and decode it in the notebook (URLdecode("Z%C3%BCrich")); characters from U+0100 up '
         "(€, 日本) arrive intact",
     )
-    assert misread("prices", {"eur": ["5 $ or 4 £"]}, "julia-1.10", "julia") == (
+    assert misread("prices", {"eur": ["5 or 4 £"]}, "julia-1.10", "julia") == (
         "holds '£' (U+00A3) at prices['eur'][0], which papermill writes into a Julia notebook as \\xa3: Julia "
         "reads that as the byte 0xA3, not as '£': the notebook would get a string that is not valid UTF-8, and "
         "not the text written here",
         "papermill writes it the same way in production, so a production run gets it wrong too; keep the fixture's "
-        'text ASCII and spell the character in Julia code with a \\u escape ("5 \\$ or 4 \\u00a3"), or pass it '
-        'base64-encoded and decode it in the notebook (using Base64; String(base64decode("NSAkIG9yIDQgwqM=")));'
+        'text ASCII and spell the character in Julia code with a \\u escape ("5 or 4 \\u00a3"), or pass it '
+        'base64-encoded and decode it in the notebook (using Base64; String(base64decode("NSBvciA0IMKj")));'
         " characters from U+0100 up (€, 日本) arrive intact",
+    )
+    assert misread("label", "cost: $(total)", "julia-1.10", "julia") == (
+        "holds '$' (U+0024), which papermill writes into a Julia notebook unescaped: Julia reads $ in a string as "
+        "interpolation ($name is a variable's value, $(...) runs code): the notebook would get other text than "
+        "the text written here, or run it",
+        "papermill writes it the same way in production, so a production run gets it wrong too; spell the text in "
+        'Julia code with \\$ ("cost: \\$(total)"), or pass it base64-encoded and decode it in the notebook '
+        '(using Base64; String(base64decode("Y29zdDogJCh0b3RhbCk=")))',
     )
     assert misread("tags", ["ok", {"smile 😀": 1}], "scala", "scala") == (
         "holds '😀' (U+1F600) in the key 'smile 😀' of tags[1], which papermill writes into a Scala notebook as "
@@ -438,10 +461,20 @@ def test_text_papermill_writes_right_is_not_refused(kernel: str | None, language
     assert misread("x", value, kernel, language) is None
 
 
+class _Walked(list[object]):
+    """A list that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[object]:
+        _Walked.walks += 1
+        return super().__iter__()
+
+
 def test_aliased_parts_of_a_value_are_looked_at_once() -> None:
-    shared: list[object] = ["a" * 1000]
+    shared: list[object] = _Walked(["a" * 1000])
     for _ in range(60):  # 2**60 paths through the value, as YAML aliases make
-        shared = [shared, shared]
-    started = time.perf_counter()
+        shared = _Walked([shared, shared])
+    _Walked.walks = 0
     assert misread("x", shared, "ir", "R") is None
-    assert time.perf_counter() - started < 1
+    assert _Walked.walks == 61  # each list once

@@ -559,7 +559,9 @@ def _remembered(reader: Callable[[str], Declared | None], source: str) -> Declar
 # U+007F to U+00FF as \xNN, U+0100 to U+FFFF as \uNNNN, the rest as \UNNNNNNNN; dict keys too.
 # R and Julia read \xNN from 80 up as one raw byte, not as the character U+00NN (a string that is not
 # valid UTF-8; R refuses a string that mixes it with \u). Scala has neither \x nor \U: the cell does
-# not compile. tests/test_languages.py checks these sets against papermill's own translators.
+# not compile. Julia also reads $ in a string as interpolation ("$x" is a variable's value, "$(f())"
+# runs f), and papermill leaves $ as it is. tests/test_languages.py checks these sets against
+# papermill's own translators.
 
 # The names papermill registers its translators under (papermill/translators.py, at its end). It
 # takes the kernel's name when registered, else the notebook's language, as written.
@@ -569,7 +571,7 @@ _TRANSLATED_OTHERWISE = frozenset(
 )
 _MISREAD = {
     "r": re.compile("[\x80-\xff]"),
-    "julia": re.compile("[\x80-\xff]"),
+    "julia": re.compile("[\x80-\xff$]"),
     "scala": re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff\U00010000-\U0010ffff]"),
 }
 _NAMES = {"r": "R", "julia": "Julia", "scala": "Scala"}
@@ -612,9 +614,10 @@ def misread(name: str, value: Any, kernel_name: str | None, language: str | None
     char, code = found.char, ord(found.char)
     written = str(char.encode("unicode_escape"), "ascii")
     article = "an" if translated == "r" else "a"
+    written = "unescaped" if char == "$" else f"as {written}"
     return (
         f"holds {char!r} (U+{code:04X}){where}, which papermill writes into {article} {_NAMES[translated]} "
-        f"notebook as {written}: {_effect(translated, char)}",
+        f"notebook {written}: {_effect(translated, char)}",
         _hint(translated, found.text if len(found.text) <= _SPELT_UP_TO else char),
     )
 
@@ -644,6 +647,11 @@ def _effect(translated: str, char: str) -> str:
     if translated == "scala":
         escape = "\\U" if ord(char) > 0xFFFF else "\\x"
         return f"Scala has no {escape} escape, so the injected cell would not compile (invalid escape character)"
+    if char == "$":
+        return (
+            "Julia reads $ in a string as interpolation ($name is a variable's value, $(...) runs code): the "
+            "notebook would get other text than the text written here, or run it"
+        )
     if translated == "r":
         return (
             f"R reads that as the byte 0x{ord(char):02X}, not as {char!r}: the notebook would get text that is "
@@ -666,6 +674,11 @@ def _hint(translated: str, text: str) -> str:
         "scala": f'percent-encoded and decode it in the notebook (java.net.URLDecoder.decode("{percent}", "UTF-8"))',
     }[translated]
     intact = "to U+FFFF " if translated == "scala" else "up "
+    if "$" in text and translated == "julia":
+        return (
+            "papermill writes it the same way in production, so a production run gets it wrong too; spell the "
+            f'text in Julia code with \\$ ("{_spelt(text, translated)}"), or pass it {decoded}'
+        )
     return (
         "papermill writes it the same way in production, so a production run gets it wrong too; keep the "
         f"fixture's text ASCII and spell the character in {_NAMES[translated]} code with a \\u escape "
