@@ -109,6 +109,9 @@ def test_ipynb_publishes_the_notebook_its_cases_ran_and_papermill_runs_it(projec
     ran = _project(project, "ipynb")
     promoted = project.promote()
     assert promoted.code == 0, promoted.text
+    assert f"+ etl/report.ipynb  added          from etl/report.py as the .ipynb its cases ran ({CONVERTER})" in (
+        promoted.out
+    )
     live = project.root / "live"
     assert not (live / "etl" / "report.py").exists()
     published = (live / "etl" / "report.ipynb").read_bytes()

@@ -467,7 +467,9 @@ def _status_text(target: Target, manifest: Manifest, pointer: Pointer, keys: Seq
         if key.retired:
             what = f"retired, still in the live path (--prune deletes it); was {entry.source_path}"
         else:
-            what = f"sha256 {entry.sha256[:12]}  from {entry.source_path}, published in {entry.published_in}"
+            what = (
+                f"sha256 {entry.sha256[:12]}  from {entry.source_path}{_made(entry)}, published in {entry.published_in}"
+            )
         drift = key.drift
         check = f"  DRIFT: {drift.describe()}" if drift else "  ok" if key.checked else ""
         print(f"  {key.key:<{width}}  {what}{check}", file=out)
@@ -707,10 +709,16 @@ def _report(outcome: Outcome, target: Target, options: PublishOptions, out: Text
     return outcome.code
 
 
+def _made(entry: TemplateEntry) -> str:
+    """`` as the .ipynb its cases ran (jupytext 1.19.7)`` for a text template published as a notebook."""
+    return f" as the .ipynb its cases ran ({entry.converted_by})" if entry.converted_sha256 else ""
+
+
 def _detail(change: Change, manifest: Manifest) -> str:
     after, before = change.after, change.before
     if change.action is Action.ADD and after is not None:
-        return f"from {after.source_path}, sha256 {after.sha256[:12]}, cases {', '.join(after.cases) or '-'}"
+        made = _made(after)
+        return f"from {after.source_path}{made}, sha256 {after.sha256[:12]}, cases {', '.join(after.cases) or '-'}"
     if change.action is Action.CHANGE and after is not None and before is not None:
         again = f", back to the bytes of release {after.published_in}" if after.published_in != manifest.release else ""
         return f"sha256 {before.sha256[:12]} -> {after.sha256[:12]}{again}"
