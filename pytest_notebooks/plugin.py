@@ -96,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
         lint_limits(config)  # a bad notebooks_principles line: a usage error now, not at collection
     config.stash[POOL_KEY] = KernelPool(options.kernel_start, options.preload)  # no process until a kernel starts
     register_interop(config)  # junitxml properties; pytest-html and pytest-timeout when installed
+    config.pluginmanager.register(_NotImported(), "notebooks-not-imported")
     if not config.option.collectonly:
         _register_recorder(config, options)
 
@@ -218,6 +219,24 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     if not has_fixture(module_path, fixture_naming(parent.config), listings(parent.config).kind):
         return None  # a module: pytest's
     return NotImported.from_parent(parent, path=module_path)
+
+
+class _NotImported:
+    """What other plugins make of a text notebook with a fixture to import it (``--doctest-modules``'
+    module, which imports every ``.py`` file to find its doctests) is dropped: its code runs in a
+    kernel, as a case, never in pytest's process. pytest's own module is NotImported already
+    (``pytest_pycollect_makemodule``)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> Generator[None, list[pytest.Collector | None], list[pytest.Collector | None]]:
+        collected = yield
+        if file_path.suffix != ".py" or not any(isinstance(node, pytest.Module) for node in collected):
+            return collected
+        if not has_fixture(file_path, fixture_naming(parent.config), listings(parent.config).kind):
+            return collected  # a module
+        return [node for node in collected if not isinstance(node, pytest.Module)]
 
 
 @pytest.hookimpl(tryfirst=True)

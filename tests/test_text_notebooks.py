@@ -291,6 +291,23 @@ def test_a_text_notebook_given_by_its_path_is_not_imported(pytester: pytest.Pyte
     assert not list(pytester.path.glob("imported-*"))
 
 
+def test_doctest_modules_does_not_import_a_text_notebook(pytester: pytest.Pytester) -> None:
+    """``--doctest-modules`` imports every ``.py`` file to find its doctests: not a text notebook with a
+    fixture (its code would run in pytest's process); a module's doctests are still collected."""
+    _write(
+        pytester.path,
+        {
+            "nb/report.py": IMPORTED,
+            "nb/report.yaml": PERCENT_FIXTURE,
+            "nb/helper.py": 'def double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return 2 * x\n',
+        },
+    )
+    result = pytester.runpytest("--collect-only", "-q", "--doctest-modules")
+    assert _collected(result) == ["nb/helper.py::helper.double", "nb/report.py::luna", "nb/report.py::fr"]
+    assert not list(pytester.path.glob("imported-*"))
+    assert result.ret == pytest.ExitCode.OK
+
+
 def test_collecting_ipynb_notebooks_does_not_import_jupytext(pytester: pytest.Pytester) -> None:
     write_notebook(pytester.path / "nb.ipynb", [("rows = 1", ["parameters"])])
     (pytester.path / "nb.yaml").write_text("parameters: {rows: 2}\n")
