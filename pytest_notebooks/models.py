@@ -134,8 +134,11 @@ class CellFailure:
             return f"printed more than the {which} output limit of {format_size(self.limit or 0)} and was stopped"
         if self.kind is FailureKind.DEAD_KERNEL:
             return "the kernel died while this cell was running"
-        if self.kind is FailureKind.INTERRUPTED:
-            return "interrupted while this cell was running"
+        if self.kind is FailureKind.INTERRUPTED:  # Ctrl-C; or a stop from outside, which says what stopped it
+            why = f"{self.ename}: {first_line(self.evalue)}" if self.ename and self.evalue else self.ename
+            return (
+                f"interrupted while this cell was running ({why})" if why else "interrupted while this cell was running"
+            )
         if self.kind is FailureKind.SNAPSHOT_MISMATCH:
             return f"outputs differ from the snapshot {self.evalue}"
         if self.kind is FailureKind.SNAPSHOT_MISSING:

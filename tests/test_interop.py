@@ -149,6 +149,9 @@ def test_pytest_timeout_signal_method_records_the_running_cell(pytester: pytest.
     assert case["failure"]["cell"] == 3
     assert case["failure"]["kind"] == "interrupted"
     assert case["failure"]["ename"] == "Failed"
+    assert case["failure"]["summary"] == (
+        "cell 3 (In [4]): interrupted while this cell was running (Failed: Timeout (>8.0s) from pytest-timeout.)"
+    )
     saved = json.loads((pytester.path / "notebook-outputs" / "jobs" / "slow" / "luna.ipynb").read_text())
     assert saved["metadata"]["pytest_notebooks"]["failure"]["cell"] == 3
 
@@ -171,6 +174,10 @@ def test_pytest_timeout_thread_method_writes_the_results_file_first(pytester: py
     assert cases["luna"]["outcome"] == "failed"
     assert cases["luna"]["failure"]["cell"] == 3
     assert cases["luna"]["failure"]["ename"] == "Timeout"
+    assert cases["luna"]["failure"]["summary"] == (
+        "cell 3: interrupted while this cell was running (Timeout: pytest-timeout (thread method) ended pytest "
+        "after 8 s)"
+    )
     assert cases["fr"]["outcome"] == "not run"
 
 
