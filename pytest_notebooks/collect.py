@@ -39,7 +39,7 @@ from pytest_notebooks.errors import (
 )
 from pytest_notebooks.files import shown_path
 from pytest_notebooks.models import ExecutionResult, NotebookCase
-from pytest_notebooks.options import Options, limited
+from pytest_notebooks.options import Options, first_given, limited
 from pytest_notebooks.redact import Redactor
 from pytest_notebooks.results.record import CaseReport, FailureRecord, PrinciplesRecord, SnapshotRecord
 from pytest_notebooks.run.kernels import KernelPool
@@ -433,8 +433,10 @@ def case_cache(config: pytest.Config) -> CaseCache:
         directory = None if store is None else Path(store.mkdir(CASE_CACHE_DIR))
     except OSError as exc:  # a read-only checkout: collected as without the cache, and said once
         directory, problem = None, exc.strerror or str(exc)
+    options = config.stash.get(OPTIONS_KEY, None)
+    kernel = first_given(options.kernel.flag, options.kernel.ini) if options else None  # wins over the fixture's
     if directory is None:
-        cache = config.stash[CASE_CACHE_KEY] = CaseCache(None, config.rootpath, {})
+        cache = config.stash[CASE_CACHE_KEY] = CaseCache(None, config.rootpath, {}, kernel=kernel)
         if problem:  # after the stash: a warning turned into an error fails one notebook, not each
             text = (
                 f"the collection cache cannot be kept in pytest's cache directory ({problem}): every notebook is parsed"
@@ -448,9 +450,10 @@ def case_cache(config: pytest.Config) -> CaseCache:
     cache = config.stash[CASE_CACHE_KEY] = CaseCache(
         path,
         config.rootpath,
-        stamp(__version__),
+        stamp(__version__, kernel),
         warn=lambda text: warnings.warn_explicit(text, PytestNotebooksWarning, shown, 0),
         shown=shown,
+        kernel=kernel,
     )
     writer = getattr(config, "workerinput", {}).get("workerid", "gw0") == "gw0"
     config.pluginmanager.register(_CaseCacheWriter(cache, writer), "notebooks-case-cache")

@@ -36,15 +36,18 @@ ROWS = "df <- data.frame(a = seq_len(n_rows))"
 CHECK = "print(label)\nstopifnot(nrow(df) == 10)"
 
 
-def write_r_notebook(path: Path, cells: Sequence[str | tuple[str, Sequence[str]]]) -> Path:
-    """An R notebook as Jupyter saves one with IRkernel: a source, or (source, tags), per cell."""
-    nb = {
+IR_METADATA = {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}, "language_info": {"name": "R"}}
+
+
+def write_r_notebook(
+    path: Path, cells: Sequence[str | tuple[str, Sequence[str]]], metadata: dict[str, Any] | None = None
+) -> Path:
+    """An R notebook as Jupyter saves one with IRkernel (or with ``metadata``): a source, or (source,
+    tags), per cell."""
+    nb: dict[str, Any] = {
         "nbformat": 4,
         "nbformat_minor": 5,
-        "metadata": {
-            "kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
-            "language_info": {"name": "R"},
-        },
+        "metadata": IR_METADATA if metadata is None else metadata,
         "cells": [
             {
                 "cell_type": "code",
@@ -167,6 +170,99 @@ def test_a_character_papermill_writes_wrong_for_r_is_a_collection_error(
     result = pytester.runpytest("-p", "no:xdist")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(expected)
+
+
+PYTHON_METADATA = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+    "language_info": {"name": "python"},
+}
+# sparkmagic's R kernel: papermill knows it by its name (its language, sparkR, it does not know)
+SPARKR_METADATA = {
+    "kernelspec": {"name": "sparkrkernel", "display_name": "SparkR", "language": ""},
+    "language_info": {"name": "sparkR"},
+}
+NO_LANGUAGE_METADATA = {"kernelspec": {"name": "sparkrkernel", "display_name": "SparkR"}}
+
+
+def cities_with(pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str) -> pytest.RunResult:
+    """The cities notebook saved with ``metadata``, its ``fixture``, collected."""
+    write_r_notebook(pytester.path / "cities.ipynb", [('city = ""', ["parameters"]), "print(city)"], metadata)
+    (pytester.path / "cities.yaml").write_text(textwrap.dedent(fixture), encoding="utf-8")
+    return pytester.runpytest("-p", "no:xdist", "--collect-only", "-q")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fixture", "expected"),
+    [
+        (  # papermill picks its R translator by the name of the kernel the case runs with
+            PYTHON_METADATA,
+            "cases:\n  spark:\n    parameters: {city: Zürich}\n    kernel: sparkrkernel\n",
+            "cities.yaml:3: case 'spark': parameter 'city' holds 'ü' (U+00FC), which papermill writes into an R "
+            "notebook as \\xfc (the kernel 'sparkrkernel' gets papermill's R translator): R reads that as the byte "
+            "0xFC, *",
+        ),
+        (  # the file's kernel, for the defaults
+            PYTHON_METADATA,
+            "kernel: sparkrkernel\nparameters:\n  city: Zürich\n",
+            "cities.yaml:3: the defaults: parameter 'city' holds 'ü' (U+00FC), which papermill writes into an R "
+            "notebook as \\xfc (the kernel 'sparkrkernel' gets papermill's R translator): *",
+        ),
+        (  # an R notebook stays R with another R kernel
+            IR_METADATA,
+            "cases:\n  conda:\n    parameters: {city: Zürich}\n    kernel: ir43\n",
+            "cities.yaml:3: case 'conda': parameter 'city' holds 'ü' (U+00FC), which papermill writes into an R "
+            "notebook as \\xfc: R reads *",
+        ),
+    ],
+    ids=["case-kernel", "file-kernel", "another-r-kernel"],
+)
+def test_text_is_checked_for_the_kernel_the_case_runs_with(
+    pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str, expected: str
+) -> None:
+    result = cities_with(pytester, metadata, fixture)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([expected])
+
+
+@pytest.mark.parametrize("where", ["flag", "ini"])
+def test_text_is_checked_for_the_kernel_the_session_runs_every_case_with(pytester: pytest.Pytester, where: str) -> None:
+    """``--notebooks-kernel`` (or ``notebooks_kernel``) wins over the fixture's ``kernel:`` and the
+    kernelspec: a Python notebook run with ``sparkrkernel`` gets papermill's R translator."""
+    fixture = "cases:\n  plain: {city: Zurich}\n  spark:\n    parameters: {city: Zürich}\n    kernel: python3\n"
+    assert cities_with(pytester, PYTHON_METADATA, fixture).ret == pytest.ExitCode.OK  # Python text: fine
+    if where == "ini":
+        pytester.makeini("[pytest]\nnotebooks_kernel = sparkrkernel\n")
+    args = ("--notebooks-kernel", "sparkrkernel") if where == "flag" else ()
+    result = pytester.runpytest("-p", "no:xdist", "--collect-only", "-q", *args)  # the cache said "fine" first
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "cities.yaml:4: case 'spark': parameter 'city' holds 'ü' (U+00FC), which papermill writes into an R "
+            "notebook as \\xfc (the kernel 'sparkrkernel' gets papermill's R translator): *"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fixture"),
+    [
+        (SPARKR_METADATA, "kernel: ir\nparameters:\n  city: Zürich\n"),  # no translator for ir nor sparkR
+        (NO_LANGUAGE_METADATA, "parameters:\n  city: Zürich\n"),  # no language: papermill writes no parameters
+        (NO_LANGUAGE_METADATA, "kernel: ir\nparameters:\n  city: Zürich\n"),
+        (IR_METADATA, "kernel: python3\nparameters:\n  city: Zürich\n"),  # still R: refused
+    ],
+    ids=["sparkr-run-with-ir", "no-language", "no-language-ir", "r-run-with-python3"],
+)
+def test_text_papermill_writes_no_r_for_is_not_refused_as_r(
+    pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str
+) -> None:
+    result = cities_with(pytester, metadata, fixture)
+    if metadata is IR_METADATA:
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        result.stdout.fnmatch_lines(["cities.yaml:3: the defaults: parameter 'city' holds 'ü' (U+00FC), *"])
+    else:
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(["cities.ipynb::default"])
 
 
 def test_r_text_papermill_writes_as_it_is_written_is_collected(pytester: pytest.Pytester) -> None:

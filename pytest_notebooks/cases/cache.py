@@ -89,8 +89,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def stamp(version: str) -> dict[str, str]:
-    """What the cases depend on besides the two files: a file with another stamp is not used."""
+def stamp(version: str, kernel: str | None = None) -> dict[str, str]:
+    """What the cases depend on besides the two files: a file with another stamp is not used.
+    ``kernel``: the session's (``--notebooks-kernel``), which decides what text is refused (languages.misread)."""
     import yaml
 
     code = hashlib.sha256()
@@ -107,6 +108,7 @@ def stamp(version: str) -> dict[str, str]:
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
         "yaml": f"{yaml.__version__}{'+libyaml' if hasattr(yaml, 'CSafeLoader') else ''}",
         "jupytext": _version("jupytext"),  # a text notebook's cases come from what it reads
+        "kernel": kernel or "",
     }
 
 
@@ -144,8 +146,10 @@ class CaseCache:
         stamp: dict[str, str],
         warn: Callable[[str], None] | None = None,
         shown: str = "",
+        kernel: str | None = None,
     ) -> None:
         self.path = path
+        self.kernel = kernel  # the session's kernel (--notebooks-kernel, notebooks_kernel): in the stamp too
         self.shown = shown or str(path)
         self.stamp = stamp
         self.warn = warn
@@ -221,7 +225,7 @@ class CaseCache:
             info = notebook_info(notebook, data, shown(notebook), notebook_sha)
             if problem is not None or raw is None:
                 raise problem or FixtureError(shown(fixture), "cannot be read")
-            cases = fixture_cases(fixture, raw, info, shown(fixture), fixture_sha)
+            cases = fixture_cases(fixture, raw, info, shown(fixture), fixture_sha, kernel=self.kernel)
         except FixtureError:
             self._drop(key)  # an error is found again, with its message, next run
             raise

@@ -564,7 +564,9 @@ def _remembered(reader: Callable[[str], Declared | None], source: str) -> Declar
 # papermill's own translators.
 
 # The names papermill registers its translators under (papermill/translators.py, at its end). It
-# takes the kernel's name when registered, else the notebook's language, as written.
+# takes the name of the kernel the case runs with when registered, else the notebook's language, as
+# written; a notebook with no language gets no parameters at all (papermill raises "No language found
+# in notebook", whatever the kernel).
 _TRANSLATED = {"R": "r", "sparkrkernel": "r", "julia": "julia", "scala": "scala", "sparkkernel": "scala"}
 _TRANSLATED_OTHERWISE = frozenset(
     {"python", "pysparkkernel", "matlab", ".net-csharp", ".net-fsharp", ".net-powershell", "bash"}
@@ -580,7 +582,11 @@ _SPELT_UP_TO = 40  # characters of the text the hint spells out; a longer text i
 
 def translated_as(kernel_name: str | None, language: str | None) -> str | None:
     """``r``, ``julia`` or ``scala`` when papermill writes a notebook's parameters with its translator
-    for that language, as papermill picks one: by the kernel's name, else by the notebook's language."""
+    for that language, as papermill picks one: by the name of the kernel the case runs with (the
+    fixture's ``kernel``, ``--notebooks-kernel``, else the kernelspec's), else by the notebook's
+    language. None for a notebook without a language, which papermill writes no parameters into."""
+    if not language:
+        return None
     for name in (kernel_name, language):
         if name in _TRANSLATED_OTHERWISE:
             return None
@@ -615,6 +621,8 @@ def misread(name: str, value: Any, kernel_name: str | None, language: str | None
     written = str(char.encode("unicode_escape"), "ascii")
     article = "an" if translated == "r" else "a"
     written = "unescaped" if char == "$" else f"as {written}"
+    if translated_as(None, language) != translated:  # the kernel's name decided, not the notebook's language
+        written += f" (the kernel {kernel_name!r} gets papermill's {_NAMES[translated]} translator)"
     return (
         f"holds {char!r} (U+{code:04X}){where}, which papermill writes into {article} {_NAMES[translated]} "
         f"notebook {written}: {_effect(translated, char)}",

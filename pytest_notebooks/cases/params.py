@@ -2,7 +2,7 @@
 
 The fixture format is the README's "The fixture file". YAML is read by yamlfile.py, settings checked
 by settings.py, parameters by declared.py (against the notebook), values.py and languages.py (text papermill
-writes wrong for R, Julia or Scala, ``misread``); this module walks
+writes wrong for R, Julia or Scala, ``misread``, for the kernel each case runs with); this module walks
 the cases, in file order, refusing ids that would share a file and parameters over the size limits.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import Owner, check_declared, unknown_key_hint
-from pytest_notebooks.cases.languages import misread
+from pytest_notebooks.cases.languages import misread, translated_as
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FIXTURE_KEYS, FixtureNaming, foreign_keys
 from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
@@ -122,14 +122,18 @@ def broken_link(path: Path) -> str | None:
     return "it leads to a directory, not a file"
 
 
-def load_cases(fixture: Path, notebook: NotebookInfo, label: str | None = None) -> list[NotebookCase]:
+def load_cases(
+    fixture: Path, notebook: NotebookInfo, label: str | None = None, kernel: str | None = None
+) -> list[NotebookCase]:
     """Read ``fixture`` and return one NotebookCase per case, in file order.
 
     ``label`` is how messages name the fixture file (a path relative to the rootdir, say). The
     cases' parameters and the sha256 recorded with them come from the same bytes, read once.
+    ``kernel``: the kernel the session runs every case with (``--notebooks-kernel``, the
+    ``notebooks_kernel`` ini key), which wins over the fixture's; None when it names none.
     """
     shown = label or str(fixture)
-    return fixture_cases(fixture, read_fixture_bytes(fixture, shown), notebook, shown)
+    return fixture_cases(fixture, read_fixture_bytes(fixture, shown), notebook, shown, kernel=kernel)
 
 
 def read_fixture_bytes(fixture: Path, shown: str) -> bytes:
@@ -146,7 +150,12 @@ def unreadable_fixture(shown: str, exc: OSError) -> FixtureError:
 
 
 def fixture_cases(
-    fixture: Path, raw: bytes, notebook: NotebookInfo, label: str | None = None, sha256: str = ""
+    fixture: Path,
+    raw: bytes,
+    notebook: NotebookInfo,
+    label: str | None = None,
+    sha256: str = "",
+    kernel: str | None = None,
 ) -> list[NotebookCase]:
     """``load_cases`` of the bytes ``raw`` read from ``fixture`` (``sha256``: their digest, when known)."""
     shown = label or str(fixture)
@@ -155,7 +164,7 @@ def fixture_cases(
     if keys:
         raise NotAFixture(shown, keys)
     digest = sha256 or hashlib.sha256(raw).hexdigest()
-    return _Builder(fixture, Locator(shown, spots), notebook, digest, blob_id(raw)).build(data)
+    return _Builder(fixture, Locator(shown, spots), notebook, digest, blob_id(raw), kernel).build(data)
 
 
 def merged_env(
@@ -170,12 +179,16 @@ def merged_env(
 class _Builder:
     """Validates one fixture file against its notebook; raises FixtureError on the first problem."""
 
-    def __init__(self, fixture: Path, where: Locator, notebook: NotebookInfo, sha: str, blob: str = "") -> None:
+    def __init__(
+        self, fixture: Path, where: Locator, notebook: NotebookInfo, sha: str, blob: str = "", kernel: str | None = None
+    ) -> None:
         self.fixture = fixture
         self.where = where
         self.notebook = notebook
         self.sha = sha
         self.blob = blob
+        self.session_kernel = kernel  # --notebooks-kernel / notebooks_kernel: every case runs with it
+        self.file_kernel = notebook.kernel_name  # what a case runs with unless it names its own (build)
         self.written: dict[tuple[str, ...], int] = {}  # parameter path -> characters written, all cases
         self.own: dict[str, tuple[str, ...]] = {}  # case id -> the parameters it sets itself, not from the defaults
 
@@ -198,6 +211,8 @@ class _Builder:
             raise self.fail(("strict",), f"`strict` must be true or false, got {kind(strict)}")
         defaults = self.parameters(data.get("parameters"), ("parameters",), "the defaults")
         settings = self.settings(data, ())
+        self.file_kernel = self.running(settings["kernel"])
+        self.check_misread(defaults, ("parameters",), "the defaults", self.file_kernel)
         settings["snapshot_replace"] = replacements(data.get("snapshot_replace"), self.where)
         limits = self.principles(data.get("principles"))
         cases = data.get("cases")
@@ -272,6 +287,7 @@ class _Builder:
             own = self.parameters(body, path, f"case {case_id!r}")
             settings = top
             param_path, owner = path, Owner(case_id, settings=CASE_KEYS)  # a short form's keys may be misspelt settings
+        self.check_kernel(case_id, own, param_path, defaults, self.running(settings["kernel"]))
         if strict:
             check_declared(own, param_path, owner, self.notebook, self.where)
         self.own[case_id] = tuple(own)
@@ -416,9 +432,35 @@ class _Builder:
                     f"{owner}: parameter name {name!r} is {what}",
                     "papermill assigns each parameter as a variable; rename it",
                 )
-            problem = unusable(name, value[name]) or misread(
-                name, value[name], self.notebook.kernel_name, self.notebook.language
-            )
+            problem = unusable(name, value[name])
             if problem is not None:
                 raise self.fail((*path, name), f"{owner}: parameter {name!r} {problem[0]}", problem[1])
         return dict(value)
+
+    def running(self, kernel: str | None) -> str | None:
+        """The kernel a case whose fixture says ``kernel`` (its own, else the file's) runs with, as
+        options.py's ``Layers.for_case`` picks it: the session's, the fixture's, the kernelspec's."""
+        return self.session_kernel or kernel or self.notebook.kernel_name
+
+    def check_kernel(
+        self,
+        case_id: str,
+        own: dict[str, Any],
+        path: tuple[str, ...],
+        defaults: dict[str, Any],
+        kernel: str | None,
+    ) -> None:
+        """A case's parameters as papermill writes them for the kernel it runs with: its own, and the
+        defaults it uses when that kernel gets another translator than the file's (checked in build)."""
+        self.check_misread(own, path, f"case {case_id!r}", kernel)
+        language = self.notebook.language
+        if translated_as(kernel, language) != translated_as(self.file_kernel, language):
+            used = {name: value for name, value in defaults.items() if name not in own}
+            self.check_misread(used, ("parameters",), f"the defaults, as case {case_id!r} runs with them", kernel)
+
+    def check_misread(self, values: dict[str, Any], path: tuple[str, ...], owner: str, kernel: str | None) -> None:
+        """No text that papermill writes wrong for ``kernel`` and the notebook's language (``misread``)."""
+        for name, value in values.items():
+            problem = misread(name, value, kernel, self.notebook.language)
+            if problem is not None:
+                raise self.fail((*path, name), f"{owner}: parameter {name!r} {problem[0]}", problem[1])
