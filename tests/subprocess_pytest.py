@@ -6,9 +6,12 @@ anywhere (a copy of example_repo, a git repository of notebooks) with exactly th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,3 +58,21 @@ def start_pytest(cwd: Path, *args: str, output: bool = True) -> subprocess.Popen
 
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def exited(pid: int, within: float = 120.0) -> bool:
+    """``pid`` has exited within ``within`` seconds (a bound against a hang, far above what it takes):
+    it is gone, or a zombie (its sockets and files are closed), reaped here when it became this
+    process's child (an orphan comes to a subreaper)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False

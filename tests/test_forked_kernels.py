@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 
 from pytest_notebooks.run.forked import PROVISIONER_NAME, ForkedProvisioner, fork_refusal
 from tests.notebooks import write_notebook
+from tests.subprocess_pytest import exited
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kernels are forked on Linux only")
 
@@ -191,23 +191,6 @@ def test_a_kernel_killed_by_its_notebook_is_a_dead_kernel(pytester: pytest.Pytes
     result = pytester.runpytest("-p", "no:xdist", FORK)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["FAILED kill.ipynb::default - cell 1*: the kernel died while this cell was running"])
-
-
-def exited(pid: int, within: float = 120.0) -> bool:
-    """``pid`` has exited (reaped here when it became this process's child) within ``within``
-    seconds: a bound against a hang, far above the second it takes."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.kernel

@@ -25,7 +25,7 @@ import pytest
 
 from pytest_notebooks.run.ipcfiles import FALLBACK, socket_base
 from tests.notebooks import write_notebook
-from tests.subprocess_pytest import run_pytest, start_pytest
+from tests.subprocess_pytest import exited, run_pytest, start_pytest
 
 WAIT = 240.0  # seconds for a marker file or an exit: a bound for a stuck machine, not a speed goal
 PREFIX = "pytest-notebooks-"
@@ -67,22 +67,6 @@ def wait_for(path: Path) -> None:
         time.sleep(0.05)
 
 
-def gone(pid: int) -> bool:
-    """Whether ``pid`` has exited (a zombie has: its sockets are closed), within WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # an orphan may have come to this process (a subreaper)
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def ours(tmp: Path) -> list[str]:
     """What the plugin has in ``tmp``: its directories, old-style sockets, connection files."""
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith(PREFIX) or p.name.endswith(".json"))
@@ -117,7 +101,7 @@ def test_a_killed_sessions_files_are_removed_by_the_next_and_a_live_ones_kept(
         for pid in (doomed_pytest, doomed_kernel):  # CI's timeout, the OOM killer: nothing of it runs
             os.kill(pid, signal.SIGKILL)
         assert doomed.wait(WAIT) == -signal.SIGKILL
-        assert gone(doomed_kernel)
+        assert exited(doomed_kernel, WAIT)
 
         left = owned_by(tmpdir_env, doomed_pytest)
         live_files = owned_by(tmpdir_env, live_pytest)
@@ -158,6 +142,7 @@ def test_a_parallel_session_leaves_nothing_in_tmpdir(tmpdir_env: Path, tmp_path:
 INLINE_RUNS = """\
 import os, tempfile
 from tests.notebooks import write_notebook
+from tests.subprocess_pytest import exited
 
 def test_inline_runs(pytester):
     pytester.makeini("[pytest]\\nfilterwarnings = ignore::pytest.PytestAssertRewriteWarning\\n")

@@ -22,6 +22,7 @@ from pytest_notebooks.run.family import Family
 from pytest_notebooks.run.forked import VOLATILE
 from pytest_notebooks.run.kernels import FORWARD_LIMIT, FORWARD_TAIL, MARKER
 from tests.notebooks import write_notebook
+from tests.subprocess_pytest import exited
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel's processes in /proc")
 
@@ -85,21 +86,6 @@ def pytest_unconfigure(config):
 """
 
 
-def gone(pid: int, within: float) -> bool:
-    """``pid`` has exited (a zombie counts; reaped here if it is this process's child)."""
-    deadline = time.monotonic() + within
-    while True:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state == "Z" or time.monotonic() >= deadline:
-            return state == "Z"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def daemons(pytester: pytest.Pytester) -> Iterator[list[int]]:
     """The pids of the daemons the run started (read after the run); killed whatever happened."""
@@ -108,7 +94,7 @@ def daemons(pytester: pytest.Pytester) -> Iterator[list[int]]:
     for path in pytester.path.glob("*.pid"):
         with contextlib.suppress(ValueError, ProcessLookupError):
             os.kill(int(path.read_text()), signal.SIGKILL)
-            gone(int(path.read_text()), 10.0)
+            exited(int(path.read_text()), 10.0)
 
 
 @pytest.mark.parametrize("start", ["fork", "spawn"])
@@ -136,7 +122,7 @@ def test_a_daemon_holding_the_kernels_stdout_ends_with_its_case(
     daemons.extend(int(path.read_text()) for path in sorted(pytester.path.glob("*.pid")))
     result.assert_outcomes(passed=2, xfailed=1)
     assert len(daemons) == 4
-    left = [pid for pid in daemons if not gone(pid, 10.0)]
+    left = [pid for pid in daemons if not exited(pid, 10.0)]
     assert not left, f"daemons {left} outlived their case"
     cases = json.loads((pytester.path / "notebook-outputs" / "results.json").read_text())["cases"]
     stuck = next(case for case in cases if case["case"] == "stuck")
@@ -226,7 +212,7 @@ def test_a_kernels_family_is_every_process_it_left_and_nothing_else(tmp_path: Pa
         kernel.kill()  # what jupyter_client does to a kernel that does not shut down
         kernel.wait()
         family.end(wait=True)
-        left = [path.name for path in pidfiles if not gone(int(path.read_text()), 10.0)]
+        left = [path.name for path in pidfiles if not exited(int(path.read_text()), 10.0)]
         assert not left, f"{left} outlived their kernel"
         assert (tmp_path / "graceful.pid.term").exists()  # asked first
         assert bystander.poll() is None

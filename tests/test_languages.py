@@ -333,14 +333,15 @@ HOSTILE: dict[str, tuple[str, Callable[[int], str]]] = {
 
 
 def _fastest(language: str, sources: tuple[str, str]) -> tuple[float, float]:
-    """The fastest of five reads of each source, taken in turn (small, large, small...): the least
-    disturbed by whatever else the machine runs, and disturbed alike."""
+    """The least CPU time of five reads of each source, taken in turn (small, large, small...). CPU
+    time of this thread, not the wall clock: on a shared machine a long read is preempted more
+    often than a short one (the wall clock gave 14x for a 4x read in the full suite)."""
     best = [float("inf"), float("inf")]
     for _ in range(5):
         for index, source in enumerate(sources):
-            started = time.perf_counter()
+            started = time.thread_time()
             read_parameters(language, source)
-            best[index] = min(best[index], time.perf_counter() - started)
+            best[index] = min(best[index], time.thread_time() - started)
     return best[0], best[1]
 
 
@@ -351,7 +352,7 @@ def test_a_hostile_cell_is_read_in_linear_time(language: str, cell: Callable[[in
     takes about four times as long (4.3x here when idle; a quadratic reading, sixteen), whatever the
     machine's speed."""
     small, large = _fastest(language, (cell(N // 4), cell(N)))
-    assert large < 10 * max(small, 1e-3), f"{small:.4f} s for {N // 4:,}, {large:.4f} s for {N:,}"
+    assert large < 10 * max(small, 1e-2), f"{small:.4f} s for {N // 4:,}, {large:.4f} s for {N:,} (CPU)"
 
 
 # ------------------------------------------------------------- text papermill writes wrong
