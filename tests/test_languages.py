@@ -20,6 +20,7 @@ from pytest_notebooks.cases.languages import (
     statements,
     tokens,
     translated_as,
+    untranslatable,
 )
 from pytest_notebooks.cases.notebook import parse_parameters
 from pytest_notebooks.models import DeclaredParameter
@@ -422,6 +423,33 @@ def test_papermill_writes_no_parameters_into_a_notebook_without_a_language() -> 
     assert misread("city", "Zürich", "sparkrkernel", None) is None
 
 
+KERNELS = [None, "python3", "ir", "sparkrkernel", "julia-1.10", "bash", "xpython"]
+LANGUAGES = [None, "", "python", "Python", "R", "r", "julia", "scala", "sparkR", "bash", "cobol"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_what_papermill_cannot_write_parameters_into_is_refused(kernel: str | None, language: str | None) -> None:
+    """``untranslatable`` answers as papermill does when it writes parameters (its own code decides)."""
+    import nbformat
+    from papermill.exceptions import PapermillException
+    from papermill.parameterize import parameterize_notebook
+
+    metadata: dict[str, object] = {"kernelspec": {"name": kernel or "k", "display_name": "k"}, "papermill": {}}
+    if language is not None:
+        metadata["language_info"] = {"name": language}
+    cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "", "outputs": []}
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": [cell]}
+    nb = nbformat.from_dict(document)  # type: ignore[no-untyped-call]  # nbformat ships no types
+    try:
+        parameterize_notebook(nb, {"city": "Lyon"}, kernel_name=kernel)
+    except (ValueError, PapermillException):
+        papermill_can = False
+    else:
+        papermill_can = True
+    assert (untranslatable(kernel, language or None) is None) == papermill_can
+
+
 def test_what_r_julia_and_scala_are_told() -> None:
     assert misread("city", "Zürich", "ir", "R") == (
         "holds 'ü' (U+00FC), which papermill writes into an R notebook as \\xfc: R reads that as the byte 0xFC, "
@@ -568,13 +596,15 @@ def test_the_kernel_every_case_runs_with_is_checked_too() -> None:
         ("kernel: sparkrkernel\n", "ir", "R", True),
         ("kernel: julia-1.10\n", "julia-1.9", "julia", True),
         ("", "sparkrkernel", "sparkR", True),  # sparkmagic's R kernel: its name says R
-        ("kernel: ir\n", "sparkrkernel", "sparkR", False),  # papermill has no translator for ir nor sparkR
-        ("kernel: ir\n", "ir", None, False),  # no language: papermill refuses to write parameters at all
+        ("kernel: ir\n", "sparkrkernel", "sparkR", "papermill has no translator"),  # for ir nor sparkR
+        ("kernel: ir\n", "ir", None, "the notebook names no language"),  # papermill writes no parameters at all
         ("kernel: python3\n", "sparkrkernel", "python", False),
     ],
 )
 def test_the_kernel_a_case_runs_with_decides_what_is_refused(
-    fixture: str, kernel: str, language: str | None, refused: bool
+    fixture: str, kernel: str, language: str | None, refused: bool | str
 ) -> None:
     problem = collected(f"{fixture}parameters:\n  {CITY}\n", kernel, language)
-    assert bool(problem) == refused, problem
+    assert bool(problem) == bool(refused), problem
+    if isinstance(refused, str):  # not as R's text: papermill cannot write the parameters at all
+        assert f"case 'default': {refused}" in problem, problem

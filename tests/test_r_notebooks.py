@@ -244,25 +244,42 @@ def test_text_is_checked_for_the_kernel_the_session_runs_every_case_with(pyteste
 
 
 @pytest.mark.parametrize(
-    ("metadata", "fixture"),
+    ("metadata", "fixture", "expected"),
     [
-        (SPARKR_METADATA, "kernel: ir\nparameters:\n  city: Zürich\n"),  # no translator for ir nor sparkR
-        (NO_LANGUAGE_METADATA, "parameters:\n  city: Zürich\n"),  # no language: papermill writes no parameters
-        (NO_LANGUAGE_METADATA, "kernel: ir\nparameters:\n  city: Zürich\n"),
-        (IR_METADATA, "kernel: python3\nparameters:\n  city: Zürich\n"),  # still R: refused
+        (  # no translator for the kernel ir nor for the language sparkR
+            SPARKR_METADATA,
+            "kernel: ir\nparameters:\n  city: Zürich\n",
+            "cities.yaml:2: case 'default': papermill has no translator for the kernel 'ir' nor for the language "
+            "'sparkR', so it cannot write parameters into the notebook",
+        ),
+        (  # no language: papermill writes no parameters, whatever the kernel
+            NO_LANGUAGE_METADATA,
+            "parameters:\n  city: Zurich\n",
+            "cities.yaml:1: case 'default': the notebook names no language (metadata.language_info.name, "
+            "metadata.kernelspec.language), so papermill cannot write parameters into it *",
+        ),
+        (  # still R: its text is refused as R's
+            IR_METADATA,
+            "kernel: python3\nparameters:\n  city: Zürich\n",
+            "cities.yaml:3: the defaults: parameter 'city' holds 'ü' (U+00FC), *",
+        ),
     ],
-    ids=["sparkr-run-with-ir", "no-language", "no-language-ir", "r-run-with-python3"],
+    ids=["sparkr-run-with-ir", "no-language", "r-run-with-python3"],
 )
-def test_text_papermill_writes_no_r_for_is_not_refused_as_r(
-    pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str
+def test_a_case_papermill_cannot_write_parameters_into_is_refused(
+    pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str, expected: str
 ) -> None:
+    """papermill -p fails on these in production too: said at collection, with how to mend it."""
     result = cities_with(pytester, metadata, fixture)
-    if metadata is IR_METADATA:
-        assert result.ret == pytest.ExitCode.INTERRUPTED
-        result.stdout.fnmatch_lines(["cities.yaml:3: the defaults: parameter 'city' holds 'ü' (U+00FC), *"])
-    else:
-        assert result.ret == pytest.ExitCode.OK
-        result.stdout.fnmatch_lines(["cities.ipynb::default"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([expected])
+
+
+def test_a_notebook_papermill_cannot_write_parameters_into_runs_without_any(pytester: pytest.Pytester) -> None:
+    """papermill asks for a translator only when there are parameters to write."""
+    result = cities_with(pytester, NO_LANGUAGE_METADATA, "cases:\n  plain: {}\n")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["cities.ipynb::plain"])
 
 
 def test_r_text_papermill_writes_as_it_is_written_is_collected(pytester: pytest.Pytester) -> None:

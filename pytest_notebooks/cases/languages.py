@@ -595,6 +595,28 @@ def translated_as(kernel_name: str | None, language: str | None) -> str | None:
     return None
 
 
+def untranslatable(kernel_name: str | None, language: str | None) -> tuple[str, str] | None:
+    """Why papermill cannot write parameters into a notebook of this kernel and language (what, hint), as
+    papermill decides it: the notebook names no language, or papermill has no translator for the
+    kernel's name nor for the language (names as written: ``r`` is not ``R``); None when it can."""
+    if not language:
+        return (
+            "the notebook names no language (metadata.language_info.name, metadata.kernelspec.language), so "
+            'papermill cannot write parameters into it ("No language found in notebook")',
+            "papermill -p fails the same way in production; open and save the notebook in Jupyter with its kernel, "
+            "or set metadata.kernelspec.language",
+        )
+    known = {*_TRANSLATED, *_TRANSLATED_OTHERWISE}
+    if kernel_name in known or language in known:
+        return None
+    return (
+        f"papermill has no translator for the kernel {kernel_name!r} nor for the language {language!r}, so it "
+        "cannot write parameters into the notebook",
+        f"papermill -p fails the same way in production; it writes parameters for {', '.join(sorted(known))} "
+        "(names as written: the notebook's language_info.name, else the kernel's name)",
+    )
+
+
 class _Found(NamedTuple):
     """The first character of a value papermill writes wrong: the text (a string or a key) it is in,
     where that text is (steps down from the parameter), and whether the text is a mapping's key."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_notebooks.cases.declared import Owner, check_declared, unknown_key_hint
-from pytest_notebooks.cases.languages import misread, translated_as
+from pytest_notebooks.cases.languages import misread, translated_as, untranslatable
 from pytest_notebooks.cases.naming import DEFAULT_NAMING, FIXTURE_KEYS, FixtureNaming, foreign_keys
 from pytest_notebooks.cases.notebook import read_file
 from pytest_notebooks.cases.principles import LIMITS, parse_limits
@@ -450,10 +450,14 @@ class _Builder:
         defaults: dict[str, Any],
         kernel: str | None,
     ) -> None:
-        """A case's parameters as papermill writes them for the kernel it runs with: its own, and the
-        defaults it uses when that kernel gets another translator than the file's (checked in build)."""
-        self.check_misread(own, path, f"case {case_id!r}", kernel)
+        """A case's parameters as papermill writes them for the kernel it runs with: that it can write
+        them at all, its own, and the defaults it uses when that kernel gets another translator than the
+        file's (checked in build)."""
         language = self.notebook.language
+        problem = untranslatable(kernel, language) if own or defaults else None  # none to write: papermill asks not
+        if problem is not None:  # at its parameters, else at the defaults it takes
+            raise self.fail(path if own else ("parameters",), f"case {case_id!r}: {problem[0]}", problem[1])
+        self.check_misread(own, path, f"case {case_id!r}", kernel)
         if translated_as(kernel, language) != translated_as(self.file_kernel, language):
             used = {name: value for name, value in defaults.items() if name not in own}
             self.check_misread(used, ("parameters",), f"the defaults, as case {case_id!r} runs with them", kernel)
