@@ -194,3 +194,20 @@ def test_the_review_names_a_text_template_as_the_owner_of_its_snapshots(tmp_path
     update = changes[0]
     assert isinstance(update, SnapshotUpdate)
     assert (update.notebook, update.case) == ("report.py", "luna")  # not report.ipynb, which is not there
+
+
+@pytest.mark.kernel
+def test_from_both_to_ipynb_the_text_is_retired_and_said_why(project: Project) -> None:
+    _project(project, "both")
+    assert project.promote().code == 0
+    (project.root / "pyproject.toml").write_text('[tool.nbpromote]\ntext_templates = "ipynb"\n')
+    project.commit()
+    assert project.pytest().returncode == 0  # the results of the commit checked out
+    promoted = project.promote()
+    assert promoted.code == 0, promoted.text
+    assert "- etl/report.py" in promoted.out
+    assert "retired        etl/report.py goes live as etl/report.ipynb only (text_templates); left in the live" in (
+        promoted.out
+    )
+    assert "= etl/report.ipynb" in promoted.out  # the same notebook as before: not rewritten
+    assert (project.root / "live" / "etl" / "report.py").exists()  # retired, not deleted: --prune deletes it

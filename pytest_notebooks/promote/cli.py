@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from pytest_notebooks import __version__
@@ -733,6 +733,8 @@ def _detail(change: Change, manifest: Manifest) -> str:
         moved = next((key for key, entry in manifest.templates.items() if entry.source_path == source), None)
         if manifest.rollback_of:
             why = f"not in release {manifest.rollback_of}"
+        elif moved is not None and PurePosixPath(moved).with_suffix("") == PurePosixPath(change.key).with_suffix(""):
+            why = f"{source} goes live as {moved} only (text_templates)"  # a text template: "both" became one
         elif moved is not None:  # the same notebook under another key: the source root is not what it was
             why = f"{source} is now {moved} (source root {manifest.source_root or '.'}/)"
         else:
