@@ -378,7 +378,7 @@ class NotebookFile(pytest.File):
 class NamedLikeTestModule(NotebookFile):
     """A text notebook with a fixture beside it whose name pytest's ``python_files`` matches too
     (``test_report.py``): a notebook, or a module of tests with ``# %%`` cells and a YAML file of its
-    own? Run as neither (``NotImported`` keeps pytest from importing it): one collection error says
+    own? Run as neither (plugin.py's ``_NotImported`` keeps pytest from importing it): one collection error says
     how to make it one or the other."""
 
     def collect(self) -> Iterator[pytest.Item]:
@@ -394,15 +394,6 @@ class NamedLikeTestModule(NotebookFile):
             f"module of tests, rename {name}",
         )
         raise self.CollectError(str(error))
-
-
-class NotImported(pytest.File):
-    """What pytest's python plugin makes of a text notebook with a fixture (``pytest_pycollect_makemodule``):
-    nothing. pytest imports every ``.py`` file it is given, and those ``python_files`` matches; a
-    notebook's code runs in a kernel, as a case (``NotebookFile``), never in pytest's process."""
-
-    def collect(self) -> Iterator[pytest.Item]:
-        return iter(())
 
 
 def named_like_test_module(path: Path, patterns: Iterable[str]) -> bool:

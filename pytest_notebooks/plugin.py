@@ -33,7 +33,6 @@ from pytest_notebooks.collect import (
     NamedLikeTestModule,
     NotebookFile,
     NotebookItem,
-    NotImported,
     PrinciplesItem,
     fixture_naming,
     has_fixture,
@@ -212,20 +211,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> NotebookFi
     return None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> NotImported | None:
-    """A text notebook with a fixture beside it is not imported as a module of tests, whether it was
-    given to pytest or is named like one: its code runs in a kernel (pytest_collect_file), or not at all."""
-    if not has_fixture(module_path, fixture_naming(parent.config), listings(parent.config).kind):
-        return None  # a module: pytest's
-    return NotImported.from_parent(parent, path=module_path)
-
-
 class _NotImported:
-    """What other plugins make of a text notebook with a fixture to import it (``--doctest-modules``'
-    module, which imports every ``.py`` file to find its doctests) is dropped: its code runs in a
-    kernel, as a case, never in pytest's process. pytest's own module is NotImported already
-    (``pytest_pycollect_makemodule``)."""
+    """What pytest and other plugins make of a text notebook with a fixture to import it is dropped:
+    pytest's module (it imports every ``.py`` file it is given, and those ``python_files`` matches)
+    and ``--doctest-modules``' (it imports every ``.py`` file to find doctests). Its code runs in a
+    kernel, as a case (``NotebookFile``), never in pytest's process."""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collect_file(
