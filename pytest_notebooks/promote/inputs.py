@@ -82,6 +82,20 @@ class HeldBack:
         """Every live key it would have gone live at: whatever is live there stays."""
         return (self.key, *self.also)
 
+    @classmethod
+    def at(
+        cls,
+        source_path: str,
+        keys: Sequence[str],
+        reasons: tuple[str, ...],
+        rerun: tuple[str, ...] = (),
+        fix_first: bool = False,
+        hold: bool = False,
+    ) -> HeldBack:
+        """``source_path`` held back at every one of its live ``keys`` (a text template published as
+        text and .ipynb has two), for ``reasons``."""
+        return cls(source_path, keys[0], reasons, rerun, fix_first, hold, tuple(keys[1:]))
+
 
 @dataclass(frozen=True)
 class Gathered:
@@ -243,8 +257,8 @@ class _Sorted:
             outcome = (
                 checked if keys == (_key(path, source_rel),) else _forms(checked, keys, record, rerun.node(root / path))
             )
-            if isinstance(outcome, HeldBack):
-                found.held.append(replace(outcome, also=keys[1:]))
+            if isinstance(outcome, HeldBack):  # held at each of its keys, whatever held it
+                found.held.append(HeldBack.at(path, keys, outcome.reasons, outcome.rerun, outcome.fix_first))
             else:
                 found.candidates.extend(outcome if isinstance(outcome, list) else [outcome])
         for path in sorted(p for p, entry in tree.items() if entry.is_link and _is_template(p, source_rel)):
@@ -267,8 +281,7 @@ class _Sorted:
         """A committed template the results file has no case of: held back, or never tested."""
         fixtures = naming.candidates(path)
         if any(f in committed for f in fixtures):
-            reasons = ("not run: the results file has no case of it",)
-            self.held.append(HeldBack(path, keys[0], reasons, (node,), False, also=keys[1:]))
+            self.held.append(HeldBack.at(path, keys, ("not run: the results file has no case of it",), (node,)))
         else:
             self.untested.update(keys)
             fixture = PurePosixPath(fixtures[0]).name
@@ -295,21 +308,27 @@ def _held_by_rollback(
 ) -> tuple[list[Candidate], list[HeldBack]]:
     """A candidate whose source is the bytes a rollback took live away from is held back (a text template
     published as text and .ipynb: both, once)."""
-    stopped: dict[str, tuple[Hold, list[str]]] = {}
+    stopped: dict[str, Hold] = {}
     for candidate in candidates:
         hold = held_by(holds, candidate.key, candidate.sha256)
         if hold is not None:
-            stopped.setdefault(candidate.source_path, (hold, []))
-    for candidate in candidates:
-        if candidate.source_path in stopped:
-            stopped[candidate.source_path][1].append(candidate.key)
-    for source_path, (hold, (key, *also)) in stopped.items():
+            stopped.setdefault(candidate.source_path, hold)
+    keys = _keys_by_source(candidates)
+    for source_path, hold in stopped.items():
         reason = (
             f"held back: release {hold.set_in} rolled it back from these bytes (sha256 {hold.sha256[:12]}); "
             f"change the template, or release the hold: nbpromote release-hold {source_path}"
         )
-        held.append(HeldBack(source_path, key, (reason,), (), False, hold=True, also=tuple(also)))
+        held.append(HeldBack.at(source_path, keys[source_path], (reason,), hold=True))
     return [c for c in candidates if c.source_path not in stopped], held
+
+
+def _keys_by_source(candidates: Sequence[Candidate]) -> dict[str, list[str]]:
+    """Each source path's live keys, in order (a text template published as text and .ipynb has two)."""
+    keys: dict[str, list[str]] = {}
+    for candidate in candidates:
+        keys.setdefault(candidate.source_path, []).append(candidate.key)
+    return keys
 
 
 def _hint(held: Sequence[HeldBack], rerun: _Rerun) -> str:
@@ -362,16 +381,13 @@ def _groups(
         blockers = sorted(p for p in held_paths if any(fnmatch.fnmatchcase(p, pat) for pat in patterns))
         if not blockers or not members:
             continue
-        keys: dict[str, list[str]] = {}  # a text template published as text and .ipynb is two candidates
-        for member in members:
-            keys.setdefault(member.source_path, []).append(member.key)
-        for source_path, (key, *also) in keys.items():
+        for source_path, keys in _keys_by_source(members).items():
             rolled = [b for b in blockers if b in rolled_back]
             passed = [b for b in blockers if b not in rolled_back]
             why = [f"{', '.join(passed)} did not pass"] if passed else []
             why += [f"a rollback holds {', '.join(rolled)} back"] if rolled else []
             reason = f"held back with its promotion group {name!r}: {'; '.join(why)}"
-            held.append(HeldBack(source_path, key, (reason,), (), False, also=tuple(also)))
+            held.append(HeldBack.at(source_path, keys, (reason,)))
             held_paths.add(source_path)
         candidates = [c for c in candidates if c not in members]
     return candidates, held
@@ -692,7 +708,7 @@ def _forms(
             continue
         made = _converted(candidate, record)
         if isinstance(made, str):
-            return HeldBack(candidate.source_path, keys[0], (made,), (node,), False)
+            return HeldBack.at(candidate.source_path, keys, (made,), (node,))
         forms.append(replace(made, key=key))
     return forms
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-from pytest_notebooks.cases.textnotebook import TEXT_SUFFIXES
+from pytest_notebooks.cases.textnotebook import is_text_suffix
 
 RELEASE_SCHEMA = "nbpromote/release"
 POINTER_SCHEMA = "nbpromote/current"
@@ -24,10 +24,10 @@ HIDDEN = ".nbpromote/"  # everything nbpromote owns lives under this prefix of t
 POINTER_KEY = HIDDEN + "current.json"
 
 
-def object_key(sha256: str, key: str = ".ipynb") -> str:
+def object_key(sha256: str, key: str) -> str:
     """Where the published bytes with this sha256 are kept, create-only, named like the live ``key``
     they are published at (``.ipynb``; a Jupytext text template's ``.py`` or ``.md``)."""
-    suffix = PurePosixPath(key).suffix if key.endswith(TEXT_SUFFIXES) else ".ipynb"
+    suffix = PurePosixPath(key).suffix if is_text_suffix(key) else ".ipynb"
     return f"{HIDDEN}objects/{sha256}{suffix}"
 
 

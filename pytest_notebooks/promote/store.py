@@ -29,7 +29,7 @@ import time
 import unicodedata
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from pytest_notebooks.errors import Conflict, LockTimeout, PreconditionFailed, TargetError, UsageError
@@ -44,7 +44,7 @@ TEXT_TYPES = {".py": "text/x-python; charset=utf-8", ".md": "text/markdown; char
 
 def content_type(key: str) -> str:
     """The Content-Type of a template published at ``key``: a notebook's, or a text template's."""
-    return TEXT_TYPES.get(key[key.rfind(".") :], NOTEBOOK_TYPE) if "." in key else NOTEBOOK_TYPE
+    return TEXT_TYPES.get(PurePosixPath(key).suffix, NOTEBOOK_TYPE)
 
 
 TEMP_PREFIX = ".nbpromote-"  # the local store's temporary files: .nbpromote-<random>.tmp beside the key
