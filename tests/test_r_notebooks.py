@@ -219,6 +219,11 @@ def cities_with(pytester: pytest.Pytester, metadata: dict[str, Any], fixture: st
 def test_text_is_checked_for_the_kernel_the_case_runs_with(
     pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str, expected: str
 ) -> None:
+    assert_refused(pytester, metadata, fixture, expected)
+
+
+def assert_refused(pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str, expected: str) -> None:
+    """The cities notebook with ``metadata`` and ``fixture`` is one collection error, ``expected``."""
     result = cities_with(pytester, metadata, fixture)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([expected])
@@ -270,9 +275,7 @@ def test_a_case_papermill_cannot_write_parameters_into_is_refused(
     pytester: pytest.Pytester, metadata: dict[str, Any], fixture: str, expected: str
 ) -> None:
     """papermill -p fails on these in production too: said at collection, with how to mend it."""
-    result = cities_with(pytester, metadata, fixture)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines([expected])
+    assert_refused(pytester, metadata, fixture, expected)
 
 
 def test_a_notebook_papermill_cannot_write_parameters_into_runs_without_any(pytester: pytest.Pytester) -> None:
