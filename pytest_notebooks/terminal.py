@@ -9,7 +9,9 @@ its text here, with a zero-width space between the two colons, so it is shown bu
 
 from __future__ import annotations
 
+import io
 import re
+from typing import TextIO
 
 ZWSP = "\u200b"
 # Everything a terminal acts on but SGR colours: OSC strings (7-bit and C1), other CSI sequences, other
@@ -37,3 +39,24 @@ def inert(line: str, *, colour: bool) -> str:
     """Notebook text (a line, or lines) that acts on no terminal and no CI log (colours kept with ``colour``)."""
     line = _CONTROL.sub("", line if colour else _SGR.sub("", line))
     return defuse_commands(line)
+
+
+class InertStream(io.TextIOBase):
+    """A text stream that passes on what is written to it ``inert`` (no colours): for a command whose
+    lines carry text from files someone else may have written (a results file's failure summaries).
+    A write that ends inside a line does not see the rest of it, so a ``::`` written mid-line in a
+    write of its own is defused too: shown, with a zero-width space, never a command."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(inert(text, colour=False))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def writable(self) -> bool:
+        return True

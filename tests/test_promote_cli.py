@@ -786,3 +786,21 @@ def test_credentials_in_the_endpoint_url_are_never_printed(
     assert "qz9x" not in result.text
     assert "alice" not in result.text
     assert "http://***@127.0.0.1:9" in result.err
+
+
+def test_hostile_text_in_the_results_file_acts_on_no_terminal_and_no_ci_log(repo: NotebookRepo, tmp_path: Path) -> None:
+    """A results file's strings (a failure's summary; a case's converted_by) are shown in held-back and
+    refused lines: a newline then ``::error``, or an escape sequence, is shown but does nothing."""
+    repo.results({VID_AGG: {"fr": "failed"}})
+    document = json.loads((repo.root / RESULTS).read_text())
+    for case in document["cases"]:
+        if case["failure"]:
+            case["failure"]["summary"] = "boom\n::error title=x::pwned \x1b]52;c;cHduZWQ=\x07\x1b[2J"
+    (repo.root / RESULTS).write_text(json.dumps(document))
+    live = _local(tmp_path / "live")
+    for result in (run(repo, live), run(repo, live, "--all-or-nothing")):  # held back; refused
+        assert result.code in (5, 4), result.text
+        assert "boom" in result.text
+        assert "pwned" in result.text  # shown, as text
+        assert not [line for line in result.text.splitlines() if line.lstrip().startswith("::")], result.text
+        assert "\x1b" not in result.text

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from pytest_notebooks import __version__
 from pytest_notebooks.errors import Conflict, Failed, GitUnusable, Refused, UsageError
@@ -53,6 +53,7 @@ from pytest_notebooks.promote.publish import (
 from pytest_notebooks.promote.settings import DEFAULT_RESULTS, Config, Target, find_config, parse_target
 from pytest_notebooks.promote.store import Store, open_store
 from pytest_notebooks.results.read import find_results
+from pytest_notebooks.terminal import InertStream
 
 COMMANDS = ("promote", "status", "history", "rollback", "release-hold", "abandon")
 FORMATS = ("text", "json")
@@ -94,7 +95,9 @@ SYMBOLS = {
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run nbpromote with ``argv`` (default: the command line); returns the exit code."""
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    # Results files, manifests and stores hold text someone else may have written: shown, never obeyed
+    out = cast(TextIO, InertStream(stdout or sys.stdout))
+    err = cast(TextIO, InertStream(stderr or sys.stderr))
     args = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     first = _command_index(args)
@@ -131,7 +134,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         print(f"nbpromote: failed: {exc}", file=err)
         return ExitCode.FAILED
     except BrokenPipeError:  # `nbpromote history | head`: the reader left; no traceback
-        if out is sys.stdout:
+        if (stdout or sys.stdout) is sys.stdout:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as the Python docs advise
         return ExitCode.FAILED
     return code
